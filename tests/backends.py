@@ -1,0 +1,116 @@
+"""Test-only hooks per backend: build arrays from NumPy, read results back, know the array type.
+
+The adapters never need these; they live with the suite. Each backend is imported lazily, when a
+test first asks for it, so an absent backend shows as a visible skip (or a failure when it is
+listed in ``XLOSS_REQUIRE_BACKENDS``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+NAMES = ("numpy", "array_api_strict", "jax", "torch", "tensorflow")
+
+# The floating dtypes each library has (array-api-strict has only the standard's two).
+FLOAT_DTYPES = {
+    "numpy": ("float16", "float32", "float64"),
+    "array_api_strict": ("float32", "float64"),
+    "jax": ("float16", "bfloat16", "float32", "float64"),
+    "torch": ("float16", "bfloat16", "float32", "float64"),
+    "tensorflow": ("float16", "bfloat16", "float32", "float64"),
+}
+
+
+@dataclass(frozen=True)
+class TestBackend:
+    name: str
+    module: Any
+    array_types: tuple[type, ...]
+    from_numpy: Callable[[np.ndarray], Any]
+    to_numpy: Callable[[Any], np.ndarray]
+
+    def asarray(self, x: Any, dtype: str | None = None) -> Any:
+        """A backend array holding ``x`` (a NumPy array or nested list), in ``dtype``."""
+        a = np.asarray(x)
+        if dtype is None:
+            return self.from_numpy(a)
+        if dtype in ("float16", "bfloat16"):
+            return self.cast(self.from_numpy(a.astype(np.float32)), dtype)
+        return self.from_numpy(a.astype(dtype))
+
+    def cast(self, x: Any, dtype: str) -> Any:
+        if self.name == "tensorflow":
+            return self.module.cast(x, getattr(self.module, dtype))
+        if self.name == "torch":
+            return x.to(getattr(self.module, dtype))
+        return self.module.astype(x, getattr(self.module, dtype))
+
+    def dtype_of(self, name: str) -> Any:
+        return getattr(self.module, name)
+
+    def x64(self) -> contextlib.AbstractContextManager[Any]:
+        """A context in which this backend computes in float64 (JAX needs x64 switched on)."""
+        if self.name == "jax":
+            import jax
+
+            return jax.enable_x64(True)
+        return contextlib.nullcontext()
+
+
+def _numpy() -> TestBackend:
+    return TestBackend("numpy", np, (np.ndarray, np.generic), np.asarray, np.asarray)
+
+
+def _array_api_strict() -> TestBackend:
+    xs = importlib.import_module("array_api_strict")
+    return TestBackend(
+        "array_api_strict", xs, (type(xs.asarray(0)),), xs.asarray, lambda x: np.from_dlpack(x)
+    )
+
+
+def _jax() -> TestBackend:
+    jax = importlib.import_module("jax")
+    jnp = importlib.import_module("jax.numpy")
+
+    def to_numpy(x: Any) -> np.ndarray:
+        return np.asarray(x.astype(jnp.float32) if x.dtype == jnp.bfloat16 else x)
+
+    return TestBackend("jax", jnp, (jax.Array,), jnp.asarray, to_numpy)
+
+
+def _torch() -> TestBackend:
+    torch = importlib.import_module("torch")
+
+    def to_numpy(x: Any) -> np.ndarray:
+        x = x.detach().cpu()
+        return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
+
+    return TestBackend("torch", torch, (torch.Tensor,), torch.asarray, to_numpy)
+
+
+def _tensorflow() -> TestBackend:
+    tf = importlib.import_module("tensorflow")
+
+    def to_numpy(x: Any) -> np.ndarray:
+        return (tf.cast(x, tf.float32) if x.dtype == tf.bfloat16 else x).numpy()
+
+    return TestBackend("tensorflow", tf, (tf.Tensor,), tf.convert_to_tensor, to_numpy)
+
+
+LOADERS: dict[str, Callable[[], TestBackend]] = {
+    "numpy": _numpy,
+    "array_api_strict": _array_api_strict,
+    "jax": _jax,
+    "torch": _torch,
+    "tensorflow": _tensorflow,
+}
+
+
+def load(name: str) -> TestBackend:
+    return LOADERS[name]()

@@ -1,0 +1,39 @@
+"""Shared assertions: tolerances from ``finfo``, and the result's type, dtype and values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+from backends import TestBackend
+
+# Relative error allowed per unit roundoff of the compute dtype: reductions over a few hundred
+# terms and a log/exp chain stay well inside 64 ulps.
+ULPS = 64
+
+
+def eps(dtype: str) -> float:
+    if dtype == "bfloat16":
+        return float(ml_dtypes.finfo(ml_dtypes.bfloat16).eps)
+    return float(np.finfo(dtype).eps)
+
+
+def tolerance(dtype: str) -> float:
+    """Half precision is computed in float32 and rounded once to the caller's dtype."""
+    compute = "float64" if dtype == "float64" else "float32"
+    return max(ULPS * eps(compute), 2 * eps(dtype))
+
+
+def assert_result(
+    backend: TestBackend, result: Any, expected: Any, dtype: str = "float32", *, rtol=None
+) -> None:
+    """``result`` is the backend's array type, in ``dtype``, and equals ``expected``."""
+    assert isinstance(result, backend.array_types), (
+        f"{backend.name}: result is {type(result).__module__}.{type(result).__qualname__}"
+    )
+    assert result.dtype == backend.dtype_of(dtype), f"{backend.name}: dtype {result.dtype}"
+    tol = tolerance(dtype) if rtol is None else rtol
+    np.testing.assert_allclose(
+        backend.to_numpy(result).astype(np.float64), expected, rtol=tol, atol=tol
+    )

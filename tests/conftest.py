@@ -1,0 +1,55 @@
+"""The backend fixtures: every test that takes ``backend`` runs once per array library.
+
+A library that is not installed is a visible skip, unless it is listed in the comma-separated
+``XLOSS_REQUIRE_BACKENDS``, where failing to import it fails the test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import pytest
+
+import backends
+
+# torch must be imported before tensorflow in a process that uses both.
+if importlib.util.find_spec("torch") is not None:
+    import torch  # noqa: F401
+
+REQUIRED = {n.strip() for n in os.environ.get("XLOSS_REQUIRE_BACKENDS", "").split(",") if n.strip()}
+_unknown = REQUIRED - set(backends.NAMES)
+if _unknown:
+    raise pytest.UsageError(f"XLOSS_REQUIRE_BACKENDS names unknown backends: {sorted(_unknown)}")
+
+_loaded: dict[str, backends.TestBackend] = {}
+
+
+def _load(name: str) -> backends.TestBackend:
+    if name not in _loaded:
+        try:
+            _loaded[name] = backends.load(name)
+        except ImportError as error:
+            if name in REQUIRED:
+                pytest.fail(f"backend {name} is required but failed to import: {error}")
+            pytest.skip(f"backend {name} is not installed ({error})")
+    return _loaded[name]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend_dtype" in metafunc.fixturenames:
+        pairs = [(n, d) for n in backends.NAMES for d in backends.FLOAT_DTYPES[n]]
+        metafunc.parametrize("backend_dtype", pairs, ids=[f"{n}-{d}" for n, d in pairs])
+    elif "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend_name", backends.NAMES)
+
+
+@pytest.fixture
+def backend(backend_name: str) -> backends.TestBackend:
+    return _load(backend_name)
+
+
+@pytest.fixture
+def backend_and_dtype(backend_dtype: tuple[str, str]) -> tuple[backends.TestBackend, str]:
+    name, dtype = backend_dtype
+    return _load(name), dtype

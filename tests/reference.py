@@ -1,0 +1,93 @@
+"""Float64 NumPy references, written from the definitions (Keras 3's, where they differ).
+
+They are the first oracle of every test; the frameworks' own losses are the second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-7  # Keras's backend.epsilon()
+
+
+def f64(x: object) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def logsumexp(x: object, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    x = f64(x)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def log_softmax(x: object, axis: int = -1) -> np.ndarray:
+    # (x - m) - log(sum(exp(x - m))): x - logsumexp(x) would lose everything below ulp(m).
+    x = f64(x)
+    m = np.max(x, axis=axis, keepdims=True)
+    shifted = x - np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def softmax(x: object, axis: int = -1) -> np.ndarray:
+    return np.exp(log_softmax(x, axis))
+
+
+def log_sigmoid(x: object) -> np.ndarray:
+    return -np.logaddexp(0.0, -f64(x))
+
+
+def categorical(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1):
+    y, p = f64(y_true), f64(y_pred)
+    if label_smoothing:
+        y = y * (1 - label_smoothing) + label_smoothing / p.shape[axis]
+    if from_logits:
+        log_p = log_softmax(p, axis)
+    else:
+        log_p = np.log(np.clip(p / p.sum(axis=axis, keepdims=True), EPS, 1 - EPS))
+    with np.errstate(invalid="ignore"):
+        terms = np.where(y == 0, 0.0, y * log_p)  # 0 * log 0 = 0
+    return -terms.sum(axis=axis)
+
+
+def sparse_categorical(y_true, y_pred, *, from_logits=False, ignore_class=None, axis=-1):
+    labels = np.asarray(y_true)
+    p = f64(y_pred)
+    valid = np.ones(labels.shape, bool) if ignore_class is None else labels != ignore_class
+    one_hot = np.moveaxis(np.eye(p.shape[axis])[np.where(valid, labels, 0)], -1, axis)
+    return np.where(valid, categorical(one_hot, p, from_logits=from_logits, axis=axis), 0.0)
+
+
+def binary(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1):
+    z, x = f64(y_true), f64(y_pred)
+    if label_smoothing:
+        z = z * (1 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        per = -(z * log_sigmoid(x) + (1 - z) * log_sigmoid(-x))
+    else:
+        p = np.clip(x, EPS, 1 - EPS)
+        per = -(z * np.log(p) + (1 - z) * np.log(1 - p))
+    return per.mean(axis=axis)
+
+
+def reduce(values, sample_weight=None, valid=None, reduction="sum_over_batch_size"):
+    """Keras 3's reductions: ``sum(w * l)`` over a count, or over ``sum(w)``."""
+    values = f64(values)
+    w = np.ones_like(values) if sample_weight is None else np.broadcast_to(
+        f64(sample_weight).reshape(f64(sample_weight).shape + (1,) * (values.ndim - np.ndim(sample_weight))),
+        values.shape,
+    )
+    m = np.ones_like(values) if valid is None else np.asarray(valid, np.float64)
+    weighted = values * w * m
+    if reduction in (None, "none"):
+        return weighted
+    if reduction == "sum":
+        return weighted.sum()
+    if reduction == "mean_with_sample_weight" and (sample_weight is not None or valid is not None):
+        divisor = (w * m).sum()
+    else:
+        divisor = m.sum()
+    return weighted.sum() / divisor if divisor else 0.0

@@ -1,0 +1,174 @@
+"""softmax, log_softmax, logsumexp and log_sigmoid, written against the Array API standard.
+
+The ``*_xp`` functions are the core: they take a namespace and arrays already in the compute
+dtype. The public functions resolve the namespace, validate, upcast half precision to float32
+and return the caller's dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xloss._validation import float_input, normalize_axis, to_caller_dtype
+
+# --- core -------------------------------------------------------------------------------------
+
+
+def shift_xp(xp: Any, x: Any, axis: int) -> Any:
+    """The per-row maximum, kept as a dimension, with non-finite maxima replaced by 0.
+
+    Subtracting it makes ``exp`` safe. A row that is all ``-inf`` (or holds ``+inf``) keeps its
+    values unshifted, so ``-inf`` rows give ``logsumexp = -inf`` instead of ``-inf - -inf = nan``.
+    """
+    m = xp.max(x, axis=axis, keepdims=True)
+    return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+
+
+def shifted_logsumexp_xp(xp: Any, x: Any, axis: int) -> tuple[Any, Any]:
+    """``(x - m, log(sum(exp(x - m))))`` with ``m`` from :func:`shift_xp`, keeping dims.
+
+    ``logsumexp(x) = m + lse_shifted`` and ``log_softmax(x) = (x - m) - lse_shifted``; the second
+    form is used because it never subtracts two large numbers.
+    """
+    shifted = x - shift_xp(xp, x, axis)
+    return shifted, _log_sum_exp(xp, shifted, axis)
+
+
+def _log_sum_exp(xp: Any, x: Any, axis: int) -> Any:
+    return xp.log(xp.sum(xp.exp(x), axis=axis, keepdims=True))
+
+
+def logsumexp_xp(xp: Any, x: Any, axis: int, keepdims: bool = False) -> Any:
+    m = shift_xp(xp, x, axis)
+    out = _log_sum_exp(xp, x - m, axis) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def log_softmax_xp(xp: Any, x: Any, axis: int) -> Any:
+    shifted, lse = shifted_logsumexp_xp(xp, x, axis)
+    return shifted - lse
+
+
+def softmax_xp(xp: Any, x: Any, axis: int) -> Any:
+    e = xp.exp(x - shift_xp(xp, x, axis))
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def log_sigmoid_xp(xp: Any, x: Any) -> Any:
+    # log(1 / (1 + exp(-x))) = min(x, 0) - log1p(exp(-|x|)): no overflow for any x.
+    return xp.minimum(x, xp.zeros_like(x)) - xp.log1p(xp.exp(-xp.abs(x)))
+
+
+# --- public -----------------------------------------------------------------------------------
+
+
+def softmax(x: Any, /, axis: int = -1) -> Any:
+    r"""Softmax along ``axis``: ``exp(x) / sum(exp(x))``, computed with the maximum subtracted.
+
+    .. math:: \operatorname{softmax}(x)_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}},\quad m = \max_j x_j
+
+    Args:
+        x: real floating-point array of logits (NumPy, JAX, PyTorch, TensorFlow or any Array-API
+            library). Python lists are computed with NumPy.
+        axis: the axis to normalise over (default: the last).
+
+    Returns:
+        An array of ``x``'s type, dtype, shape and device whose entries along ``axis`` are in
+        [0, 1] and sum to 1. float16/bfloat16 inputs are computed in float32 and returned in
+        their own dtype. ``-inf`` entries get probability 0; a row that is all ``-inf`` has no
+        distribution and gives ``nan`` (as ``torch.softmax`` and ``jax.nn.softmax`` do).
+
+    Raises:
+        TypeError: ``x`` is not a real floating-point array.
+        ValueError: ``axis`` is out of range.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> xloss.softmax(np.array([1.0, 2.0, 3.0])).round(4)
+        array([0.09  , 0.2447, 0.6652])
+    """
+    ns, x, dtype = float_input(x)
+    xp = ns.xp
+    return to_caller_dtype(xp, softmax_xp(xp, x, normalize_axis(axis, x.ndim, array="x")), dtype)
+
+
+def log_softmax(x: Any, /, axis: int = -1) -> Any:
+    r"""Logarithm of :func:`softmax`, computed as ``(x - m) - log(sum(exp(x - m)))``.
+
+    More accurate than ``log(softmax(x))``: probabilities that underflow to 0 in ``softmax`` keep
+    their finite log here.
+
+    Args:
+        x: real floating-point array of logits.
+        axis: the axis to normalise over (default: the last).
+
+    Returns:
+        An array like ``x`` (type, dtype, shape, device) of log-probabilities, all ``<= 0``.
+        ``-inf`` entries stay ``-inf``; an all-``-inf`` row gives ``nan``.
+
+    Raises:
+        TypeError: ``x`` is not a real floating-point array.
+        ValueError: ``axis`` is out of range.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> xloss.log_softmax(np.array([0.0, 1000.0]))
+        array([-1000.,     0.])
+    """
+    ns, x, dtype = float_input(x)
+    xp = ns.xp
+    axis = normalize_axis(axis, x.ndim, array="x")
+    return to_caller_dtype(xp, log_softmax_xp(xp, x, axis), dtype)
+
+
+def logsumexp(x: Any, /, axis: int = -1, *, keepdims: bool = False) -> Any:
+    r"""``log(sum(exp(x)))`` along ``axis``, without overflow.
+
+    .. math:: \operatorname{logsumexp}(x) = m + \log \sum_j e^{x_j - m},\quad m = \max_j x_j
+
+    Args:
+        x: real floating-point array.
+        axis: the axis to reduce (default: the last).
+        keepdims: keep the reduced axis with size 1.
+
+    Returns:
+        An array of ``x``'s type, dtype and device with ``axis`` removed (or kept with size 1).
+        A row that is all ``-inf`` gives ``-inf`` (the log of an empty sum); a row holding
+        ``+inf`` gives ``+inf``; ``nan`` propagates.
+
+    Raises:
+        TypeError: ``x`` is not a real floating-point array.
+        ValueError: ``axis`` is out of range.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> float(xloss.logsumexp(np.array([1000.0, 1000.0])))
+        1000.6931471805599
+    """
+    ns, x, dtype = float_input(x)
+    xp = ns.xp
+    axis = normalize_axis(axis, x.ndim, array="x")
+    return to_caller_dtype(xp, logsumexp_xp(xp, x, axis, keepdims), dtype)
+
+
+def log_sigmoid(x: Any, /) -> Any:
+    r"""``log(sigmoid(x)) = -log(1 + exp(-x))``, elementwise, finite for every finite ``x``.
+
+    Computed as ``min(x, 0) - log1p(exp(-|x|))``.
+
+    Args:
+        x: real floating-point array of logits.
+
+    Returns:
+        An array like ``x`` (type, dtype, shape, device), all ``<= 0``.
+
+    Raises:
+        TypeError: ``x`` is not a real floating-point array.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> xloss.log_sigmoid(np.array([-1000.0, 0.0, 1000.0]))
+        array([-1000.        ,    -0.69314718,     0.        ])
+    """
+    ns, x, dtype = float_input(x)
+    return to_caller_dtype(ns.xp, log_sigmoid_xp(ns.xp, x), dtype)

@@ -1,0 +1,123 @@
+"""Find the adapter and Array-API namespace for the arrays a public function receives.
+
+Detection reads ``sys.modules`` and never imports a framework the caller has not imported: the
+adapter for ``torch`` is imported only once ``torch`` itself is. Each array type is looked up once
+and cached.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from types import ModuleType
+from typing import Any, NamedTuple
+
+from xloss import adapters as _adapters_package
+
+_PYTHON_VALUES = (bool, int, float, list, tuple)
+_GENERIC = "generic"
+# Adapter modules named after the framework they serve (numpy.py serves ``numpy``).
+_FRAMEWORK_ADAPTERS = tuple(
+    info.name
+    for info in pkgutil.iter_modules(_adapters_package.__path__)
+    if not info.name.startswith("_") and info.name != _GENERIC
+)
+
+
+class Backend(NamedTuple):
+    """The adapter serving one array library, and that library's name."""
+
+    name: str
+    adapter: ModuleType
+
+
+_by_type: dict[type, Backend] = {}
+
+
+def backend_of(x: Any) -> Backend | None:
+    """The backend whose array ``x`` is, or ``None`` if ``x`` is not an array."""
+    cls = type(x)
+    backend = _by_type.get(cls)
+    if backend is None:
+        backend = _find_backend(x)
+        if backend is not None:
+            _by_type[cls] = backend
+    return backend
+
+
+def _find_backend(x: Any) -> Backend | None:
+    for framework in _FRAMEWORK_ADAPTERS:
+        if framework in sys.modules:
+            adapter = _adapter(framework)
+            if adapter.owns(x):
+                return Backend(adapter.NAME, adapter)
+    generic = _adapter(_GENERIC)
+    if generic.owns(x):
+        return Backend(type(x).__module__.partition(".")[0], generic)
+    return None
+
+
+def _adapter(name: str) -> ModuleType:
+    return importlib.import_module(f"xloss.adapters.{name}")
+
+
+def _describe(value: Any) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class Namespace(NamedTuple):
+    """What a public function computes with: the namespace, its backend, and a reference array."""
+
+    xp: Any
+    backend: Backend
+    like: Any
+
+
+def resolve(**arguments: Any) -> Namespace:
+    """The one namespace shared by the array arguments (named as the caller named them).
+
+    Python numbers and lists are skipped here and converted later with :func:`as_array`. If no
+    argument is an array, NumPy is used. Arrays from two libraries raise ``TypeError``.
+    """
+    found: tuple[str, Any, Backend] | None = None
+    for name, value in arguments.items():
+        if value is None or isinstance(value, _PYTHON_VALUES):
+            continue
+        backend = backend_of(value)
+        if backend is None:
+            raise TypeError(
+                f"`{name}` must be an array (NumPy, JAX, PyTorch, TensorFlow or any Array-API "
+                f"library), a Python number or a list; received {_describe(value)}."
+            )
+        if found is None:
+            found = (name, value, backend)
+        elif backend.name != found[2].name:
+            first_name, first_value, _ = found
+            raise TypeError(
+                f"`{first_name}` is a {_describe(first_value)} ({found[2].name}) but `{name}` is "
+                f"a {_describe(value)} ({backend.name}): arrays from two frameworks in one call. "
+                f"Convert `{name}` to the framework of `{first_name}` first."
+            )
+    if found is None:
+        import numpy as np
+
+        like = np.asarray(0.0)
+        backend = backend_of(like)
+        assert backend is not None
+        return Namespace(backend.adapter.namespace(like), backend, like)
+    _, like, backend = found
+    return Namespace(backend.adapter.namespace(like), backend, like)
+
+
+def as_array(value: Any, ns: Namespace, *, dtype: Any = None) -> Any:
+    """``value`` as an array of ``ns``'s library, on the device of ``ns.like``."""
+    if value is None:
+        return None
+    xp = ns.xp
+    if isinstance(value, _PYTHON_VALUES):
+        return xp.asarray(value, dtype=dtype, device=ns.backend.adapter.device(ns.like))
+    if dtype is not None and value.dtype != dtype:
+        return xp.astype(value, dtype)
+    return value

@@ -1,0 +1,263 @@
+"""The cross-entropy family, per sample, with Keras 3's numerics.
+
+Each ``*_xp`` function takes a namespace and validated arrays in the compute dtype and returns
+``(per_sample_loss, valid_mask_or_None)``; the public functions and the loss classes share them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xloss._activations import log_softmax_xp, shifted_logsumexp_xp
+from xloss._validation import (
+    check_from_logits,
+    check_ignore_class,
+    check_label_smoothing,
+    LossInputs,
+    loss_inputs,
+    to_caller_dtype,
+)
+
+EPSILON = 1e-7
+"""Keras's ``backend.epsilon()``: probabilities are clipped to ``[EPSILON, 1 - EPSILON]``."""
+
+
+def _clip_probabilities(xp: Any, p: Any) -> Any:
+    return xp.clip(p, EPSILON, 1.0 - EPSILON)
+
+
+def _num_classes(xp: Any, y_pred: Any, axis: int) -> Any:
+    n = y_pred.shape[axis]
+    if n is None:  # unknown under tracing: count along the axis instead
+        n = xp.sum(xp.ones_like(y_pred), axis=axis, keepdims=True)
+    return n
+
+
+def categorical_xp(
+    xp: Any, y_true: Any, y_pred: Any, *, axis: int, from_logits: bool, label_smoothing: float
+) -> tuple[Any, None]:
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / _num_classes(xp, y_pred, axis)
+    if from_logits:
+        log_p = log_softmax_xp(xp, y_pred, axis)
+        # A class masked with a -inf logit and a zero target contributes 0 (0 * log 0 = 0),
+        # not nan; with a positive target the loss is +inf, as it should be.
+        keep = xp.logical_or(xp.isfinite(log_p), y_true != 0)
+        log_p = xp.where(keep, log_p, xp.zeros_like(log_p))
+    else:
+        total = xp.sum(y_pred, axis=axis, keepdims=True)
+        log_p = xp.log(_clip_probabilities(xp, y_pred / total))
+    return -xp.sum(y_true * log_p, axis=axis), None
+
+
+def sparse_categorical_xp(
+    xp: Any, labels: Any, y_pred: Any, *, axis: int, from_logits: bool, ignore_class: int | None
+) -> tuple[Any, Any]:
+    valid = None
+    if ignore_class is not None:
+        valid = labels != ignore_class
+        labels = xp.where(valid, labels, xp.zeros_like(labels))
+    index = xp.expand_dims(labels, axis=axis)
+    if from_logits:
+        # -log_softmax(x)[label] = lse(x - m) - (x[label] - m), gathered without a one-hot.
+        shifted, lse = shifted_logsumexp_xp(xp, y_pred, axis)
+        loss = lse - xp.take_along_axis(shifted, index, axis=axis)
+    else:
+        total = xp.sum(y_pred, axis=axis, keepdims=True)
+        picked = xp.take_along_axis(y_pred, index, axis=axis)
+        loss = -xp.log(_clip_probabilities(xp, picked / total))
+    loss = xp.squeeze(loss, axis=axis)
+    if valid is not None:
+        loss = xp.where(valid, loss, xp.zeros_like(loss))
+    return loss, valid
+
+
+def binary_xp(
+    xp: Any, y_true: Any, y_pred: Any, *, axis: int, from_logits: bool, label_smoothing: float
+) -> tuple[Any, None]:
+    if label_smoothing:
+        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        x = y_pred
+        zero = xp.zeros_like(x)
+        elementwise = xp.maximum(x, zero) - x * y_true + xp.log1p(xp.exp(-xp.abs(x)))
+    else:
+        p = _clip_probabilities(xp, y_pred)
+        elementwise = -(y_true * xp.log(p) + (1.0 - y_true) * xp.log(1.0 - p))
+    return xp.mean(elementwise, axis=axis), None
+
+
+def per_sample(
+    core: Any,
+    y_true: Any,
+    y_pred: Any,
+    sample_weight: Any = None,
+    *,
+    axis: Any,
+    sparse: bool,
+    **options: Any,
+) -> tuple[LossInputs, Any, Any]:
+    """Validate the arguments and run one ``*_xp`` core: ``(inputs, per_sample, valid_mask)``."""
+    args = loss_inputs(y_true, y_pred, sample_weight, axis=axis, sparse=sparse)
+    values, valid = core(args.xp, args.y_true, args.y_pred, axis=args.axis, **options)
+    return args, values, valid
+
+
+# --- public functions -------------------------------------------------------------------------
+
+
+def categorical_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Any:
+    r"""Cross-entropy between target distributions and predictions, one value per sample.
+
+    .. math:: \ell = -\sum_c y_c \log p_c
+
+    With ``from_logits=True``, ``log p = log_softmax(y_pred)``. With ``from_logits=False`` (the
+    default, as in Keras), ``y_pred`` holds probabilities: they are divided by their sum along
+    ``axis`` and clipped to ``[1e-7, 1 - 1e-7]`` before the log, exactly as Keras 3 does, so the
+    loss of one sample never exceeds ``-log(1e-7) ~= 16.118``. Label smoothing replaces ``y`` by
+    ``y * (1 - label_smoothing) + label_smoothing / C``, with ``C = y_pred.shape[axis]``.
+
+    Args:
+        y_true: targets with ``y_pred``'s shape: one-hot or soft labels (rows summing to 1).
+            A Python list, or an array of the same library as ``y_pred``.
+        y_pred: logits (``from_logits=True``) or probabilities (``from_logits=False``); real
+            floating point.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        label_smoothing: in [0, 1]; 0 disables smoothing.
+        axis: the class axis: ``-1`` (Keras, TensorFlow, JAX) or ``1`` (PyTorch's layout).
+
+    Returns:
+        The loss per sample: ``y_pred``'s type, dtype and device, with ``axis`` removed.
+        float16/bfloat16 inputs are computed in float32 and returned in their own dtype.
+        From logits, a class masked with ``-inf`` and a zero target adds 0 (not ``nan``).
+
+    Raises:
+        TypeError: ``y_pred`` is not floating point; arrays of two frameworks are mixed.
+        ValueError: the shapes differ; ``axis`` or ``label_smoothing`` is out of range.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> y_true = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+        >>> xloss.categorical_crossentropy(y_true, y_pred).round(4)
+        array([0.0513, 2.3026])
+    """
+    args, loss, _ = per_sample(
+        categorical_xp,
+        y_true,
+        y_pred,
+        axis=axis,
+        sparse=False,
+        from_logits=check_from_logits(from_logits),
+        label_smoothing=check_label_smoothing(label_smoothing),
+    )
+    return to_caller_dtype(args.xp, loss, args.dtype)
+
+
+def sparse_categorical_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> Any:
+    r"""Cross-entropy with integer class labels, one value per sample, without a one-hot.
+
+    .. math:: \ell = -\log p_{y}
+
+    From logits this is ``logsumexp(x) - x[y]`` computed with the maximum subtracted (the
+    gathered logit is never turned into a one-hot). From probabilities (the default), the picked
+    probability is divided by the row sum and clipped to ``[1e-7, 1 - 1e-7]``, as in Keras 3.
+
+    Args:
+        y_true: integer labels in ``[0, C)``, shaped like ``y_pred`` without the class axis
+            (Keras's ``(N, 1)`` form is accepted too). A Python list or an integer array.
+        y_pred: logits or probabilities, real floating point, with the class axis ``axis``.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        ignore_class: a label value (e.g. ``-100`` or a padding class) whose positions get loss 0;
+            the loss classes also leave them out of the mean.
+        axis: the class axis: ``-1`` or ``1`` (PyTorch's layout), any axis works.
+
+    Returns:
+        The loss per sample: ``y_pred``'s type, dtype and device, with ``axis`` removed; 0 at
+        ignored positions.
+
+    Raises:
+        TypeError: ``y_true`` is not an integer array; ``y_pred`` is not floating point.
+        ValueError: the shapes do not match; ``axis`` is out of range.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
+        >>> xloss.sparse_categorical_crossentropy([0, 2], logits, from_logits=True).round(4)
+        array([0.2413, 0.0949])
+    """
+    args, loss, _ = per_sample(
+        sparse_categorical_xp,
+        y_true,
+        y_pred,
+        axis=axis,
+        sparse=True,
+        from_logits=check_from_logits(from_logits),
+        ignore_class=check_ignore_class(ignore_class),
+    )
+    return to_caller_dtype(args.xp, loss, args.dtype)
+
+
+def binary_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Any:
+    r"""Binary cross-entropy, averaged over ``axis`` (as Keras does), one value per sample.
+
+    .. math:: \ell = \operatorname{mean}_{axis}\big(-z \log p - (1 - z) \log(1 - p)\big)
+
+    From logits, the stable form ``max(x, 0) - x z + log1p(exp(-|x|))`` is used on every
+    backend: finite for any finite logit. From probabilities (the default), ``p`` is clipped to
+    ``[1e-7, 1 - 1e-7]`` (not renormalised), as in Keras 3. Label smoothing replaces ``z`` by
+    ``z * (1 - label_smoothing) + 0.5 * label_smoothing``.
+
+    Args:
+        y_true: targets in [0, 1] with ``y_pred``'s shape (``(N,)`` against ``(N, 1)`` is
+            accepted and aligned, never broadcast to ``(N, N)``).
+        y_pred: logits or probabilities, real floating point.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        label_smoothing: in [0, 1].
+        axis: the axis averaged over (default: the last).
+
+    Returns:
+        ``y_pred``'s type, dtype and device, with ``axis`` removed.
+
+    Raises:
+        TypeError: ``y_pred`` is not floating point; arrays of two frameworks are mixed.
+        ValueError: the shapes differ; ``axis`` or ``label_smoothing`` is out of range.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> y_true = np.array([[0.0, 1.0], [0.0, 0.0]])
+        >>> y_pred = np.array([[0.6, 0.4], [0.4, 0.6]])
+        >>> xloss.binary_crossentropy(y_true, y_pred).round(4)
+        array([0.9163, 0.7136])
+    """
+    args, loss, _ = per_sample(
+        binary_xp,
+        y_true,
+        y_pred,
+        axis=axis,
+        sparse=False,
+        from_logits=check_from_logits(from_logits),
+        label_smoothing=check_label_smoothing(label_smoothing),
+    )
+    return to_caller_dtype(args.xp, loss, args.dtype)

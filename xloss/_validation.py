@@ -1,0 +1,200 @@
+"""Argument checks and conversions, done once at each public entry.
+
+Messages name the argument, say what was received and what to do. Checks here look at types,
+dtypes and static shapes only, so they cost nothing per element and work under tracing (an
+unknown dimension, ``None``, is never judged).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, NamedTuple
+
+from xloss._dispatch import Namespace, as_array, resolve
+
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+
+def check_axis(axis: Any, *, name: str = "axis") -> int:
+    if isinstance(axis, bool) or not hasattr(axis, "__index__"):
+        raise TypeError(f"`{name}` must be an int; received {axis!r} ({type(axis).__name__}).")
+    return operator.index(axis)
+
+
+def normalize_axis(axis: Any, ndim: int, *, name: str = "axis", array: str = "y_pred") -> int:
+    """``axis`` as a non-negative index into ``ndim`` dimensions."""
+    axis = check_axis(axis, name=name)
+    if ndim == 0:
+        raise ValueError(
+            f"`{array}` must have at least one dimension (the class axis); received a scalar. "
+            f"Reshape it, e.g. to shape (1,)."
+        )
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"`{name}`={axis} is out of range for `{array}` with {ndim} dimension(s); "
+            f"use a value in [{-ndim}, {ndim - 1}] (-1 is the last axis)."
+        )
+    return axis % ndim
+
+
+def check_label_smoothing(label_smoothing: Any) -> float:
+    try:
+        value = float(label_smoothing)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`label_smoothing` must be a number in [0, 1]; received {label_smoothing!r}."
+        ) from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"`label_smoothing` must be in [0, 1]; received {label_smoothing!r}. "
+            f"0 disables smoothing; 0.1 is a common choice."
+        )
+    return value
+
+
+def check_from_logits(from_logits: Any) -> bool:
+    if not isinstance(from_logits, bool) and type(from_logits).__name__ != "bool_":
+        raise TypeError(
+            f"`from_logits` must be True or False; received {from_logits!r}. Use True when "
+            f"`y_pred` holds raw scores (logits), False when it holds probabilities."
+        )
+    return bool(from_logits)
+
+
+def check_reduction(reduction: Any) -> str | None:
+    if reduction not in REDUCTIONS:
+        allowed = ", ".join(repr(r) for r in REDUCTIONS)
+        raise ValueError(f"`reduction` must be one of {allowed}; received {reduction!r}.")
+    return None if reduction == "none" else reduction
+
+
+def check_ignore_class(ignore_class: Any) -> int | None:
+    if ignore_class is None:
+        return None
+    if isinstance(ignore_class, bool) or not hasattr(ignore_class, "__index__"):
+        raise TypeError(
+            f"`ignore_class` must be an int or None; received {ignore_class!r} "
+            f"({type(ignore_class).__name__})."
+        )
+    return operator.index(ignore_class)
+
+
+def _is_float(xp: Any, dtype: Any) -> bool:
+    return bool(xp.isdtype(dtype, "real floating"))
+
+
+def compute_dtype(xp: Any, dtype: Any) -> Any:
+    """float64 stays float64; float32, float16 and bfloat16 are computed in float32."""
+    return xp.float64 if dtype == xp.float64 else xp.float32
+
+
+class FloatInput(NamedTuple):
+    """A floating-point argument, converted to the dtype the core computes in."""
+
+    ns: Namespace
+    x: Any
+    dtype: Any  # the caller's dtype: results are returned in it
+
+
+def float_input(x: Any, *, name: str = "x") -> FloatInput:
+    """Resolve ``x``'s namespace, check it is real floating point and upcast half precision."""
+    ns = resolve(**{name: x})
+    x = as_array(x, ns)
+    return FloatInput(ns, *_to_compute(ns.xp, x, name))
+
+
+def _to_compute(xp: Any, x: Any, name: str) -> tuple[Any, Any]:
+    if not _is_float(xp, x.dtype):
+        raise TypeError(
+            f"`{name}` must be a real floating-point array; received dtype {x.dtype}. "
+            f"Cast it first (e.g. `.astype(float32)`): scores and probabilities are real numbers."
+        )
+    target = compute_dtype(xp, x.dtype)
+    return (x if x.dtype == target else xp.astype(x, target)), x.dtype
+
+
+def to_caller_dtype(xp: Any, result: Any, dtype: Any) -> Any:
+    return result if result.dtype == dtype else xp.astype(result, dtype)
+
+
+class LossInputs(NamedTuple):
+    """The arrays of one loss call, in one namespace, in the compute dtype."""
+
+    xp: Any
+    y_true: Any
+    y_pred: Any
+    sample_weight: Any
+    axis: int
+    dtype: Any  # the caller's dtype of y_pred: results are returned in it
+
+
+def loss_inputs(
+    y_true: Any, y_pred: Any, sample_weight: Any = None, *, axis: Any, sparse: bool
+) -> LossInputs:
+    """Validate and convert the arguments shared by every loss."""
+    ns = resolve(y_pred=y_pred, y_true=y_true, sample_weight=sample_weight)
+    xp = ns.xp
+    y_pred, dtype = _to_compute(xp, as_array(y_pred, ns), "y_pred")
+    axis = normalize_axis(axis, y_pred.ndim)
+    if sparse:
+        y_true = _sparse_labels(xp, as_array(y_true, ns), y_pred, axis)
+    else:
+        y_true = _dense_targets(xp, as_array(y_true, ns), y_pred)
+    if sample_weight is not None:
+        sample_weight = as_array(sample_weight, ns)
+        if not (_is_float(xp, sample_weight.dtype) or xp.isdtype(sample_weight.dtype, ("integral", "bool"))):
+            raise TypeError(
+                f"`sample_weight` must be a real-valued array; received dtype {sample_weight.dtype}."
+            )
+        sample_weight = xp.astype(sample_weight, y_pred.dtype)
+    return LossInputs(xp, y_true, y_pred, sample_weight, axis, dtype)
+
+
+def _shape(x: Any) -> tuple[Any, ...]:
+    return tuple(x.shape)
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return len(a) == len(b) and all(m is None or n is None or m == n for m, n in zip(a, b))
+
+
+def _dense_targets(xp: Any, y_true: Any, y_pred: Any) -> Any:
+    """Targets with ``y_pred``'s shape, in ``y_pred``'s dtype.
+
+    As Keras's loss classes do, a trailing size-1 dimension on one side is added to the other
+    (``(N,)`` targets against ``(N, 1)`` predictions), never broadcast into an ``(N, N)`` loss.
+    """
+    if not (_is_float(xp, y_true.dtype) or xp.isdtype(y_true.dtype, ("integral", "bool"))):
+        raise TypeError(f"`y_true` must be a real-valued array; received dtype {y_true.dtype}.")
+    t, p = _shape(y_true), _shape(y_pred)
+    if len(t) + 1 == len(p) and p[-1] == 1:
+        y_true = xp.expand_dims(y_true, axis=-1)
+    elif len(p) + 1 == len(t) and t[-1] == 1:
+        y_true = xp.squeeze(y_true, axis=-1)
+    if not _same(_shape(y_true), p):
+        raise ValueError(
+            f"`y_true` and `y_pred` must have the same shape; received y_true.shape={t} and "
+            f"y_pred.shape={p}. For integer class labels use the sparse loss."
+        )
+    return y_true if y_true.dtype == y_pred.dtype else xp.astype(y_true, y_pred.dtype)
+
+
+def _sparse_labels(xp: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
+    """Integer labels with ``y_pred``'s shape minus the class axis, in the indexing dtype."""
+    if not xp.isdtype(y_true.dtype, "integral"):
+        raise TypeError(
+            f"`y_true` must hold integer class indices; received dtype {y_true.dtype}. "
+            f"Cast the labels to an integer dtype, or pass one-hot or soft targets to "
+            f"categorical_crossentropy instead."
+        )
+    t, p = _shape(y_true), _shape(y_pred)
+    expected = p[:axis] + p[axis + 1 :]
+    if len(t) == len(p) and t[axis] == 1:  # Keras's (N, 1) label form
+        y_true = xp.squeeze(y_true, axis=axis)
+    if not _same(_shape(y_true), expected):
+        raise ValueError(
+            f"`y_true` must have the shape of `y_pred` without its class axis (axis={axis}): "
+            f"expected {expected}, received y_true.shape={t} for y_pred.shape={p}."
+        )
+    index = xp.__array_namespace_info__().default_dtypes()["indexing"]
+    return y_true if y_true.dtype == index else xp.astype(y_true, index)
