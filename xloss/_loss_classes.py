@@ -12,7 +12,6 @@ from xloss._validation import (
     check_ignore_class,
     check_label_smoothing,
     check_reduction,
-    to_caller_dtype,
 )
 
 
@@ -37,8 +36,8 @@ class Loss:
                 or a scalar. A Python list or an array of ``y_pred``'s library.
 
         Returns:
-            A scalar array (or the per-sample array for ``reduction=None``) of ``y_pred``'s type,
-            dtype and device.
+            A scalar array (or the per-sample array for ``reduction=None``) of ``y_pred``'s type
+            and device, in float32 (float64 for float64 predictions).
         """
         args, values, valid = per_sample(
             self._core,
@@ -49,8 +48,7 @@ class Loss:
             sparse=self._sparse,
             **self._options,
         )
-        loss = reduce_xp(args.xp, values, args.sample_weight, valid, self.reduction)
-        return to_caller_dtype(args.xp, loss, args.dtype)
+        return reduce_xp(args.xp, values, args.sample_weight, valid, self.reduction)
 
     def get_config(self) -> dict[str, Any]:
         return {**self._options, "axis": self.axis, "reduction": self.reduction}

@@ -15,7 +15,6 @@ from xloss._validation import (
     check_label_smoothing,
     LossInputs,
     loss_inputs,
-    to_caller_dtype,
 )
 
 EPSILON = 1e-7
@@ -134,8 +133,10 @@ def categorical_crossentropy(
         axis: the class axis: ``-1`` (Keras, TensorFlow, JAX) or ``1`` (PyTorch's layout).
 
     Returns:
-        The loss per sample: ``y_pred``'s type, dtype and device, with ``axis`` removed.
-        float16/bfloat16 inputs are computed in float32 and returned in their own dtype.
+        The loss per sample: ``y_pred``'s type and device, with ``axis`` removed, in float64
+        for float64 input and float32 otherwise: float16/bfloat16 predictions are computed in
+        float32 and their losses returned in float32 (a loss of 7e4, or a batch sum of them,
+        would overflow float16; Keras's mixed precision keeps losses in float32 too).
         From logits, a class masked with ``-inf`` and a zero target adds 0 (not ``nan``).
 
     Raises:
@@ -149,7 +150,7 @@ def categorical_crossentropy(
         >>> xloss.categorical_crossentropy(y_true, y_pred).round(4)
         array([0.0513, 2.3026])
     """
-    args, loss, _ = per_sample(
+    _, loss, _ = per_sample(
         categorical_xp,
         y_true,
         y_pred,
@@ -158,7 +159,7 @@ def categorical_crossentropy(
         from_logits=check_from_logits(from_logits),
         label_smoothing=check_label_smoothing(label_smoothing),
     )
-    return to_caller_dtype(args.xp, loss, args.dtype)
+    return loss
 
 
 def sparse_categorical_crossentropy(
@@ -187,8 +188,8 @@ def sparse_categorical_crossentropy(
         axis: the class axis: ``-1`` or ``1`` (PyTorch's layout), any axis works.
 
     Returns:
-        The loss per sample: ``y_pred``'s type, dtype and device, with ``axis`` removed; 0 at
-        ignored positions.
+        The loss per sample: ``y_pred``'s type and device, with ``axis`` removed; 0 at ignored
+        positions. float32 for float16/bfloat16/float32 input, float64 for float64.
 
     Raises:
         TypeError: ``y_true`` is not an integer array; ``y_pred`` is not floating point.
@@ -200,7 +201,7 @@ def sparse_categorical_crossentropy(
         >>> xloss.sparse_categorical_crossentropy([0, 2], logits, from_logits=True).round(4)
         array([0.2413, 0.0949])
     """
-    args, loss, _ = per_sample(
+    _, loss, _ = per_sample(
         sparse_categorical_xp,
         y_true,
         y_pred,
@@ -209,7 +210,7 @@ def sparse_categorical_crossentropy(
         from_logits=check_from_logits(from_logits),
         ignore_class=check_ignore_class(ignore_class),
     )
-    return to_caller_dtype(args.xp, loss, args.dtype)
+    return loss
 
 
 def binary_crossentropy(
@@ -238,7 +239,8 @@ def binary_crossentropy(
         axis: the axis averaged over (default: the last).
 
     Returns:
-        ``y_pred``'s type, dtype and device, with ``axis`` removed.
+        ``y_pred``'s type and device, with ``axis`` removed; float32 for float16/bfloat16/
+        float32 input, float64 for float64.
 
     Raises:
         TypeError: ``y_pred`` is not floating point; arrays of two frameworks are mixed.
@@ -251,7 +253,7 @@ def binary_crossentropy(
         >>> xloss.binary_crossentropy(y_true, y_pred).round(4)
         array([0.9163, 0.7136])
     """
-    args, loss, _ = per_sample(
+    _, loss, _ = per_sample(
         binary_xp,
         y_true,
         y_pred,
@@ -260,4 +262,4 @@ def binary_crossentropy(
         from_logits=check_from_logits(from_logits),
         label_smoothing=check_label_smoothing(label_smoothing),
     )
-    return to_caller_dtype(args.xp, loss, args.dtype)
+    return loss

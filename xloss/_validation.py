@@ -125,7 +125,6 @@ class LossInputs(NamedTuple):
     y_pred: Any
     sample_weight: Any
     axis: int
-    dtype: Any  # the caller's dtype of y_pred: results are returned in it
 
 
 def loss_inputs(
@@ -134,7 +133,7 @@ def loss_inputs(
     """Validate and convert the arguments shared by every loss."""
     ns = resolve(y_pred=y_pred, y_true=y_true, sample_weight=sample_weight)
     xp = ns.xp
-    y_pred, dtype = _to_compute(xp, as_array(y_pred, ns), "y_pred")
+    y_pred, _ = _to_compute(xp, as_array(y_pred, ns), "y_pred")
     axis = normalize_axis(axis, y_pred.ndim)
     if sparse:
         y_true = _sparse_labels(xp, as_array(y_true, ns), y_pred, axis)
@@ -147,7 +146,7 @@ def loss_inputs(
                 f"`sample_weight` must be a real-valued array; received dtype {sample_weight.dtype}."
             )
         sample_weight = xp.astype(sample_weight, y_pred.dtype)
-    return LossInputs(xp, y_true, y_pred, sample_weight, axis, dtype)
+    return LossInputs(xp, y_true, y_pred, sample_weight, axis)
 
 
 def _shape(x: Any) -> tuple[Any, ...]:

@@ -1,0 +1,113 @@
+"""Dispatch: the caller's array type back, one framework per call, no framework imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import data as d
+import numpy as np
+import pytest
+from checks import assert_result
+
+import xloss
+from xloss._dispatch import backend_of
+
+PUBLIC_CALLS = {
+    "softmax": lambda b: xloss.softmax(b.asarray(d.LOGITS)),
+    "log_softmax": lambda b: xloss.log_softmax(b.asarray(d.LOGITS)),
+    "logsumexp": lambda b: xloss.logsumexp(b.asarray(d.LOGITS)),
+    "log_sigmoid": lambda b: xloss.log_sigmoid(b.asarray(d.LOGITS)),
+    "categorical_crossentropy": lambda b: xloss.categorical_crossentropy(
+        b.asarray(d.ONE_HOT), b.asarray(d.PROBS)
+    ),
+    "sparse_categorical_crossentropy": lambda b: xloss.sparse_categorical_crossentropy(
+        b.asarray(d.LABELS), b.asarray(d.LOGITS), from_logits=True
+    ),
+    "binary_crossentropy": lambda b: xloss.binary_crossentropy(
+        b.asarray(d.BINARY_TARGETS), b.asarray(d.BINARY_PROBS)
+    ),
+    "CategoricalCrossentropy": lambda b: xloss.CategoricalCrossentropy()(
+        b.asarray(d.ONE_HOT), b.asarray(d.PROBS)
+    ),
+    "SparseCategoricalCrossentropy": lambda b: xloss.SparseCategoricalCrossentropy()(
+        b.asarray(d.LABELS), b.asarray(d.PROBS)
+    ),
+    "BinaryCrossentropy": lambda b: xloss.BinaryCrossentropy()(
+        b.asarray(d.BINARY_TARGETS), b.asarray(d.BINARY_PROBS)
+    ),
+}
+
+
+@pytest.mark.parametrize("call", PUBLIC_CALLS)
+def test_result_is_the_callers_array_type(backend, call):
+    out = PUBLIC_CALLS[call](backend)
+    assert isinstance(out, backend.array_types), type(out)
+    assert out.dtype == backend.dtype_of("float32")
+
+
+def test_backend_detected_for_the_callers_arrays(backend):
+    found = backend_of(backend.asarray(d.LOGITS))
+    assert found is not None
+    expected = "array_api_strict" if backend.name == "array_api_strict" else backend.name
+    assert found.name == expected
+
+
+def test_python_lists_become_the_logits_namespace(backend):
+    logits = backend.asarray(d.LOGITS)
+    out = xloss.sparse_categorical_crossentropy(d.LABELS.tolist(), logits, from_logits=True)
+    assert_result(
+        backend, out, xloss.sparse_categorical_crossentropy(d.LABELS, d.LOGITS, from_logits=True)
+    )
+    weighted = xloss.SparseCategoricalCrossentropy(from_logits=True)(
+        d.LABELS.tolist(), logits, sample_weight=d.SAMPLE_WEIGHT.tolist()
+    )
+    assert isinstance(weighted, backend.array_types)
+
+
+def test_mixing_two_frameworks_names_both(backend):
+    if backend.name == "numpy":
+        pytest.importorskip("torch")
+        import torch
+
+        other, other_name = torch.asarray(d.LABELS), "torch"
+    else:
+        other, other_name = d.LABELS, "numpy"
+    with pytest.raises(TypeError) as info:
+        xloss.sparse_categorical_crossentropy(other, backend.asarray(d.LOGITS), from_logits=True)
+    message = str(info.value)
+    assert "`y_pred`" in message and "`y_true`" in message
+    assert other_name in message and "two frameworks" in message
+
+
+def test_non_array_argument_is_rejected():
+    with pytest.raises(TypeError, match=r"`x` must be an array .* received builtins\.str"):
+        xloss.softmax("logits")
+
+
+def test_importing_xloss_imports_no_framework():
+    code = (
+        "import sys, xloss; "
+        "print([m for m in ('torch', 'jax', 'tensorflow', 'keras', 'array_api_strict') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_numpy_call_imports_no_other_framework():
+    code = (
+        "import sys, numpy as np, xloss; "
+        "xloss.sparse_categorical_crossentropy([0, 1], np.ones((2, 3)), from_logits=True); "
+        "print([m for m in ('torch', 'jax', 'tensorflow') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_adapters_are_not_a_top_level_package():
+    code = "import importlib.util, xloss.adapters; print(importlib.util.find_spec('adapters'))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/"
+    )
+    assert out.stdout.strip() == "None"

@@ -1,0 +1,88 @@
+"""Every floating dtype each backend has, against float64 references of the same inputs.
+
+float16 and bfloat16 are computed in float32. Activations round the result once to the caller's
+dtype (tolerance: two of its ulps, see ``checks.tolerance``); losses return float32, since loss
+values and their sums overflow float16.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import data as d
+import numpy as np
+import pytest
+import reference as ref
+from backends import FLOAT_DTYPES
+from checks import assert_result
+
+import xloss
+
+
+def _rounded(backend, x: np.ndarray, dtype: str) -> np.ndarray:
+    """The values the backend actually holds after casting ``x`` to ``dtype``."""
+    return backend.to_numpy(backend.asarray(x, dtype)).astype(np.float64)
+
+
+# name: (xloss call on backend b in dtype t, the floating input, float64 oracle of that input)
+CALLS = {
+    "softmax": (lambda b, t: xloss.softmax(b.asarray(d.LOGITS, t)), d.LOGITS, ref.softmax),
+    "log_softmax": (
+        lambda b, t: xloss.log_softmax(b.asarray(d.LOGITS, t)), d.LOGITS, ref.log_softmax
+    ),
+    "logsumexp": (lambda b, t: xloss.logsumexp(b.asarray(d.LOGITS, t)), d.LOGITS, ref.logsumexp),
+    "log_sigmoid": (
+        lambda b, t: xloss.log_sigmoid(b.asarray(d.LOGITS, t)), d.LOGITS, ref.log_sigmoid
+    ),
+    "categorical": (
+        lambda b, t: xloss.categorical_crossentropy(
+            b.asarray(d.ONE_HOT, t), b.asarray(d.LOGITS, t), from_logits=True
+        ),
+        d.LOGITS,
+        lambda x: ref.categorical(d.ONE_HOT, x, from_logits=True),
+    ),
+    "sparse": (
+        lambda b, t: xloss.sparse_categorical_crossentropy(
+            b.asarray(d.LABELS), b.asarray(d.LOGITS, t), from_logits=True
+        ),
+        d.LOGITS,
+        lambda x: ref.sparse_categorical(d.LABELS, x, from_logits=True),
+    ),
+    "binary": (
+        lambda b, t: xloss.binary_crossentropy(
+            b.asarray(d.BINARY_TARGETS, t), b.asarray(d.BINARY_LOGITS, t), from_logits=True
+        ),
+        d.BINARY_LOGITS,
+        lambda x: ref.binary(d.BINARY_TARGETS, x, from_logits=True),
+    ),
+    "CategoricalCrossentropy": (
+        lambda b, t: xloss.CategoricalCrossentropy()(b.asarray(d.ONE_HOT, t), b.asarray(d.PROBS, t)),
+        d.PROBS,
+        lambda x: ref.reduce(ref.categorical(d.ONE_HOT, x)),
+    ),
+}
+
+
+ACTIVATIONS = ("softmax", "log_softmax", "logsumexp", "log_sigmoid")
+
+
+@pytest.mark.parametrize("call", CALLS)
+def test_dtype_round_trip(backend_and_dtype, call):
+    backend, dtype = backend_and_dtype
+    ours, source, oracle = CALLS[call]
+    with backend.x64() if dtype == "float64" else contextlib.nullcontext():
+        out = ours(backend, dtype)
+        expected = oracle(_rounded(backend, source, dtype))
+    returned = dtype if call in ACTIVATIONS or dtype == "float64" else "float32"
+    assert_result(backend, out, expected, returned)
+
+
+def test_half_precision_extremes_stay_finite(backend):
+    """+-60000 logits (near float16's largest) in the backend's narrowest float dtype."""
+    dtype = FLOAT_DTYPES[backend.name][0]
+    logits = np.array([[60000.0, -60000.0, 0.0], [-60000.0, -60000.0, 60000.0]], np.float32)
+    out = xloss.sparse_categorical_crossentropy(
+        backend.asarray([1, 2]), backend.asarray(logits, dtype), from_logits=True
+    )
+    assert_result(backend, out, ref.sparse_categorical([1, 2], logits, from_logits=True))
+
