@@ -39,17 +39,19 @@ def _load(name: str) -> backends.TestBackend:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend_dtype" in metafunc.fixturenames:
         pairs = [(n, d) for n in backends.NAMES for d in backends.FLOAT_DTYPES[n]]
-        metafunc.parametrize("backend_dtype", pairs, ids=[f"{n}-{d}" for n, d in pairs])
+        metafunc.parametrize(
+            "backend_dtype", pairs, ids=[f"{n}-{d}" for n, d in pairs], scope="session"
+        )
     elif "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend_name", backends.NAMES)
+        metafunc.parametrize("backend_name", backends.NAMES, scope="session")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def backend(backend_name: str) -> backends.TestBackend:
     return _load(backend_name)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def backend_and_dtype(backend_dtype: tuple[str, str]) -> tuple[backends.TestBackend, str]:
     name, dtype = backend_dtype
     return _load(name), dtype

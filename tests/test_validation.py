@@ -1,0 +1,98 @@
+"""Bad input fails at the public entry with a message naming the argument and the fix."""
+
+from __future__ import annotations
+
+import data as d
+import numpy as np
+import pytest
+
+import xloss
+
+ROWS = {
+    "shape-mismatch": (
+        lambda b: xloss.categorical_crossentropy(b.asarray(d.ONE_HOT[:, :3]), b.asarray(d.PROBS)),
+        ValueError,
+        r"`y_true` and `y_pred` must have the same shape; received y_true.shape=\(8, 3\)",
+    ),
+    "sparse-batch-mismatch": (
+        lambda b: xloss.sparse_categorical_crossentropy(b.asarray(d.LABELS[:5]), b.asarray(d.PROBS)),
+        ValueError,
+        r"`y_true` must have the shape of `y_pred` without its class axis .* expected \(8,\)",
+    ),
+    "float-labels-to-sparse": (
+        lambda b: xloss.sparse_categorical_crossentropy(
+            b.asarray(d.LABELS.astype(np.float32)), b.asarray(d.PROBS)
+        ),
+        TypeError,
+        r"`y_true` must hold integer class indices; received dtype .*float32.* Cast the labels",
+    ),
+    "integer-y_pred": (
+        lambda b: xloss.categorical_crossentropy(b.asarray(d.ONE_HOT), b.asarray(d.LABELS[:, None])),
+        TypeError,
+        r"`y_pred` must be a real floating-point array; received dtype .*int",
+    ),
+    "integer-softmax-input": (
+        lambda b: xloss.softmax(b.asarray(d.LABELS)),
+        TypeError,
+        r"`x` must be a real floating-point array",
+    ),
+    "label-smoothing-out-of-range": (
+        lambda b: xloss.categorical_crossentropy(
+            b.asarray(d.ONE_HOT), b.asarray(d.PROBS), label_smoothing=1.5
+        ),
+        ValueError,
+        r"`label_smoothing` must be in \[0, 1\]; received 1.5",
+    ),
+    "axis-out-of-range": (
+        lambda b: xloss.binary_crossentropy(b.asarray(d.ONE_HOT), b.asarray(d.PROBS), axis=2),
+        ValueError,
+        r"`axis`=2 is out of range for `y_pred` with 2 dimension\(s\); use a value in \[-2, 1\]",
+    ),
+    "axis-not-int": (
+        lambda b: xloss.softmax(b.asarray(d.LOGITS), axis=True),
+        TypeError,
+        r"`axis` must be an int; received True",
+    ),
+    "from-logits-not-bool": (
+        lambda b: xloss.categorical_crossentropy(
+            b.asarray(d.ONE_HOT), b.asarray(d.PROBS), from_logits="yes"
+        ),
+        TypeError,
+        r"`from_logits` must be True or False; received 'yes'",
+    ),
+    "sample-weight-shape": (
+        lambda b: xloss.CategoricalCrossentropy()(
+            b.asarray(d.ONE_HOT), b.asarray(d.PROBS), b.asarray(d.SAMPLE_WEIGHT[:3])
+        ),
+        ValueError,
+        r"`sample_weight` of shape \(3,\) does not fit the per-sample losses of shape \(8,\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("row", ROWS)
+def test_bad_input_raises_at_the_entry(backend, row):
+    call, error, message = ROWS[row]
+    with pytest.raises(error, match=message):
+        call(backend)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: xloss.CategoricalCrossentropy(reduction="avg"), r"`reduction` must be one of"),
+        (lambda: xloss.SparseCategoricalCrossentropy(ignore_class=1.5), r"`ignore_class` must"),
+        (lambda: xloss.BinaryCrossentropy(label_smoothing=-0.1), r"`label_smoothing` must be"),
+    ],
+    ids=["reduction", "ignore_class", "label_smoothing"],
+)
+def test_bad_options_fail_at_construction(make, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        make()
+
+
+def test_inputs_are_not_modified(backend):
+    y_true, y_pred = backend.asarray(d.IGNORED), backend.asarray(d.PROBS)
+    xloss.SparseCategoricalCrossentropy(ignore_class=-1)(y_true, y_pred)
+    np.testing.assert_array_equal(backend.to_numpy(y_true), d.IGNORED)
+    np.testing.assert_array_equal(backend.to_numpy(y_pred), d.PROBS)
