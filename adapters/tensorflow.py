@@ -23,7 +23,7 @@ NAME = "tensorflow"
 __array_api_version__ = "2024.12"
 
 
-def owns(x: Any) -> bool:
+def owns(x: Any) -> builtins.bool:
     return isinstance(x, (tf.Tensor, tf.Variable))
 
 
@@ -38,7 +38,7 @@ def device(x: Any) -> Any:
 
 # --- data types -------------------------------------------------------------------------------
 
-bool = tf.bool  # noqa: A001 - the standard's name
+bool = tf.bool
 int8, int16, int32, int64 = tf.int8, tf.int16, tf.int32, tf.int64
 uint8, uint16, uint32, uint64 = tf.uint8, tf.uint16, tf.uint32, tf.uint64
 float16, bfloat16, float32, float64 = tf.float16, tf.bfloat16, tf.float32, tf.float64
@@ -64,7 +64,7 @@ def isdtype(dtype: Any, kind: Any) -> builtins.bool:
     return dtype == tf.as_dtype(kind)
 
 
-def finfo(type: Any) -> Any:  # noqa: A002 - the standard's name
+def finfo(type: Any) -> Any:
     dtype = tf.as_dtype(getattr(type, "dtype", type))
     info = np.finfo(dtype.as_numpy_dtype) if dtype != tf.bfloat16 else _bfloat16_finfo()
     return SimpleNamespace(
@@ -83,7 +83,7 @@ def _bfloat16_finfo() -> Any:
     return ml_dtypes.finfo(ml_dtypes.bfloat16)
 
 
-def iinfo(type: Any) -> Any:  # noqa: A002
+def iinfo(type: Any) -> Any:
     dtype = tf.as_dtype(getattr(type, "dtype", type))
     info = np.iinfo(dtype.as_numpy_dtype)
     return SimpleNamespace(bits=info.bits, max=int(info.max), min=int(info.min), dtype=dtype)
@@ -182,7 +182,7 @@ multiply = _binary(tf.multiply)
 divide = _binary(tf.truediv)
 maximum = _binary(tf.maximum)
 minimum = _binary(tf.minimum)
-pow = _binary(tf.pow)  # noqa: A001
+pow = _binary(tf.pow)
 equal = _binary(tf.equal)
 not_equal = _binary(tf.not_equal)
 less = _binary(tf.less)
@@ -192,7 +192,7 @@ greater_equal = _binary(tf.greater_equal)
 logical_and = _binary(tf.logical_and)
 logical_or = _binary(tf.logical_or)
 
-abs = tf.abs  # noqa: A001
+abs = tf.abs
 negative = tf.negative
 exp = tf.exp
 expm1 = tf.math.expm1
@@ -216,7 +216,7 @@ def logaddexp(x1: Any, x2: Any, /) -> Any:
     return m + tf.math.log(tf.exp(x1 - m) + tf.exp(x2 - m))
 
 
-def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:  # noqa: A002
+def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
     if min is not None:
         x = tf.maximum(*_pair(x, min))
     if max is not None:
@@ -250,13 +250,13 @@ def _axes(axis: Any) -> Any:
     return list(axis) if isinstance(axis, tuple) else axis
 
 
-sum = _reduction(tf.reduce_sum)  # noqa: A001
+sum = _reduction(tf.reduce_sum)
 prod = _reduction(tf.reduce_prod)
 mean = _reduction(tf.reduce_mean)
-max = _reduction(tf.reduce_max)  # noqa: A001
-min = _reduction(tf.reduce_min)  # noqa: A001
-all = _reduction(tf.reduce_all)  # noqa: A001
-any = _reduction(tf.reduce_any)  # noqa: A001
+max = _reduction(tf.reduce_max)
+min = _reduction(tf.reduce_min)
+all = _reduction(tf.reduce_all)
+any = _reduction(tf.reduce_any)
 
 
 def argmax(x: Any, /, *, axis: Any = None, keepdims: builtins.bool = False) -> Any:

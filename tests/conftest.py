@@ -9,9 +9,8 @@ from __future__ import annotations
 import importlib.util
 import os
 
-import pytest
-
 import backends
+import pytest
 
 # torch must be imported before tensorflow in a process that uses both.
 if importlib.util.find_spec("torch") is not None:

@@ -76,9 +76,15 @@ def binary(y_true, y_pred, *, from_logits=False, label_smoothing=0.0, axis=-1):
 def reduce(values, sample_weight=None, valid=None, reduction="sum_over_batch_size"):
     """Keras 3's reductions: ``sum(w * l)`` over a count, or over ``sum(w)``."""
     values = f64(values)
-    w = np.ones_like(values) if sample_weight is None else np.broadcast_to(
-        f64(sample_weight).reshape(f64(sample_weight).shape + (1,) * (values.ndim - np.ndim(sample_weight))),
-        values.shape,
+    w = (
+        np.ones_like(values)
+        if sample_weight is None
+        else np.broadcast_to(
+            f64(sample_weight).reshape(
+                f64(sample_weight).shape + (1,) * (values.ndim - np.ndim(sample_weight))
+            ),
+            values.shape,
+        )
     )
     m = np.ones_like(values) if valid is None else np.asarray(valid, np.float64)
     weighted = values * w * m

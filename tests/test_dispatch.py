@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import data as d
-import numpy as np
 import pytest
 from checks import assert_result
 

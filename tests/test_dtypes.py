@@ -28,11 +28,15 @@ def _rounded(backend, x: np.ndarray, dtype: str) -> np.ndarray:
 CALLS = {
     "softmax": (lambda b, t: xloss.softmax(b.asarray(d.LOGITS, t)), d.LOGITS, ref.softmax),
     "log_softmax": (
-        lambda b, t: xloss.log_softmax(b.asarray(d.LOGITS, t)), d.LOGITS, ref.log_softmax
+        lambda b, t: xloss.log_softmax(b.asarray(d.LOGITS, t)),
+        d.LOGITS,
+        ref.log_softmax,
     ),
     "logsumexp": (lambda b, t: xloss.logsumexp(b.asarray(d.LOGITS, t)), d.LOGITS, ref.logsumexp),
     "log_sigmoid": (
-        lambda b, t: xloss.log_sigmoid(b.asarray(d.LOGITS, t)), d.LOGITS, ref.log_sigmoid
+        lambda b, t: xloss.log_sigmoid(b.asarray(d.LOGITS, t)),
+        d.LOGITS,
+        ref.log_sigmoid,
     ),
     "categorical": (
         lambda b, t: xloss.categorical_crossentropy(
@@ -56,7 +60,9 @@ CALLS = {
         lambda x: ref.binary(d.BINARY_TARGETS, x, from_logits=True),
     ),
     "CategoricalCrossentropy": (
-        lambda b, t: xloss.CategoricalCrossentropy()(b.asarray(d.ONE_HOT, t), b.asarray(d.PROBS, t)),
+        lambda b, t: xloss.CategoricalCrossentropy()(
+            b.asarray(d.ONE_HOT, t), b.asarray(d.PROBS, t)
+        ),
         d.PROBS,
         lambda x: ref.reduce(ref.categorical(d.ONE_HOT, x)),
     ),
@@ -85,4 +91,3 @@ def test_half_precision_extremes_stay_finite(backend):
         backend.asarray([1, 2]), backend.asarray(logits, dtype), from_logits=True
     )
     assert_result(backend, out, ref.sparse_categorical([1, 2], logits, from_logits=True))
-

@@ -59,7 +59,10 @@ def test_torch_layout_class_axis_1(backend):
         torch.from_numpy(d.LOGITS_3D), torch.from_numpy(labels), reduction="none"
     )
     out = xloss.sparse_categorical_crossentropy(
-        backend.asarray(labels), backend.asarray(d.LOGITS_3D), from_logits=True, axis=1,
+        backend.asarray(labels),
+        backend.asarray(d.LOGITS_3D),
+        from_logits=True,
+        axis=1,
         ignore_class=-100,
     )
     assert_result(backend, out, _numpy_of(expected))
@@ -75,11 +78,16 @@ def test_torch_layout_class_axis_1(backend):
 def test_categorical_matches_torch_probability_targets(backend):
     torch = _torch()
     expected = torch.nn.functional.cross_entropy(
-        torch.from_numpy(d.LOGITS_3D), torch.from_numpy(d.SOFT_3D), reduction="none",
+        torch.from_numpy(d.LOGITS_3D),
+        torch.from_numpy(d.SOFT_3D),
+        reduction="none",
         label_smoothing=0.1,
     )
     out = xloss.categorical_crossentropy(
-        backend.asarray(d.SOFT_3D), backend.asarray(d.LOGITS_3D), from_logits=True, axis=1,
+        backend.asarray(d.SOFT_3D),
+        backend.asarray(d.LOGITS_3D),
+        from_logits=True,
+        axis=1,
         label_smoothing=0.1,
     )
     assert_result(backend, out, _numpy_of(expected))
@@ -167,7 +175,9 @@ def test_matches_tf_nn(backend):
                 backend.asarray(d.BINARY_SOFT), backend.asarray(d.BINARY_LOGITS), from_logits=True
             ),
             tf.reduce_mean(
-                tf.nn.sigmoid_cross_entropy_with_logits(labels=d.BINARY_SOFT, logits=d.BINARY_LOGITS),
+                tf.nn.sigmoid_cross_entropy_with_logits(
+                    labels=d.BINARY_SOFT, logits=d.BINARY_LOGITS
+                ),
                 axis=-1,
             ),
         ),

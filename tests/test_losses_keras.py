@@ -52,14 +52,22 @@ CASES = {
     "categorical-unnormalised": ("categorical", d.SOFT, d.UNNORMALISED, {}),
     "categorical-exact-zeros": ("categorical", d.ONE_HOT, d.PROBS_WITH_ZEROS, {}),
     "categorical-soft-smoothed-logits": (
-        "categorical", d.SOFT, d.LOGITS, {"from_logits": True, "label_smoothing": 0.1}
+        "categorical",
+        d.SOFT,
+        d.LOGITS,
+        {"from_logits": True, "label_smoothing": 0.1},
     ),
     "categorical-soft-smoothed-probabilities": (
-        "categorical", d.SOFT, d.PROBS, {"label_smoothing": 0.25}
+        "categorical",
+        d.SOFT,
+        d.PROBS,
+        {"label_smoothing": 0.25},
     ),
     "categorical-axis1-logits": (
-        "categorical", d.SOFT_3D, d.LOGITS_3D, {"from_logits": True, "axis": 1,
-                                                "label_smoothing": 0.1}
+        "categorical",
+        d.SOFT_3D,
+        d.LOGITS_3D,
+        {"from_logits": True, "axis": 1, "label_smoothing": 0.1},
     ),
     "categorical-axis1-probabilities": ("categorical", d.SOFT_3D, d.PROBS_3D, {"axis": 1}),
     "sparse-logits": ("sparse", d.LABELS, d.LOGITS, {"from_logits": True}),
@@ -68,23 +76,38 @@ CASES = {
     "sparse-exact-zeros": ("sparse", d.LABELS, d.PROBS_WITH_ZEROS, {}),
     "sparse-labels-n-by-1": ("sparse", d.LABELS[:, None], d.LOGITS, {"from_logits": True}),
     "sparse-ignore-class": (
-        "sparse", d.IGNORED, d.LOGITS, {"from_logits": True, "ignore_class": -1}
+        "sparse",
+        d.IGNORED,
+        d.LOGITS,
+        {"from_logits": True, "ignore_class": -1},
     ),
     "sparse-axis1-logits": ("sparse", d.LABELS_3D, d.LOGITS_3D, {"from_logits": True, "axis": 1}),
     "sparse-axis1-probabilities-ignore": (
-        "sparse", d.IGNORED_3D, d.PROBS_3D, {"axis": 1, "ignore_class": 7}
+        "sparse",
+        d.IGNORED_3D,
+        d.PROBS_3D,
+        {"axis": 1, "ignore_class": 7},
     ),
     "binary-logits": ("binary", d.BINARY_TARGETS, d.BINARY_LOGITS, {"from_logits": True}),
     "binary-probabilities": ("binary", d.BINARY_TARGETS, d.BINARY_PROBS, {}),
     "binary-probabilities-0-and-1": ("binary", d.BINARY_TARGETS, d.BINARY_PROBS_EDGES, {}),
     "binary-soft-smoothed-logits": (
-        "binary", d.BINARY_SOFT, d.BINARY_LOGITS, {"from_logits": True, "label_smoothing": 0.2}
+        "binary",
+        d.BINARY_SOFT,
+        d.BINARY_LOGITS,
+        {"from_logits": True, "label_smoothing": 0.2},
     ),
     "binary-smoothed-probabilities": (
-        "binary", d.BINARY_TARGETS, d.BINARY_PROBS, {"label_smoothing": 0.1}
+        "binary",
+        d.BINARY_TARGETS,
+        d.BINARY_PROBS,
+        {"label_smoothing": 0.1},
     ),
     "binary-axis1": (
-        "binary", d.BINARY_TARGETS_3D, d.BINARY_LOGITS_3D, {"from_logits": True, "axis": 1}
+        "binary",
+        d.BINARY_TARGETS_3D,
+        d.BINARY_LOGITS_3D,
+        {"from_logits": True, "axis": 1},
     ),
 }
 
@@ -118,26 +141,45 @@ def test_probability_loss_is_capped_like_keras(backend):
 
 CLASSES = {
     "categorical": (
-        xloss.CategoricalCrossentropy, "CategoricalCrossentropy", d.SOFT, d.LOGITS,
+        xloss.CategoricalCrossentropy,
+        "CategoricalCrossentropy",
+        d.SOFT,
+        d.LOGITS,
         {"from_logits": True, "label_smoothing": 0.1},
     ),
     "categorical-probabilities": (
-        xloss.CategoricalCrossentropy, "CategoricalCrossentropy", d.ONE_HOT, d.UNNORMALISED, {},
+        xloss.CategoricalCrossentropy,
+        "CategoricalCrossentropy",
+        d.ONE_HOT,
+        d.UNNORMALISED,
+        {},
     ),
     "sparse": (
-        xloss.SparseCategoricalCrossentropy, "SparseCategoricalCrossentropy", d.LABELS, d.LOGITS,
+        xloss.SparseCategoricalCrossentropy,
+        "SparseCategoricalCrossentropy",
+        d.LABELS,
+        d.LOGITS,
         {"from_logits": True},
     ),
     "sparse-ignore-class": (
-        xloss.SparseCategoricalCrossentropy, "SparseCategoricalCrossentropy", d.IGNORED,
-        d.PROBS, {"ignore_class": -1},
+        xloss.SparseCategoricalCrossentropy,
+        "SparseCategoricalCrossentropy",
+        d.IGNORED,
+        d.PROBS,
+        {"ignore_class": -1},
     ),
     "binary": (
-        xloss.BinaryCrossentropy, "BinaryCrossentropy", d.BINARY_TARGETS, d.BINARY_LOGITS,
+        xloss.BinaryCrossentropy,
+        "BinaryCrossentropy",
+        d.BINARY_TARGETS,
+        d.BINARY_LOGITS,
         {"from_logits": True, "label_smoothing": 0.05},
     ),
     "binary-3d": (
-        xloss.BinaryCrossentropy, "BinaryCrossentropy", d.BINARY_TARGETS_3D, d.BINARY_LOGITS_3D,
+        xloss.BinaryCrossentropy,
+        "BinaryCrossentropy",
+        d.BINARY_TARGETS_3D,
+        d.BINARY_LOGITS_3D,
         {"from_logits": True},
     ),
 }

@@ -55,7 +55,10 @@ def test_logits_and_softmax_output_give_the_same_loss(backend, x, data):
     )
     scale = 1 + np.abs(backend.to_numpy(from_logits)).max()
     np.testing.assert_allclose(
-        backend.to_numpy(from_probs), backend.to_numpy(from_logits), rtol=8 * TOL, atol=8 * TOL * scale
+        backend.to_numpy(from_probs),
+        backend.to_numpy(from_logits),
+        rtol=8 * TOL,
+        atol=8 * TOL * scale,
     )
 
 

@@ -15,7 +15,9 @@ ROWS = {
         r"`y_true` and `y_pred` must have the same shape; received y_true.shape=\(8, 3\)",
     ),
     "sparse-batch-mismatch": (
-        lambda b: xloss.sparse_categorical_crossentropy(b.asarray(d.LABELS[:5]), b.asarray(d.PROBS)),
+        lambda b: xloss.sparse_categorical_crossentropy(
+            b.asarray(d.LABELS[:5]), b.asarray(d.PROBS)
+        ),
         ValueError,
         r"`y_true` must have the shape of `y_pred` without its class axis .* expected \(8,\)",
     ),
@@ -27,7 +29,9 @@ ROWS = {
         r"`y_true` must hold integer class indices; received dtype .*float32.* Cast the labels",
     ),
     "integer-y_pred": (
-        lambda b: xloss.categorical_crossentropy(b.asarray(d.ONE_HOT), b.asarray(d.LABELS[:, None])),
+        lambda b: xloss.categorical_crossentropy(
+            b.asarray(d.ONE_HOT), b.asarray(d.LABELS[:, None])
+        ),
         TypeError,
         r"`y_pred` must be a real floating-point array; received dtype .*int",
     ),

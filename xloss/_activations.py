@@ -65,7 +65,7 @@ def log_sigmoid_xp(xp: Any, x: Any) -> Any:
 def softmax(x: Any, /, axis: int = -1) -> Any:
     r"""Softmax along ``axis``: ``exp(x) / sum(exp(x))``, computed with the maximum subtracted.
 
-    .. math:: \operatorname{softmax}(x)_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}},\quad m = \max_j x_j
+    .. math:: \operatorname{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m},\quad m = \max_j x_j
 
     Args:
         x: real floating-point array of logits (NumPy, JAX, PyTorch, TensorFlow or any Array-API

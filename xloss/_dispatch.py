@@ -13,14 +13,12 @@ import sys
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from xloss import adapters as _adapters_package
-
 _PYTHON_VALUES = (bool, int, float, list, tuple)
 _GENERIC = "generic"
 # Adapter modules named after the framework they serve (numpy.py serves ``numpy``).
 _FRAMEWORK_ADAPTERS = tuple(
     info.name
-    for info in pkgutil.iter_modules(_adapters_package.__path__)
+    for info in pkgutil.iter_modules(importlib.import_module("xloss.adapters").__path__)
     if not info.name.startswith("_") and info.name != _GENERIC
 )
 

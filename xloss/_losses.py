@@ -10,10 +10,10 @@ from typing import Any
 
 from xloss._activations import log_softmax_xp, shifted_logsumexp_xp
 from xloss._validation import (
+    LossInputs,
     check_from_logits,
     check_ignore_class,
     check_label_smoothing,
-    LossInputs,
     loss_inputs,
 )
 

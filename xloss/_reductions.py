@@ -49,9 +49,7 @@ def align_sample_weight(xp: Any, sample_weight: Any, values: Any) -> Any:
     return w
 
 
-def reduce_xp(
-    xp: Any, values: Any, sample_weight: Any, valid: Any, reduction: str | None
-) -> Any:
+def reduce_xp(xp: Any, values: Any, sample_weight: Any, valid: Any, reduction: str | None) -> Any:
     """Weight ``values``, leave out the positions where ``valid`` is False, and reduce."""
     weights = None if sample_weight is None else align_sample_weight(xp, sample_weight, values)
     mask = None if valid is None else xp.astype(valid, values.dtype)

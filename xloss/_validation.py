@@ -141,12 +141,14 @@ def loss_inputs(
         y_true = _dense_targets(xp, as_array(y_true, ns), y_pred)
     if sample_weight is not None:
         sample_weight = as_array(sample_weight, ns)
-        if not (_is_float(xp, sample_weight.dtype) or xp.isdtype(sample_weight.dtype, ("integral", "bool"))):
-            raise TypeError(
-                f"`sample_weight` must be a real-valued array; received dtype {sample_weight.dtype}."
-            )
+        _check_real(xp, sample_weight, "sample_weight")
         sample_weight = xp.astype(sample_weight, y_pred.dtype)
     return LossInputs(xp, y_true, y_pred, sample_weight, axis)
+
+
+def _check_real(xp: Any, x: Any, name: str) -> None:
+    if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
+        raise TypeError(f"`{name}` must be a real-valued array; received dtype {x.dtype}.")
 
 
 def _shape(x: Any) -> tuple[Any, ...]:
@@ -163,8 +165,7 @@ def _dense_targets(xp: Any, y_true: Any, y_pred: Any) -> Any:
     As Keras's loss classes do, a trailing size-1 dimension on one side is added to the other
     (``(N,)`` targets against ``(N, 1)`` predictions), never broadcast into an ``(N, N)`` loss.
     """
-    if not (_is_float(xp, y_true.dtype) or xp.isdtype(y_true.dtype, ("integral", "bool"))):
-        raise TypeError(f"`y_true` must be a real-valued array; received dtype {y_true.dtype}.")
+    _check_real(xp, y_true, "y_true")
     t, p = _shape(y_true), _shape(y_pred)
     if len(t) + 1 == len(p) and p[-1] == 1:
         y_true = xp.expand_dims(y_true, axis=-1)
