@@ -11,7 +11,10 @@ Every adapter module defines:
 - ``owns(x) -> bool``: whether ``x`` is one of this framework's arrays (tracers and symbolic
   tensors included);
 - ``namespace(x)``: the Array-API namespace to compute with for ``x``;
-- ``device(x)``: the device to create companion arrays on (or ``None`` for the default).
+- ``device(x)``: the device to create companion arrays on (or ``None`` for the default);
+
+and may define ``to_array(x)``: an array the namespace computes with, for inputs that are not
+one yet (a ``tf.Variable``'s value).
 
 Adapters are leaves: they never import ``xloss``'s core.
 """

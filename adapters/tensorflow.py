@@ -36,6 +36,11 @@ def device(x: Any) -> Any:
     return getattr(x, "device", None) or None
 
 
+def to_array(x: Any) -> Any:
+    """A ``tf.Variable``'s value as a tensor (read under any ``GradientTape`` watching it)."""
+    return x if isinstance(x, tf.Tensor) else tf.convert_to_tensor(x)
+
+
 # --- data types -------------------------------------------------------------------------------
 
 bool = tf.bool

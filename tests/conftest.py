@@ -42,7 +42,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             "backend_dtype", pairs, ids=[f"{n}-{d}" for n, d in pairs], scope="session"
         )
     elif "backend" in metafunc.fixturenames:
-        metafunc.parametrize("backend_name", backends.NAMES, scope="session")
+        only = metafunc.definition.get_closest_marker("backends")
+        names = only.args if only else backends.NAMES
+        metafunc.parametrize("backend_name", names, scope="session")
 
 
 @pytest.fixture(scope="session")

@@ -116,6 +116,9 @@ def as_array(value: Any, ns: Namespace, *, dtype: Any = None) -> Any:
     xp = ns.xp
     if isinstance(value, _PYTHON_VALUES):
         return xp.asarray(value, dtype=dtype, device=ns.backend.adapter.device(ns.like))
+    to_array = getattr(ns.backend.adapter, "to_array", None)
+    if to_array is not None:
+        value = to_array(value)
     if dtype is not None and value.dtype != dtype:
         return xp.astype(value, dtype)
     return value

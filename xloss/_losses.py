@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xloss._activations import log_softmax_xp, shifted_logsumexp_xp
+from xloss._activations import log_softmax_xp, shifted_logsumexp_xp, softplus_xp
 from xloss._validation import (
     LossInputs,
     check_from_logits,
@@ -77,9 +77,8 @@ def binary_xp(
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
     if from_logits:
-        x = y_pred
-        zero = xp.zeros_like(x)
-        elementwise = xp.maximum(x, zero) - x * y_true + xp.log1p(xp.exp(-xp.abs(x)))
+        # max(x, 0) - x z + log1p(exp(-|x|)), with softplus(x) = max(x, 0) + log1p(exp(-|x|))
+        elementwise = softplus_xp(xp, y_pred) - y_pred * y_true
     else:
         p = _clip_probabilities(xp, y_pred)
         elementwise = -(y_true * xp.log(p) + (1.0 - y_true) * xp.log(1.0 - p))
