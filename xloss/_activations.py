@@ -181,8 +181,8 @@ def log_sigmoid(x: Any, /) -> Any:
 
     Example:
         >>> import numpy as np, xloss
-        >>> xloss.log_sigmoid(np.array([-1000.0, -1.0, 0.0, 1000.0])).round(4).tolist()
-        [-1000.0, -1.3133, -0.6931, 0.0]
+        >>> xloss.log_sigmoid(np.array([-1000.0, -1.0, 0.0, 1.0])).round(4).tolist()
+        [-1000.0, -1.3133, -0.6931, -0.3133]
     """
     ns, x, dtype = float_input(x)
     return to_caller_dtype(ns.xp, log_sigmoid_xp(ns.xp, x), dtype)
