@@ -135,9 +135,11 @@ def _asarray(obj: Any, dtype: Any) -> Any:
         return obj
     if isinstance(obj, tf.Tensor):
         return obj if dtype is None or obj.dtype == dtype else tf.cast(obj, dtype)
-    if dtype is None and isinstance(obj, builtins.float):
-        dtype = tf.float32
-    return tf.convert_to_tensor(obj, dtype=dtype)
+    tensor = tf.convert_to_tensor(obj, dtype=dtype)
+    if dtype is None and tensor.dtype == tf.int32:
+        # Python ints get the default integer dtype, int64 (TF itself would pick int32).
+        tensor = tf.cast(tensor, tf.int64)
+    return tensor
 
 
 def astype(x: Any, dtype: Any, /, *, copy: builtins.bool = True, device: Any = None) -> Any:
@@ -233,7 +235,9 @@ def where(condition: Any, x1: Any, x2: Any, /) -> Any:
     if not isinstance(x1, (tf.Tensor, tf.Variable)) and not isinstance(
         x2, (tf.Tensor, tf.Variable)
     ):
-        x1, x2 = tf.constant(x1), tf.constant(x2)
+        x1, x2 = _asarray(x1, None), _asarray(x2, None)
+        if x1.dtype != x2.dtype:  # an int and a float: the default float dtype
+            x1, x2 = tf.cast(x1, tf.float32), tf.cast(x2, tf.float32)
     x1, x2 = _pair(x1, x2)
     return tf.where(condition, x1, x2)
 

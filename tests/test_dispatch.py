@@ -108,3 +108,19 @@ def test_numpy_call_imports_no_other_framework():
 def test_adapters_are_not_a_top_level_package():
     code = "import importlib.util, xloss.adapters; print(importlib.util.find_spec('adapters'))"
     assert _python(code, cwd="/") == "None"
+
+
+@pytest.mark.backends("jax", "tensorflow")
+def test_traced_arrays_are_recognised(backend):
+    """JAX tracers under jit and TF symbolic tensors inside tf.function dispatch like arrays."""
+    loss = xloss.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)
+    labels, logits = backend.asarray(d.IGNORED), backend.asarray(d.LOGITS)
+    if backend.name == "jax":
+        import jax
+
+        compiled = jax.jit(loss)
+    else:
+        import tensorflow as tf
+
+        compiled = tf.function(loss)
+    assert_result(backend, compiled(labels, logits), backend.to_numpy(loss(labels, logits)))
