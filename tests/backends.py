@@ -114,3 +114,15 @@ LOADERS: dict[str, Callable[[], TestBackend]] = {
 
 def load(name: str) -> TestBackend:
     return LOADERS[name]()
+
+
+def need(module: str) -> Any:
+    """Import an oracle (keras, optax, a framework): skip if absent, but fail when the run
+    requires backends (``XLOSS_REQUIRE_BACKENDS`` set, as in CI), so no skip hides a break."""
+    import os
+
+    import pytest
+
+    if os.environ.get("XLOSS_REQUIRE_BACKENDS"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module)

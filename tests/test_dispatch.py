@@ -7,6 +7,7 @@ import sys
 
 import data as d
 import pytest
+from backends import need
 from checks import assert_result
 
 import xloss
@@ -66,8 +67,7 @@ def test_python_lists_become_the_logits_namespace(backend):
 
 def test_mixing_two_frameworks_names_both(backend):
     if backend.name == "numpy":
-        pytest.importorskip("torch")
-        import torch
+        torch = need("torch")
 
         other, other_name = torch.asarray(d.LABELS), "torch"
     else:

@@ -10,6 +10,7 @@ import data as d
 import numpy as np
 import pytest
 import reference as ref
+from backends import need
 from checks import assert_result
 
 import xloss
@@ -26,7 +27,7 @@ MASKED_LABELS = np.array([3, 0, 1, 3, 0, 1, 3, 0])
 
 
 def _torch():
-    return pytest.importorskip("torch")
+    return need("torch")
 
 
 def _numpy_of(tensor) -> np.ndarray:
@@ -108,7 +109,7 @@ def test_binary_from_logits_matches_torch(backend):
 
 
 def test_matches_optax(backend):
-    optax = pytest.importorskip("optax")
+    optax = need("optax")
     cases = [
         (
             xloss.categorical_crossentropy(
@@ -135,7 +136,7 @@ def test_matches_optax(backend):
 
 def test_masked_logits_with_zero_targets_match_optax_safe(backend):
     """A -inf logit with zero target mass adds 0 (optax's safe_softmax_cross_entropy)."""
-    optax = pytest.importorskip("optax")
+    optax = need("optax")
     targets = np.eye(4, dtype=np.float32)[MASKED_LABELS]
     targets[1] = [0.5, 0.5, 0.0, 0.0]
     out = xloss.categorical_crossentropy(
@@ -156,7 +157,7 @@ def test_positive_target_on_masked_class_is_infinite(backend):
 
 
 def test_matches_tf_nn(backend):
-    tf = pytest.importorskip("tensorflow")
+    tf = need("tensorflow")
     cases = [
         (
             xloss.categorical_crossentropy(

@@ -10,11 +10,12 @@ import data as d
 import numpy as np
 import pytest
 import reference as ref
+from backends import need
 from checks import assert_result, tolerance
 
 import xloss
 
-keras = pytest.importorskip("keras")
+keras = need("keras")
 
 FUNCTIONS = {
     "categorical": (xloss.categorical_crossentropy, ref.categorical),

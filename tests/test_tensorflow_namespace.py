@@ -9,12 +9,13 @@ import sys
 
 import numpy as np
 import pytest
+from backends import need
 
 if importlib.util.find_spec("torch") is not None:
     import torch  # noqa: F401  - torch must be imported before tensorflow
 
-tf = pytest.importorskip("tensorflow")
-ml_dtypes = pytest.importorskip("ml_dtypes")
+tf = need("tensorflow")
+ml_dtypes = need("ml_dtypes")
 
 from xloss.adapters import tensorflow as xt  # noqa: E402
 

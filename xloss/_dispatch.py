@@ -46,7 +46,7 @@ def backend_of(x: Any) -> Backend | None:
 
 def _find_backend(x: Any) -> Backend | None:
     for framework in _FRAMEWORK_ADAPTERS:
-        if framework in sys.modules:
+        if sys.modules.get(framework) is not None:  # None: an import was blocked
             adapter = _adapter(framework)
             if adapter.owns(x):
                 return Backend(adapter.NAME, adapter)
