@@ -115,7 +115,8 @@ def test_input_not_modified(backend):
     np.testing.assert_array_equal(backend.to_numpy(b), X3)
 
 
-def test_python_list_computes_with_numpy():
-    out = xloss.softmax([1.0, 2.0, 3.0])
-    assert isinstance(out, np.ndarray)
+@pytest.mark.parametrize("values", [[1.0, 2.0, 3.0], [1, 2, 3]], ids=["floats", "ints"])
+def test_python_list_computes_with_numpy(values):
+    out = xloss.softmax(values)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float64
     np.testing.assert_allclose(out, ref.softmax([1.0, 2.0, 3.0]))

@@ -6,9 +6,11 @@ import subprocess
 import sys
 
 import data as d
+import numpy as np
 import pytest
+import reference as ref
 from backends import need
-from checks import assert_result
+from checks import assert_result, tolerance
 
 import xloss
 from xloss._dispatch import backend_of
@@ -63,6 +65,16 @@ def test_python_lists_become_the_logits_namespace(backend):
         d.LABELS.tolist(), logits, sample_weight=d.SAMPLE_WEIGHT.tolist()
     )
     assert isinstance(weighted, backend.array_types)
+
+
+def test_python_list_predictions_take_the_default_float_dtype(backend):
+    """Integer logits typed as a Python list are numbers, not an integer-dtype mistake."""
+    out = xloss.categorical_crossentropy(
+        backend.asarray(np.eye(3)[[0, 2]]), [[3, 1, 0], [0, 1, 3]], from_logits=True
+    )
+    expected = ref.categorical(np.eye(3)[[0, 2]], [[3, 1, 0], [0, 1, 3]], from_logits=True)
+    assert isinstance(out, backend.array_types)
+    np.testing.assert_allclose(backend.to_numpy(out), expected, rtol=tolerance("float32"))
 
 
 def test_mixing_two_frameworks_names_both(backend):

@@ -109,16 +109,18 @@ def resolve(**arguments: Any) -> Namespace:
     return Namespace(backend.adapter.namespace(like), backend, like)
 
 
-def as_array(value: Any, ns: Namespace, *, dtype: Any = None) -> Any:
-    """``value`` as an array of ``ns``'s library, on the device of ``ns.like``."""
-    if value is None:
-        return None
+def as_array(value: Any, ns: Namespace, *, floating: bool = False) -> Any:
+    """``value`` as an array of ``ns``'s library, on the device of ``ns.like``.
+
+    With ``floating``, Python numbers and lists become the namespace's default floating dtype
+    (``[1, 2, 3]`` as logits means ``[1.0, 2.0, 3.0]``); arrays keep their dtype.
+    """
     xp = ns.xp
     if isinstance(value, _PYTHON_VALUES):
-        return xp.asarray(value, dtype=dtype, device=ns.backend.adapter.device(ns.like))
+        array = xp.asarray(value, device=ns.backend.adapter.device(ns.like))
+        if floating and not xp.isdtype(array.dtype, "real floating"):
+            default = xp.__array_namespace_info__().default_dtypes()["real floating"]
+            array = xp.astype(array, default)
+        return array
     to_array = getattr(ns.backend.adapter, "to_array", None)
-    if to_array is not None:
-        value = to_array(value)
-    if dtype is not None and value.dtype != dtype:
-        return xp.astype(value, dtype)
-    return value
+    return value if to_array is None else to_array(value)

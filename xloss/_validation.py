@@ -53,7 +53,7 @@ def check_label_smoothing(label_smoothing: Any) -> float:
 
 
 def check_from_logits(from_logits: Any) -> bool:
-    if not isinstance(from_logits, bool) and type(from_logits).__name__ != "bool_":
+    if not isinstance(from_logits, bool):
         raise TypeError(
             f"`from_logits` must be True or False; received {from_logits!r}. Use True when "
             f"`y_pred` holds raw scores (logits), False when it holds probabilities."
@@ -99,7 +99,7 @@ class FloatInput(NamedTuple):
 def float_input(x: Any, *, name: str = "x") -> FloatInput:
     """Resolve ``x``'s namespace, check it is real floating point and upcast half precision."""
     ns = resolve(**{name: x})
-    x = as_array(x, ns)
+    x = as_array(x, ns, floating=True)
     return FloatInput(ns, *_to_compute(ns.xp, x, name))
 
 
@@ -133,7 +133,7 @@ def loss_inputs(
     """Validate and convert the arguments shared by every loss."""
     ns = resolve(y_pred=y_pred, y_true=y_true, sample_weight=sample_weight)
     xp = ns.xp
-    y_pred, _ = _to_compute(xp, as_array(y_pred, ns), "y_pred")
+    y_pred, _ = _to_compute(xp, as_array(y_pred, ns, floating=True), "y_pred")
     axis = normalize_axis(axis, y_pred.ndim)
     if sparse:
         y_true = _sparse_labels(xp, as_array(y_true, ns), y_pred, axis)
