@@ -1,9 +1,11 @@
 """Backend adapters: one module per array library, imported as ``xloss.adapters.<name>``.
 
 A module named after a framework's import name (``numpy.py`` for ``numpy``, ``torch.py`` for
-``torch``, ...) serves that framework's arrays. Dispatch imports it only once the framework is
-already in ``sys.modules``, so the adapter may import its framework at the top. ``generic.py``
-serves any other array that has ``__array_namespace__``.
+``torch``, ...) serves that framework's arrays; ``generic.py`` serves any other array that has
+``__array_namespace__``. Dispatch imports every adapter with xloss, so adapters must not import
+their framework at the top: they look it up in ``sys.modules`` (an array of a framework exists
+only once that framework is imported) and import namespaces inside functions, where
+``torch.compile`` can trace the import statement.
 
 Every adapter module defines:
 
@@ -12,6 +14,8 @@ Every adapter module defines:
   tensors included);
 - ``namespace(x)``: the Array-API namespace to compute with for ``x``;
 - ``device(x)``: the device to create companion arrays on (or ``None`` for the default);
+- ``values_readable(x) -> bool``: whether ``x``'s values can be read for a check without tracing
+  and without a device-to-host synchronisation (host memory, eager mode);
 
 and may define ``to_array(x)``: an array the namespace computes with, for inputs that are not
 one yet (a ``tf.Variable``'s value).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 NAME = "array_api"
+_DLPACK_CPU = 1
 
 
 def owns(x: Any) -> bool:
@@ -17,3 +18,9 @@ def namespace(x: Any) -> Any:
 
 def device(x: Any) -> Any:
     return getattr(x, "device", None)
+
+
+def values_readable(x: Any) -> bool:
+    # Host memory, by DLPack's device type; lazy arrays (Dask) have no __dlpack_device__.
+    dlpack_device = getattr(x, "__dlpack_device__", None)
+    return dlpack_device is not None and dlpack_device()[0] == _DLPACK_CPU

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
-
-import jax
-import jax.numpy as jnp
 
 NAME = "jax"
 
 
 def owns(x: Any) -> bool:
     # Tracers are not subclasses of jax.Array, but isinstance() recognises them.
-    return isinstance(x, jax.Array)
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(x, jax.Array)
 
 
 def namespace(x: Any) -> Any:
+    import jax.numpy as jnp
+
     return jnp
 
 
 def device(x: Any) -> Any:
     # A tracer has no committed device; under jit, new arrays follow the computation's placement.
-    if isinstance(x, jax.core.Tracer):
-        return None
-    return x.device
+    return None if _is_tracer(x) else x.device
+
+
+def values_readable(x: Any) -> bool:
+    return not _is_tracer(x) and all(d.platform == "cpu" for d in x.devices())
+
+
+def _is_tracer(x: Any) -> bool:
+    return isinstance(x, sys.modules["jax"].core.Tracer)

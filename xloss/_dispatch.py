@@ -1,26 +1,31 @@
 """Find the adapter and Array-API namespace for the arrays a public function receives.
 
-Detection reads ``sys.modules`` and never imports a framework the caller has not imported: the
-adapter for ``torch`` is imported only once ``torch`` itself is. Each array type is looked up once
-and cached.
+Detection reads ``sys.modules`` and never imports a framework the caller has not imported (the
+adapters look frameworks up there). Each array type is looked up once and cached. Nothing here
+calls ``importlib`` per call, so dispatch traces cleanly under ``torch.compile(fullgraph=True)``.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-import sys
 from types import ModuleType
 from typing import Any, NamedTuple
 
 _PYTHON_VALUES = (bool, int, float, list, tuple)
-_GENERIC = "generic"
-# Adapter modules named after the framework they serve (numpy.py serves ``numpy``).
-_FRAMEWORK_ADAPTERS = tuple(
-    info.name
-    for info in pkgutil.iter_modules(importlib.import_module("xloss.adapters").__path__)
-    if not info.name.startswith("_") and info.name != _GENERIC
-)
+
+
+def _load_adapters() -> tuple[tuple[ModuleType, ...], ModuleType]:
+    """Every adapter module (they import no framework), framework adapters first."""
+    package = importlib.import_module("xloss.adapters")
+    names = [i.name for i in pkgutil.iter_modules(package.__path__) if not i.name.startswith("_")]
+    frameworks = tuple(
+        importlib.import_module(f"xloss.adapters.{n}") for n in names if n != "generic"
+    )
+    return frameworks, importlib.import_module("xloss.adapters.generic")
+
+
+_FRAMEWORK_ADAPTERS, _GENERIC_ADAPTER = _load_adapters()
 
 
 class Backend(NamedTuple):
@@ -45,19 +50,12 @@ def backend_of(x: Any) -> Backend | None:
 
 
 def _find_backend(x: Any) -> Backend | None:
-    for framework in _FRAMEWORK_ADAPTERS:
-        if sys.modules.get(framework) is not None:  # None: an import was blocked
-            adapter = _adapter(framework)
-            if adapter.owns(x):
-                return Backend(adapter.NAME, adapter)
-    generic = _adapter(_GENERIC)
-    if generic.owns(x):
-        return Backend(type(x).__module__.partition(".")[0], generic)
+    for adapter in _FRAMEWORK_ADAPTERS:
+        if adapter.owns(x):
+            return Backend(adapter.NAME, adapter)
+    if _GENERIC_ADAPTER.owns(x):
+        return Backend(type(x).__module__.partition(".")[0], _GENERIC_ADAPTER)
     return None
-
-
-def _adapter(name: str) -> ModuleType:
-    return importlib.import_module(f"xloss.adapters.{name}")
 
 
 def _describe(value: Any) -> str:

@@ -1,0 +1,27 @@
+"""array-api-compat's torch namespace, with the functions ``torch.compile`` cannot trace replaced.
+
+array-api-compat's ``clip`` branches on its bounds with ``math.isnan``, and its binary functions
+turn Python scalars into tensors through ``torch.result_type``: under
+``torch.compile(dynamic=True)`` both are graph breaks. ``torch.clamp`` takes Python bounds as
+they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat.torch as _compat
+import torch
+
+globals().update(
+    {
+        name: getattr(_compat, name)
+        for name in dir(_compat)
+        if not name.startswith("__")
+        or name in ("__array_namespace_info__", "__array_api_version__")
+    }
+)
+
+
+def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
+    return torch.clamp(x, min, max)
