@@ -14,8 +14,8 @@ Every adapter module defines:
   tensors included);
 - ``namespace(x)``: the Array-API namespace to compute with for ``x``;
 - ``device(x)``: the device to create companion arrays on (or ``None`` for the default);
-- ``values_readable(x) -> bool``: whether ``x``'s values can be read for a check without tracing
-  and without a device-to-host synchronisation (host memory, eager mode);
+- ``readable(x)``: ``x`` (detached from autograd) if its values can be read for a check without
+  tracing and without a device-to-host synchronisation (host memory, eager mode), else ``None``;
 
 and may define ``to_array(x)``: an array the namespace computes with, for inputs that are not
 one yet (a ``tf.Variable``'s value).

@@ -20,7 +20,7 @@ def device(x: Any) -> Any:
     return getattr(x, "device", None)
 
 
-def values_readable(x: Any) -> bool:
+def readable(x: Any) -> Any:
     # Host memory, by DLPack's device type; lazy arrays (Dask) have no __dlpack_device__.
     dlpack_device = getattr(x, "__dlpack_device__", None)
-    return dlpack_device is not None and dlpack_device()[0] == _DLPACK_CPU
+    return x if dlpack_device is not None and dlpack_device()[0] == _DLPACK_CPU else None

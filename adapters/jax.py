@@ -25,8 +25,10 @@ def device(x: Any) -> Any:
     return None if _is_tracer(x) else x.device
 
 
-def values_readable(x: Any) -> bool:
-    return not _is_tracer(x) and all(d.platform == "cpu" for d in x.devices())
+def readable(x: Any) -> Any:
+    if _is_tracer(x) or any(d.platform != "cpu" for d in x.devices()):
+        return None
+    return x
 
 
 def _is_tracer(x: Any) -> bool:

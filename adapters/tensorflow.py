@@ -32,6 +32,8 @@ def to_array(x: Any) -> Any:
     return x if isinstance(x, tf.Tensor) else tf.convert_to_tensor(x)
 
 
-def values_readable(x: Any) -> bool:
+def readable(x: Any) -> Any:
     tf = sys.modules["tensorflow"]
-    return tf.executing_eagerly() and "CPU" in (device(x) or "CPU")
+    if not tf.executing_eagerly() or "CPU" not in (device(x) or "CPU"):
+        return None
+    return x

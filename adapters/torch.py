@@ -24,6 +24,14 @@ def device(x: Any) -> Any:
     return x.device
 
 
-def values_readable(x: Any) -> bool:
+def readable(x: Any) -> Any:
     torch = sys.modules["torch"]
-    return x.device.type == "cpu" and not torch.compiler.is_compiling()
+    if x.device.type != "cpu" or torch.compiler.is_compiling() or _functorch_wrapped(x):
+        return None
+    return x.detach()
+
+
+def _functorch_wrapped(x: Any) -> bool:
+    """Inside torch.func.vmap/grad, tensors are wrapped and their values cannot be read."""
+    check = getattr(sys.modules["torch"]._C._functorch, "is_functorch_wrapped_tensor", None)
+    return check is not None and check(x)

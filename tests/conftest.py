@@ -24,6 +24,14 @@ if _unknown:
 _loaded: dict[str, backends.TestBackend] = {}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_warning_sites():
+    """xloss warns once per call site; parametrized tests share call sites, so start afresh."""
+    from xloss import _checks
+
+    _checks._warned.clear()
+
+
 def _load(name: str) -> backends.TestBackend:
     if name not in _loaded:
         try:

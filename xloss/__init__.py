@@ -6,6 +6,7 @@ array type, dtype and device. Importing xloss imports no framework.
 """
 
 from xloss._activations import log_sigmoid, log_softmax, logsumexp, softmax
+from xloss._checks import FromLogitsWarning, value_checks
 from xloss._loss_classes import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
+    "FromLogitsWarning",
     "Loss",
     "SparseCategoricalCrossentropy",
     "__version__",
@@ -33,4 +35,5 @@ __all__ = [
     "logsumexp",
     "softmax",
     "sparse_categorical_crossentropy",
+    "value_checks",
 ]

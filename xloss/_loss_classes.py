@@ -16,10 +16,10 @@ from xloss._validation import (
 
 
 class Loss:
-    """Base class: subclasses set ``_core``, ``_sparse`` and the options in ``__init__``."""
+    """Base class: subclasses set ``_core``, ``_kind`` and the options in ``__init__``."""
 
     _core: Any
-    _sparse = False
+    _kind: str
 
     def __init__(self, *, axis: int, reduction: str | None, **options: Any) -> None:
         self.axis = check_axis(axis)
@@ -45,7 +45,7 @@ class Loss:
             y_pred,
             sample_weight,
             axis=self.axis,
-            sparse=self._sparse,
+            kind=self._kind,
             **self._options,
         )
         return reduce_xp(args.xp, values, args.sample_weight, valid, self.reduction)
@@ -78,6 +78,7 @@ class CategoricalCrossentropy(Loss):
     """
 
     _core = staticmethod(categorical_xp)
+    _kind = "categorical"
 
     def __init__(
         self,
@@ -116,7 +117,7 @@ class SparseCategoricalCrossentropy(Loss):
     """
 
     _core = staticmethod(sparse_categorical_xp)
-    _sparse = True
+    _kind = "sparse"
 
     def __init__(
         self,
@@ -150,6 +151,7 @@ class BinaryCrossentropy(Loss):
     """
 
     _core = staticmethod(binary_xp)
+    _kind = "binary"
 
     def __init__(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from xloss import _checks
 from xloss._activations import log_softmax_xp, shifted_logsumexp_xp, softplus_xp
 from xloss._validation import (
     LossInputs,
@@ -23,6 +24,13 @@ EPSILON = 1e-7
 
 def _clip_probabilities(xp: Any, p: Any) -> Any:
     return xp.clip(p, EPSILON, 1.0 - EPSILON)
+
+
+def _row_total(xp: Any, y_pred: Any, axis: int) -> Any:
+    """The sum along the class axis, with 1 for an all-zero row (whose probabilities then clip
+    to 1e-7: the largest loss, not 0/0 = nan)."""
+    total = xp.sum(y_pred, axis=axis, keepdims=True)
+    return xp.where(total == 0, xp.ones_like(total), total)
 
 
 def _num_classes(xp: Any, y_pred: Any, axis: int) -> Any:
@@ -44,8 +52,7 @@ def categorical_xp(
         keep = xp.logical_or(xp.isfinite(log_p), y_true != 0)
         log_p = xp.where(keep, log_p, xp.zeros_like(log_p))
     else:
-        total = xp.sum(y_pred, axis=axis, keepdims=True)
-        log_p = xp.log(_clip_probabilities(xp, y_pred / total))
+        log_p = xp.log(_clip_probabilities(xp, y_pred / _row_total(xp, y_pred, axis)))
     return -xp.sum(y_true * log_p, axis=axis), None
 
 
@@ -62,9 +69,8 @@ def sparse_categorical_xp(
         shifted, lse = shifted_logsumexp_xp(xp, y_pred, axis)
         loss = lse - xp.take_along_axis(shifted, index, axis=axis)
     else:
-        total = xp.sum(y_pred, axis=axis, keepdims=True)
         picked = xp.take_along_axis(y_pred, index, axis=axis)
-        loss = -xp.log(_clip_probabilities(xp, picked / total))
+        loss = -xp.log(_clip_probabilities(xp, picked / _row_total(xp, y_pred, axis)))
     loss = xp.squeeze(loss, axis=axis)
     if valid is not None:
         loss = xp.where(valid, loss, xp.zeros_like(loss))
@@ -92,12 +98,26 @@ def per_sample(
     sample_weight: Any = None,
     *,
     axis: Any,
-    sparse: bool,
+    kind: str,
     **options: Any,
 ) -> tuple[LossInputs, Any, Any]:
-    """Validate the arguments and run one ``*_xp`` core: ``(inputs, per_sample, valid_mask)``."""
-    args = loss_inputs(y_true, y_pred, sample_weight, axis=axis, sparse=sparse)
-    values, valid = core(args.xp, args.y_true, args.y_pred, axis=args.axis, **options)
+    """Validate the arguments and run one ``*_xp`` core: ``(inputs, per_sample, valid_mask)``.
+
+    ``kind`` is ``"categorical"``, ``"sparse"`` or ``"binary"``.
+    """
+    args = loss_inputs(y_true, y_pred, sample_weight, axis=axis, sparse=kind == "sparse")
+    xp = args.xp
+    readable = _checks.readable(args.adapter, args.y_pred)
+    if readable is not None:
+        if kind == "sparse":
+            num_classes = args.y_pred.shape[args.axis]
+            _checks.check_label_range(
+                xp, args.y_true, num_classes, args.axis, options["ignore_class"]
+            )
+        _checks.warn_if_mistaken(
+            xp, y_pred, readable, args.axis, from_logits=options["from_logits"], kind=kind
+        )
+    values, valid = core(xp, args.y_true, args.y_pred, axis=args.axis, **options)
     return args, values, valid
 
 
@@ -154,7 +174,7 @@ def categorical_crossentropy(
         y_true,
         y_pred,
         axis=axis,
-        sparse=False,
+        kind="categorical",
         from_logits=check_from_logits(from_logits),
         label_smoothing=check_label_smoothing(label_smoothing),
     )
@@ -205,7 +225,7 @@ def sparse_categorical_crossentropy(
         y_true,
         y_pred,
         axis=axis,
-        sparse=True,
+        kind="sparse",
         from_logits=check_from_logits(from_logits),
         ignore_class=check_ignore_class(ignore_class),
     )
@@ -257,7 +277,7 @@ def binary_crossentropy(
         y_true,
         y_pred,
         axis=axis,
-        sparse=False,
+        kind="binary",
         from_logits=check_from_logits(from_logits),
         label_smoothing=check_label_smoothing(label_smoothing),
     )

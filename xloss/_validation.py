@@ -121,6 +121,7 @@ class LossInputs(NamedTuple):
     """The arrays of one loss call, in one namespace, in the compute dtype."""
 
     xp: Any
+    adapter: Any
     y_true: Any
     y_pred: Any
     sample_weight: Any
@@ -143,7 +144,7 @@ def loss_inputs(
         sample_weight = as_array(sample_weight, ns)
         _check_real(xp, sample_weight, "sample_weight")
         sample_weight = xp.astype(sample_weight, y_pred.dtype)
-    return LossInputs(xp, y_true, y_pred, sample_weight, axis)
+    return LossInputs(xp, ns.backend.adapter, y_true, y_pred, sample_weight, axis)
 
 
 def _check_real(xp: Any, x: Any, name: str) -> None:
