@@ -6,6 +6,7 @@ Each ``*_xp`` function takes a namespace and validated arrays in the compute dty
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from xloss import _checks
@@ -59,11 +60,19 @@ def categorical_xp(
 def sparse_categorical_xp(
     xp: Any, labels: Any, y_pred: Any, *, axis: int, from_logits: bool, ignore_class: int | None
 ) -> tuple[Any, Any]:
+    # Eager calls have had their labels checked (a ValueError). Traced ones cannot be: there,
+    # a label outside [0, C) gives nan for its sample, on every backend, and is never gathered.
+    num_classes = y_pred.shape[axis]
+    if num_classes is None:
+        num_classes = xp.astype(_num_classes(xp, y_pred, axis), labels.dtype)
+        num_classes = xp.squeeze(num_classes, axis=axis)
+    in_range = xp.logical_and(labels >= 0, labels < num_classes)
+    out_of_range = xp.logical_not(in_range)
     valid = None
     if ignore_class is not None:
         valid = labels != ignore_class
-        labels = xp.where(valid, labels, xp.zeros_like(labels))
-    index = xp.expand_dims(labels, axis=axis)
+        out_of_range = xp.logical_and(out_of_range, valid)
+    index = xp.expand_dims(xp.where(in_range, labels, xp.zeros_like(labels)), axis=axis)
     if from_logits:
         # -log_softmax(x)[label] = lse(x - m) - (x[label] - m), gathered without a one-hot.
         shifted, lse = shifted_logsumexp_xp(xp, y_pred, axis)
@@ -72,6 +81,7 @@ def sparse_categorical_xp(
         picked = xp.take_along_axis(y_pred, index, axis=axis)
         loss = -xp.log(_clip_probabilities(xp, picked / _row_total(xp, y_pred, axis)))
     loss = xp.squeeze(loss, axis=axis)
+    loss = xp.where(out_of_range, xp.full_like(loss, math.nan), loss)
     if valid is not None:
         loss = xp.where(valid, loss, xp.zeros_like(loss))
     return loss, valid
