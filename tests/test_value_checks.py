@@ -1,0 +1,176 @@
+"""Checks that read values: label range errors, and the FromLogitsWarning for the seed mistake.
+
+Eager calls on host arrays are checked; traced calls (jit, tf.function, torch.compile) are not,
+and there an out-of-range label gives nan for its sample on every backend.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import data as d
+import numpy as np
+import pytest
+import reference as ref
+from backends import need
+
+import xloss
+
+SOFTMAX_OUTPUT = ref.softmax(d.LOGITS).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (5, r"`y_true` holds the label 5, outside \[0, 5\): `y_pred` has 5 classes along axis 1"),
+        (-1, r"`y_true` holds the label -1, outside \[0, 5\).*pass ignore_class=<their label>"),
+    ],
+    ids=["too-large", "negative"],
+)
+def test_label_out_of_range_raises(backend, bad, message):
+    labels = d.LABELS.copy()
+    labels[3] = bad
+    with pytest.raises(ValueError, match=message):
+        xloss.sparse_categorical_crossentropy(
+            backend.asarray(labels), backend.asarray(d.LOGITS), from_logits=True
+        )
+
+
+def test_ignored_label_may_be_out_of_range_but_others_may_not(backend):
+    labels = d.LABELS.copy()
+    labels[[2, 3]] = [-100, 9]
+    loss = xloss.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-100)
+    with pytest.raises(ValueError, match=r"holds the label 9.*\(or ignore_class=-100\)"):
+        loss(backend.asarray(labels), backend.asarray(d.LOGITS))
+    labels[3] = 0
+    loss(backend.asarray(labels), backend.asarray(d.LOGITS))  # no error
+
+
+def test_checks_can_be_switched_off(backend):
+    labels = d.LABELS.copy()
+    labels[0] = 7
+    with xloss.value_checks(False):
+        out = xloss.sparse_categorical_crossentropy(
+            backend.asarray(labels), backend.asarray(d.LOGITS), from_logits=True
+        )
+    values = backend.to_numpy(out)
+    assert np.isnan(values[0]) and np.isfinite(values[1:]).all()
+    with pytest.raises(ValueError):  # back on after the block
+        xloss.sparse_categorical_crossentropy(
+            backend.asarray(labels), backend.asarray(d.LOGITS), from_logits=True
+        )
+
+
+def _traced(backend, fn):
+    if backend.name == "jax":
+        return need("jax").jit(fn)
+    if backend.name == "tensorflow":
+        return need("tensorflow").function(fn)
+    return need("torch").compile(fn, fullgraph=True, dynamic=False)
+
+
+@pytest.mark.backends("jax", "tensorflow", "torch")
+def test_traced_out_of_range_label_gives_nan(backend):
+    labels = d.LABELS.copy()
+    labels[[1, 4]] = [d.C, -3]
+    fn = _traced(
+        backend, lambda y, x: xloss.sparse_categorical_crossentropy(y, x, from_logits=True)
+    )
+    values = backend.to_numpy(fn(backend.asarray(labels), backend.asarray(d.LOGITS)))
+    assert np.isnan(values[[1, 4]]).all()
+    keep = np.setdiff1d(np.arange(d.N), [1, 4])
+    expected = ref.sparse_categorical(d.LABELS[keep], d.LOGITS[keep], from_logits=True)
+    np.testing.assert_allclose(values[keep], expected, rtol=1e-5)
+
+
+# --- the from_logits mistake ------------------------------------------------------------------
+
+MISTAKES = {
+    "softmax-output-as-logits-categorical": (
+        lambda b: xloss.categorical_crossentropy(
+            b.asarray(d.ONE_HOT), b.asarray(SOFTMAX_OUTPUT), from_logits=True
+        ),
+        r"looks like probabilities .* but from_logits=True",
+    ),
+    "softmax-output-as-logits-sparse-class": (
+        lambda b: xloss.SparseCategoricalCrossentropy(from_logits=True)(
+            b.asarray(d.LABELS), b.asarray(SOFTMAX_OUTPUT)
+        ),
+        r"looks like probabilities .* but from_logits=True",
+    ),
+    "logits-as-probabilities-categorical": (
+        lambda b: xloss.categorical_crossentropy(b.asarray(d.ONE_HOT), b.asarray(d.LOGITS)),
+        r"values outside \[0, 1\] \(from -?\d.* to \d.*\), so it looks like logits",
+    ),
+    "logits-as-probabilities-sparse": (
+        lambda b: xloss.sparse_categorical_crossentropy(b.asarray(d.LABELS), b.asarray(d.LOGITS)),
+        r"looks like logits, but from_logits=False",
+    ),
+    "logits-as-probabilities-binary-class": (
+        lambda b: xloss.BinaryCrossentropy()(
+            b.asarray(d.BINARY_TARGETS), b.asarray(d.BINARY_LOGITS)
+        ),
+        r"looks like logits, but from_logits=False",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+def test_mistake_warns_with_the_fix(backend, mistake):
+    call, message = MISTAKES[mistake]
+    with pytest.warns(xloss.FromLogitsWarning, match=message) as record:
+        call(backend)
+    text = str(record[0].message)
+    assert "Logits are the raw" in text or "must hold probabilities" in text
+    assert "Fix:" in text and "xloss.value_checks(False)" in text
+    assert record[0].filename == __file__  # points at the caller, not into xloss
+
+
+def test_right_usage_does_not_warn(backend):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        xloss.categorical_crossentropy(backend.asarray(d.ONE_HOT), backend.asarray(SOFTMAX_OUTPUT))
+        xloss.categorical_crossentropy(
+            backend.asarray(d.ONE_HOT), backend.asarray(d.LOGITS), from_logits=True
+        )
+        xloss.binary_crossentropy(
+            backend.asarray(d.BINARY_TARGETS), backend.asarray(d.BINARY_PROBS), from_logits=False
+        )
+
+
+def test_warns_once_per_call_site(backend):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            xloss.categorical_crossentropy(backend.asarray(d.ONE_HOT), backend.asarray(d.LOGITS))
+        xloss.categorical_crossentropy(backend.asarray(d.ONE_HOT), backend.asarray(d.LOGITS))
+    assert [w.category for w in record] == [xloss.FromLogitsWarning] * 2  # two call sites
+
+
+def test_warning_can_be_silenced(backend):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", category=xloss.FromLogitsWarning)
+        xloss.categorical_crossentropy(backend.asarray(d.ONE_HOT), backend.asarray(d.LOGITS))
+    with warnings.catch_warnings(), xloss.value_checks(False):
+        warnings.simplefilter("error")
+        xloss.categorical_crossentropy(backend.asarray(d.ONE_HOT), backend.asarray(d.LOGITS))
+
+
+@pytest.mark.backends("jax", "tensorflow", "torch")
+def test_no_value_checks_under_tracing(backend):
+    fn = _traced(backend, lambda y, x: xloss.categorical_crossentropy(y, x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xloss.FromLogitsWarning)
+        fn(backend.asarray(d.ONE_HOT), backend.asarray(d.LOGITS))
+
+
+@pytest.mark.backends("tensorflow")
+def test_keras_softmax_marker_is_recognised(backend):
+    """Keras's TF backend tags softmax output with ``_keras_logits``; it is warned about even
+    when the values alone would not tell (here: one class, so no row-sum evidence)."""
+    keras = need("keras")
+    probs = keras.activations.softmax(backend.asarray(d.LOGITS))
+    assert getattr(probs, "_keras_logits", None) is not None
+    with pytest.warns(xloss.FromLogitsWarning, match="Keras softmax/sigmoid activation"):
+        xloss.categorical_crossentropy(backend.asarray(d.ONE_HOT), probs, from_logits=True)
