@@ -1,0 +1,126 @@
+"""Every public function under each framework's compiler equals its eager result.
+
+torch.compile(fullgraph=True) with static and dynamic shapes (no graph break from dispatch or
+validation), jax.jit / vmap / jit(vmap(grad)), and tf.function with every dimension unknown.
+Each compiled function is called on two batch sizes.
+"""
+
+from __future__ import annotations
+
+import data as d
+import numpy as np
+import pytest
+import reference as ref
+from backends import need
+from checks import tolerance
+
+import xloss
+
+# name: (function of (y_true, y_pred), y_true, y_pred)
+CALLS = {
+    "softmax": (lambda t, x: xloss.softmax(x), d.ONE_HOT, d.LOGITS),
+    "log_softmax": (lambda t, x: xloss.log_softmax(x, axis=0), d.ONE_HOT, d.LOGITS),
+    "logsumexp": (lambda t, x: xloss.logsumexp(x, keepdims=True), d.ONE_HOT, d.LOGITS),
+    "log_sigmoid": (lambda t, x: xloss.log_sigmoid(x), d.ONE_HOT, d.LOGITS),
+    "categorical": (
+        lambda t, x: xloss.categorical_crossentropy(t, x, from_logits=True, label_smoothing=0.1),
+        d.SOFT,
+        d.LOGITS,
+    ),
+    "categorical-probabilities": (
+        lambda t, x: xloss.categorical_crossentropy(t, x),
+        d.ONE_HOT,
+        d.PROBS,
+    ),
+    "sparse": (
+        lambda t, x: xloss.sparse_categorical_crossentropy(t, x, from_logits=True, ignore_class=-1),
+        d.IGNORED,
+        d.LOGITS,
+    ),
+    "sparse-probabilities": (
+        lambda t, x: xloss.sparse_categorical_crossentropy(t, x),
+        d.LABELS,
+        d.PROBS,
+    ),
+    "binary": (
+        lambda t, x: xloss.binary_crossentropy(t, x, from_logits=True, label_smoothing=0.1),
+        d.BINARY_TARGETS,
+        d.BINARY_LOGITS,
+    ),
+    "CategoricalCrossentropy": (
+        lambda t, x: xloss.CategoricalCrossentropy(from_logits=True, reduction="sum")(t, x),
+        d.SOFT,
+        d.LOGITS,
+    ),
+    "SparseCategoricalCrossentropy-axis1": (
+        lambda t, x: xloss.SparseCategoricalCrossentropy(axis=1, ignore_class=7)(t, x),
+        d.IGNORED_3D,
+        d.PROBS_3D,
+    ),
+    "BinaryCrossentropy": (
+        lambda t, x: xloss.BinaryCrossentropy()(t, x),
+        d.BINARY_TARGETS,
+        d.BINARY_PROBS,
+    ),
+}
+TOL = tolerance("float32")
+
+
+def _check_two_batch_sizes(backend, compiled, call):
+    fn, y_true, y_pred = CALLS[call]
+    for rows in (slice(None), slice(0, 3)):
+        t, x = backend.asarray(y_true[rows]), backend.asarray(y_pred[rows])
+        np.testing.assert_allclose(
+            backend.to_numpy(compiled(t, x)), backend.to_numpy(fn(t, x)), rtol=TOL, atol=TOL
+        )
+
+
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize("call", CALLS)
+def test_torch_compile_fullgraph(backend, call, dynamic):
+    torch = need("torch")
+    torch._dynamo.reset()
+    compiled = torch.compile(CALLS[call][0], fullgraph=True, dynamic=dynamic)
+    _check_two_batch_sizes(backend, compiled, call)
+
+
+@pytest.mark.backends("jax")
+@pytest.mark.parametrize("call", CALLS)
+def test_jax_jit(backend, call):
+    jax = need("jax")
+    _check_two_batch_sizes(backend, jax.jit(CALLS[call][0]), call)
+
+
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("call", CALLS)
+def test_tf_function_with_unknown_shapes(backend, call):
+    tf = need("tensorflow")
+    fn, y_true, y_pred = CALLS[call]
+    signature = [
+        tf.TensorSpec([None] * a.ndim, tf.as_dtype(backend.asarray(a).dtype))
+        for a in (y_true, y_pred)
+    ]
+    _check_two_batch_sizes(backend, tf.function(fn, input_signature=signature), call)
+
+
+@pytest.mark.backends("jax")
+@pytest.mark.parametrize(
+    ("loss", "targets"),
+    [
+        (lambda t, x: xloss.sparse_categorical_crossentropy(t, x, from_logits=True), d.LABELS),
+        (lambda t, x: xloss.categorical_crossentropy(t, x, from_logits=True), d.ONE_HOT),
+    ],
+    ids=["sparse", "categorical"],
+)
+def test_jax_vmap_and_jit_vmap_grad(backend, loss, targets):
+    """Per-example losses and per-example gradients (softmax - one-hot) through vmap."""
+    jax = need("jax")
+    t, x = backend.asarray(targets), backend.asarray(d.LOGITS)
+    per_example = jax.vmap(loss)(t, x)
+    np.testing.assert_allclose(
+        backend.to_numpy(per_example), backend.to_numpy(loss(t, x)), rtol=TOL, atol=TOL
+    )
+    grads = jax.jit(jax.vmap(jax.grad(loss, argnums=1)))(t, x)
+    expected = ref.softmax(d.LOGITS) - np.eye(d.C)[d.LABELS]
+    np.testing.assert_allclose(backend.to_numpy(grads), expected, rtol=TOL, atol=TOL)
