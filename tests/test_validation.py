@@ -5,8 +5,23 @@ from __future__ import annotations
 import data as d
 import numpy as np
 import pytest
+from backends import need
 
 import xloss
+
+
+def _other_framework(backend, array):
+    """``array`` as another library's array than ``backend``'s (torch's for NumPy)."""
+    if backend.name == "numpy":
+        return need("torch").asarray(array)
+    return array
+
+
+def _labels_with(bad: int) -> np.ndarray:
+    labels = d.LABELS.copy()
+    labels[0] = bad
+    return labels
+
 
 ROWS = {
     "shape-mismatch": (
@@ -34,6 +49,39 @@ ROWS = {
         ),
         TypeError,
         r"`y_pred` must be a real floating-point array; received dtype .*int",
+    ),
+    "boolean-y_pred": (
+        lambda b: xloss.binary_crossentropy(
+            b.asarray(d.BINARY_TARGETS), b.asarray(d.BINARY_TARGETS.astype(bool))
+        ),
+        TypeError,
+        r"`y_pred` must be a real floating-point array; received dtype .*bool",
+    ),
+    "label-out-of-range": (
+        lambda b: xloss.sparse_categorical_crossentropy(
+            b.asarray(_labels_with(d.C)), b.asarray(d.PROBS)
+        ),
+        ValueError,
+        r"`y_true` holds the label 5, outside \[0, 5\)",
+    ),
+    "negative-label": (
+        lambda b: xloss.sparse_categorical_crossentropy(
+            b.asarray(_labels_with(-1)), b.asarray(d.PROBS)
+        ),
+        ValueError,
+        r"`y_true` holds the label -1, outside \[0, 5\)",
+    ),
+    "two-frameworks": (
+        lambda b: xloss.categorical_crossentropy(
+            _other_framework(b, d.ONE_HOT), b.asarray(d.PROBS)
+        ),
+        TypeError,
+        r"`y_pred` is a .* but `y_true` is a .*: arrays from two frameworks in one call",
+    ),
+    "unknown-reduction": (
+        lambda b: xloss.CategoricalCrossentropy(reduction="avg"),
+        ValueError,
+        r"`reduction` must be one of 'sum_over_batch_size', .*; received 'avg'",
     ),
     "integer-softmax-input": (
         lambda b: xloss.softmax(b.asarray(d.LABELS)),
@@ -84,11 +132,10 @@ def test_bad_input_raises_at_the_entry(backend, row):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: xloss.CategoricalCrossentropy(reduction="avg"), r"`reduction` must be one of"),
         (lambda: xloss.SparseCategoricalCrossentropy(ignore_class=1.5), r"`ignore_class` must"),
         (lambda: xloss.BinaryCrossentropy(label_smoothing=-0.1), r"`label_smoothing` must be"),
     ],
-    ids=["reduction", "ignore_class", "label_smoothing"],
+    ids=["ignore_class", "label_smoothing"],
 )
 def test_bad_options_fail_at_construction(make, message):
     with pytest.raises((TypeError, ValueError), match=message):
