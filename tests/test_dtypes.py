@@ -87,7 +87,22 @@ def test_half_precision_extremes_stay_finite(backend):
     """+-60000 logits (near float16's largest) in the backend's narrowest float dtype."""
     dtype = FLOAT_DTYPES[backend.name][0]
     logits = np.array([[60000.0, -60000.0, 0.0], [-60000.0, -60000.0, 60000.0]], np.float32)
-    out = xloss.sparse_categorical_crossentropy(
-        backend.asarray([1, 2]), backend.asarray(logits, dtype), from_logits=True
-    )
-    assert_result(backend, out, ref.sparse_categorical([1, 2], logits, from_logits=True))
+    targets = np.array([[0.0, 1.0, 0.0], [0.2, 0.3, 0.5]], np.float32)
+    x, t = backend.asarray(logits, dtype), backend.asarray(targets, dtype)
+    cases = [
+        (
+            xloss.sparse_categorical_crossentropy(backend.asarray([1, 2]), x, from_logits=True),
+            ref.sparse_categorical([1, 2], logits, from_logits=True),
+        ),
+        (
+            xloss.categorical_crossentropy(t, x, from_logits=True),
+            ref.categorical(targets, logits, from_logits=True),
+        ),
+        (
+            xloss.binary_crossentropy(t, x, from_logits=True),
+            ref.binary(targets, logits, from_logits=True),
+        ),
+    ]
+    for out, expected in cases:
+        assert_result(backend, out, expected)  # float32 comes back, finite
+    assert_result(backend, xloss.softmax(x), ref.softmax(logits), dtype)

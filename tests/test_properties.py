@@ -88,3 +88,32 @@ def test_backends_agree_with_numpy(backend, x, data):
     )
     numpy_result = xloss.sparse_categorical_crossentropy(labels, x, from_logits=True)
     np.testing.assert_allclose(backend.to_numpy(ours), numpy_result, rtol=TOL, atol=TOL)
+
+
+WIDE = arrays(
+    np.float32,
+    st.tuples(st.integers(1, 5), st.integers(2, 6)),
+    elements=st.floats(-1e4, 1e4, width=32),
+)
+
+
+@SETTINGS
+@given(x=WIDE, data=st.data())
+def test_no_valid_finite_input_gives_nan(backend, x, data):
+    """Finite logits up to +-1e4, and probabilities with exact zeros and ones: never nan."""
+    labels = data.draw(arrays(np.int64, x.shape[:-1], elements=st.integers(0, x.shape[-1] - 1)))
+    targets = data.draw(arrays(np.float32, x.shape, elements=st.sampled_from([0.0, 0.3, 1.0])))
+    probs = data.draw(arrays(np.float32, x.shape, elements=st.sampled_from([0.0, 0.25, 1.0])))
+    b, p, t = backend.asarray(x), backend.asarray(probs), backend.asarray(targets)
+    losses = [
+        xloss.sparse_categorical_crossentropy(backend.asarray(labels), b, from_logits=True),
+        xloss.categorical_crossentropy(t, b, from_logits=True, label_smoothing=0.1),
+        xloss.binary_crossentropy(t, b, from_logits=True),
+        xloss.sparse_categorical_crossentropy(backend.asarray(labels), p),
+        xloss.categorical_crossentropy(t, p),
+        xloss.binary_crossentropy(t, p),
+        xloss.softmax(b),
+        xloss.log_softmax(b),
+    ]
+    for loss in losses:
+        assert not np.isnan(backend.to_numpy(loss)).any()
