@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import reference as ref
 from checks import tolerance
 from hypothesis import given, settings
@@ -11,6 +12,9 @@ from hypothesis.extra.numpy import arrays
 
 import xloss
 
+# Arbitrary numbers sometimes look like probabilities (a row [0.5, 0.5] passed as logits): the
+# from_logits heuristics are tested in test_value_checks.py, not here.
+pytestmark = pytest.mark.filterwarnings("ignore::xloss.FromLogitsWarning")
 TOL = tolerance("float32")
 LOGITS = arrays(
     np.float32,
