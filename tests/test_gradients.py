@@ -282,3 +282,50 @@ def test_gradient_matches_finite_differences_in_float64(backend, case):
             tf = need("tensorflow")
             theoretical, numerical = tf.test.compute_gradient(fn, [tf.constant(x)], delta=1e-6)
             close(theoretical[0], numerical[0], tol=1e-6)
+
+
+def _native_dense_gradient(name: str, kind: str, logits: np.ndarray, targets: np.ndarray):
+    """The gradient of the framework's own soft-label or sigmoid cross-entropy, summed."""
+    if name == "torch":
+        torch = need("torch")
+        x = torch.tensor(logits, requires_grad=True)
+        f = torch.nn.functional
+        if kind == "categorical":
+            loss = f.cross_entropy(x, torch.tensor(targets), reduction="sum")
+        else:
+            loss = f.binary_cross_entropy_with_logits(x, torch.tensor(targets), reduction="sum")
+        loss.backward()
+        return x.grad.numpy()
+    if name == "jax":
+        jax, optax = need("jax"), need("optax")
+        native = {
+            "categorical": optax.softmax_cross_entropy,
+            "binary": optax.sigmoid_binary_cross_entropy,
+        }[kind]
+        return np.asarray(jax.grad(lambda x: native(x, targets).sum())(logits))
+    tf = need("tensorflow")
+    native = {
+        "categorical": tf.nn.softmax_cross_entropy_with_logits,
+        "binary": tf.nn.sigmoid_cross_entropy_with_logits,
+    }[kind]
+    x = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(native(labels=targets, logits=x))
+    return tape.gradient(loss, x).numpy()
+
+
+@AUTODIFF
+@pytest.mark.parametrize("kind", ["categorical", "binary"])
+@pytest.mark.parametrize("case", ["random", "extreme-1e4"])
+def test_dense_gradient_matches_the_frameworks_own(backend, kind, case):
+    logits = LOGIT_CASES[case][0]
+    targets = d.SOFT[: len(logits), :4] / d.SOFT[: len(logits), :4].sum(-1, keepdims=True)
+    targets = targets.astype(np.float32)
+    ours_fn = {
+        "categorical": lambda t, x: xloss.categorical_crossentropy(t, x, from_logits=True),
+        # xloss's binary loss is a mean over the last axis; the natives are elementwise sums.
+        "binary": lambda t, x: xloss.binary_crossentropy(t, x, from_logits=True) * x.shape[-1],
+    }[kind]
+    ours = grad_of(backend, ours_fn, targets, logits, wrt=1)
+    assert np.isfinite(ours).all()
+    close(ours, _native_dense_gradient(backend.name, kind, logits, targets))
