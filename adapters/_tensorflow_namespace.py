@@ -312,6 +312,20 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
     return moveaxis(out, last, axis) if axis != last else out
 
 
+def argsort(
+    x: Any, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True
+) -> Any:
+    direction = "DESCENDING" if descending else "ASCENDING"
+    indices = tf.argsort(x, axis=axis, direction=direction, stable=stable)
+    return tf.cast(indices, tf.int64)
+
+
+def sort(
+    x: Any, /, *, axis: int = -1, descending: builtins.bool = False, stable: builtins.bool = True
+) -> Any:
+    return tf.sort(x, axis=axis, direction="DESCENDING" if descending else "ASCENDING")
+
+
 def size(x: Any) -> Any:
     """Number of elements; ``None`` if a dimension is unknown (standard ``size`` semantics)."""
     shape = x.shape

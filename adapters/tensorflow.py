@@ -37,3 +37,32 @@ def readable(x: Any) -> Any:
     if not tf.executing_eagerly() or "CPU" not in (device(x) or "CPU"):
         return None
     return x
+
+
+def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
+    """``tf.math.top_k`` (stable on ties) on order-preserving integer keys: on the float values
+    themselves it misplaces NaN. Any axis, by moving it last."""
+    tf = sys.modules["tensorflow"]
+    key = _sortable_key(tf, x)
+    key = key if largest else tf.bitwise.invert(key)
+    last = x.shape.rank - 1
+    perm = [d for d in range(last + 1) if d != axis] + [axis]
+    inverse = [perm.index(d) for d in range(last + 1)]
+    _, indices = tf.math.top_k(tf.transpose(key, perm) if axis != last else key, k)
+    indices = tf.cast(indices, tf.int64)
+    indices = tf.transpose(indices, inverse) if axis != last else indices
+    from xloss.adapters import _tensorflow_namespace as xp
+
+    return xp.take_along_axis(x, indices, axis=axis), indices
+
+
+def _sortable_key(tf: Any, x: Any) -> Any:
+    """Integers ordered like ``x``'s values: NaN above +inf (all NaNs equal), -0.0 == 0.0."""
+    if not x.dtype.is_floating:
+        return x
+    int_type = {2: tf.int16, 4: tf.int32, 8: tf.int64}[x.dtype.size]
+    top = tf.constant(int_type.max, int_type)
+    # -0.0 becomes 0.0 (not with x + 0: compilers fold that away)
+    bits = tf.bitcast(tf.where(x == 0, tf.zeros_like(x), x), int_type)
+    key = tf.where(bits < 0, tf.bitwise.bitwise_xor(bits, top), bits)
+    return tf.where(tf.math.is_nan(x), top, key)

@@ -35,3 +35,40 @@ def _functorch_wrapped(x: Any) -> bool:
     """Inside torch.func.vmap/grad, tensors are wrapped and their values cannot be read."""
     check = getattr(sys.modules["torch"]._C._functorch, "is_functorch_wrapped_tensor", None)
     return check is not None and check(x)
+
+
+def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
+    """``torch.topk`` on unique integer keys: (value key << 32) | reversed index.
+
+    ``torch.topk`` breaks ties in no fixed order; making every key unique, with the lower index
+    larger, fixes it. 64-bit dtypes leave no room for the index: they decline (``None``) and
+    take the generic stable-sort path.
+    """
+    torch = sys.modules["torch"]
+    if x.dtype.itemsize > 4 or x.dtype == getattr(torch, "uint32", None):
+        return None
+    key = _sortable_key(torch, x)
+    key = key if largest else ~key
+    n = x.shape[axis]
+    shape = [1] * x.ndim
+    shape[axis] = n
+    reversed_index = torch.arange(n - 1, -1, -1, device=x.device, dtype=torch.int64).reshape(shape)
+    packed = (key.to(torch.int64) << 32) | reversed_index
+    _, indices = torch.topk(packed, k, dim=axis, largest=True, sorted=True)
+    return torch.take_along_dim(x, indices, dim=axis), indices
+
+
+def _UNSIGNED_32(torch: Any) -> tuple[Any, ...]:
+    return tuple(getattr(torch, name) for name in ("uint32",) if hasattr(torch, name))
+
+
+def _sortable_key(torch: Any, x: Any) -> Any:
+    """int32 keys ordered like ``x``'s values: NaN above +inf (all NaNs equal), -0.0 == 0.0."""
+    if not x.dtype.is_floating_point:
+        return x.to(torch.int32)
+    int_type = {2: torch.int16, 4: torch.int32}[x.dtype.itemsize]
+    top = torch.iinfo(int_type).max
+    # -0.0 becomes 0.0 (not with x + 0: compilers fold that away)
+    bits = torch.where(x == 0, torch.zeros_like(x), x).contiguous().view(int_type)
+    key = torch.where(bits < 0, bits ^ top, bits)
+    return torch.where(torch.isnan(x), top, key).to(torch.int32)

@@ -97,3 +97,21 @@ def reduce(values, sample_weight=None, valid=None, reduction="sum_over_batch_siz
     else:
         divisor = m.sum()
     return weighted.sum() / divisor if divisor else 0.0
+
+
+def top_k(x, k, axis=-1, largest=True):
+    """Sorted; ties lower index first; NaN above +inf; -0.0 == 0.0 (``(values, indices)``)."""
+    x = np.asarray(x)
+    moved = np.moveaxis(x, axis, -1)
+    index = np.broadcast_to(np.arange(moved.shape[-1]), moved.shape)
+    if moved.dtype.kind == "f":
+        nan = np.isnan(moved)
+        value = np.where(nan, 0.0, moved.astype(np.float64))
+        # np.lexsort sorts by the last key first: NaN-ness, then the value, then the index.
+        keys = (index, -value, ~nan) if largest else (index, value, nan)
+        order = np.lexsort(keys, axis=-1)
+    else:
+        order = np.argsort(~moved if largest else moved, axis=-1, kind="stable")
+    order = order[..., :k]
+    values = np.take_along_axis(moved, order, axis=-1)
+    return np.moveaxis(values, -1, axis), np.moveaxis(order, -1, axis)

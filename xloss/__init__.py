@@ -18,6 +18,7 @@ from xloss._losses import (
     categorical_crossentropy,
     sparse_categorical_crossentropy,
 )
+from xloss._topk import TopK, top_k
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,7 @@ __all__ = [
     "FromLogitsWarning",
     "Loss",
     "SparseCategoricalCrossentropy",
+    "TopK",
     "__version__",
     "binary_crossentropy",
     "categorical_crossentropy",
@@ -35,5 +37,6 @@ __all__ = [
     "logsumexp",
     "softmax",
     "sparse_categorical_crossentropy",
+    "top_k",
     "value_checks",
 ]

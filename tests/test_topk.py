@@ -1,0 +1,140 @@
+"""top_k: one semantics on every backend, on both the native fast path and the generic body."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+import reference as ref
+from backends import FLOAT_DTYPES, need
+
+import xloss
+from xloss._dispatch import backend_of
+from xloss._topk import top_k_xp
+
+RNG = np.random.default_rng(7)
+DISTINCT = RNG.permutation(4 * 6 * 9).reshape(4, 6, 9).astype(np.float32) / 7 - 15
+TIES = np.array(
+    [
+        [1.0, np.nan, 3.0, 3.0, np.nan, -np.inf, np.inf, 3.0, -0.0, 0.0],
+        [2.0, 2.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+        [0.0, -0.0, 0.0, -0.0, 5.0, 5.0, np.inf, np.inf, -np.inf, -np.inf],
+    ],
+    np.float32,
+)
+INTEGERS = RNG.integers(-3, 4, size=(5, 12))
+
+
+def _both_paths(backend, x, k, axis, largest):
+    """(fast path result, generic body result), as NumPy arrays."""
+    array = backend.asarray(x) if isinstance(x, np.ndarray) else x
+    fast = xloss.top_k(array, k, axis=axis, largest=largest)
+    found = backend_of(array)
+    generic = top_k_xp(found.adapter.namespace(array), array, k, axis % array.ndim, largest)
+    return [tuple(backend.to_numpy(a) for a in r) for r in (fast, generic)]
+
+
+def _assert_topk(backend, x, k, axis=-1, largest=True):
+    expected_values, expected_indices = ref.top_k(x, k, axis, largest)
+    for values, indices in _both_paths(backend, x, k, axis, largest):
+        np.testing.assert_array_equal(indices, expected_indices)
+        np.testing.assert_array_equal(values, expected_values)  # NaN == NaN here
+
+
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("k", [1, 3])
+def test_distinct_values_any_axis(backend, k, axis, largest):
+    _assert_topk(backend, DISTINCT, k, axis, largest)
+
+
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+@pytest.mark.parametrize("k", [1, 4, 10])
+def test_ties_nan_infinities_and_signed_zeros(backend, k, largest):
+    """Lower index first on ties, NaN above +inf, -0.0 ties with 0.0, on every backend."""
+    _assert_topk(backend, TIES, k, -1, largest)
+    _assert_topk(backend, TIES.T.copy(), k, 0, largest)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64"])
+def test_integer_dtypes(backend, dtype):
+    x = (INTEGERS + 3 if dtype == "uint8" else INTEGERS).astype(dtype)
+    with backend.x64() if dtype == "int64" else contextlib.nullcontext():  # JAX needs x64
+        _assert_topk(backend, x, 4, -1, True)
+        _assert_topk(backend, x, 4, 0, False)
+
+
+def test_every_float_dtype(backend):
+    for dtype in FLOAT_DTYPES[backend.name]:
+        with backend.x64() if dtype == "float64" else contextlib.nullcontext():
+            array = backend.asarray(TIES, dtype)
+            held = backend.to_numpy(array).astype(np.float64)
+            expected_values, expected_indices = ref.top_k(held, 5)
+            for values, indices in _both_paths(backend, array, 5, -1, True):
+                np.testing.assert_array_equal(indices, expected_indices, err_msg=dtype)
+                np.testing.assert_array_equal(values.astype(np.float64), expected_values)
+
+
+def test_result_types(backend):
+    values, indices = xloss.top_k(backend.asarray(DISTINCT), 2)
+    assert isinstance(values, backend.array_types) and isinstance(indices, backend.array_types)
+    assert values.dtype == backend.dtype_of("float32")
+    assert tuple(values.shape) == tuple(indices.shape) == (4, 6, 2)
+
+
+def test_matches_the_native_ops_on_distinct_values(backend):
+    x = DISTINCT.reshape(-1, 9)
+    values, indices = (backend.to_numpy(a) for a in xloss.top_k(backend.asarray(x), 4))
+    torch, jax, tf = need("torch"), need("jax"), need("tensorflow")
+    natives = [
+        torch.topk(torch.from_numpy(x), 4),
+        jax.lax.top_k(x, 4),
+        tf.math.top_k(x, 4),
+    ]
+    for native_values, native_indices in natives:
+        np.testing.assert_array_equal(values, np.asarray(native_values))
+        np.testing.assert_array_equal(indices, np.asarray(native_indices))
+
+
+@pytest.mark.parametrize(
+    ("k", "error", "message"),
+    [
+        (
+            0,
+            ValueError,
+            r"`k`=0 is out of range: the axis has 9 entries, so `k` must be in \[1, 9\]",
+        ),
+        (10, ValueError, r"`k`=10 is out of range"),
+        (2.0, TypeError, r"`k` must be an int; received 2.0"),
+        (True, TypeError, r"`k` must be an int"),
+    ],
+    ids=["zero", "too-large", "float", "bool"],
+)
+def test_bad_k(backend, k, error, message):
+    with pytest.raises(error, match=message):
+        xloss.top_k(backend.asarray(DISTINCT), k)
+
+
+def test_boolean_input_is_rejected(backend):
+    with pytest.raises(TypeError, match=r"`x` must be a real array .*bool"):
+        xloss.top_k(backend.asarray(DISTINCT > 0), 1)
+
+
+def _compiled(backend, fn):
+    if backend.name == "jax":
+        return need("jax").jit(fn)
+    if backend.name == "tensorflow":
+        tf = need("tensorflow")
+        return tf.function(fn, input_signature=[tf.TensorSpec([None, None], tf.float32)])
+    return need("torch").compile(fn, fullgraph=True)
+
+
+@pytest.mark.backends("jax", "tensorflow", "torch")
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+def test_compiled(backend, largest):
+    fn = _compiled(backend, lambda x: tuple(xloss.top_k(x, 4, axis=0, largest=largest)))
+    values, indices = fn(backend.asarray(TIES.T.copy()))
+    expected_values, expected_indices = ref.top_k(TIES.T, 4, 0, largest)
+    np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
+    np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
