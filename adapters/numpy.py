@@ -28,29 +28,74 @@ def readable(x: Any) -> Any:
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
-    """``np.argpartition`` on unique integer keys, then a sort of the K.
+    """``np.argpartition`` for K + 1 candidates, a sort of those, and checks for ties.
 
-    Keys are (value key << 32) | reversed index: unique, so the partition picks the same set a
-    stable sort would. 64-bit dtypes leave no room for the index: they decline (``None``) and
-    take the generic stable-sort path.
+    The partition puts NaN above +inf, as xloss does; ties are the only doubt. Rows whose sorted
+    candidates hold a tie or a NaN are re-sorted by (NaN, value, index); rows where the K-th and
+    the (K+1)-th candidates tie (common with integers) take the exact path: unique integer keys,
+    ``(value key << 32) | reversed index``. Other rows cost what the native recipe costs.
     """
     np = sys.modules["numpy"]
-    if x.dtype.itemsize > 4 or x.dtype == np.uint32:
-        return None
-    key = _sortable_key(np, x)
-    key = key if largest else ~key
     n = x.shape[axis]
-    shape = [1] * x.ndim
-    shape[axis] = n
-    packed = (key.astype(np.int64) << 32) | np.arange(n - 1, -1, -1, dtype=np.int64).reshape(shape)
-    if k < n:
-        chosen = np.argpartition(packed, n - k, axis=axis)
-        chosen = np.take(chosen, np.arange(n - k, n), axis=axis)
-    else:
-        chosen = np.broadcast_to(np.arange(n).reshape(shape), packed.shape)
-    order = np.argsort(np.take_along_axis(packed, chosen, axis=axis), axis=axis)
-    indices = np.take_along_axis(chosen, np.flip(order, axis=axis), axis=axis)
-    return np.take_along_axis(x, indices, axis=axis), indices
+    rows = np.moveaxis(x, axis, -1).reshape(-1, n)
+    count = min(k + 1, n)
+    candidates = np.argpartition(rows, n - count if largest else count - 1, axis=-1)
+    candidates = candidates[:, n - count :] if largest else candidates[:, :count]
+    values = np.take_along_axis(rows, candidates, axis=-1)
+    order = np.argsort(-values if largest and values.dtype.kind == "f" else values, axis=-1)
+    if largest and values.dtype.kind != "f":
+        order = order[:, ::-1]
+    values = np.take_along_axis(values, order, axis=-1)
+    candidates = np.take_along_axis(candidates, order, axis=-1)
+    doubtful = _tied(np, values[:, 1:], values[:, :-1]).any(axis=-1)
+    if values.dtype.kind == "f":
+        doubtful |= np.isnan(values).any(axis=-1)
+    if doubtful.any():
+        exact = np.lexsort(
+            _order_keys(np, values[doubtful], candidates[doubtful], largest), axis=-1
+        )
+        values[doubtful] = np.take_along_axis(values[doubtful], exact, axis=-1)
+        candidates[doubtful] = np.take_along_axis(candidates[doubtful], exact, axis=-1)
+    if count > k:
+        boundary = _tied(np, values[:, k - 1], values[:, k])
+        if boundary.any():
+            exact_values, exact_indices = _exact_top_k(np, rows[boundary], k, largest)
+            values[boundary, :k], candidates[boundary, :k] = exact_values, exact_indices
+    shape = (*np.moveaxis(x, axis, -1).shape[:-1], k)
+    values, candidates = values[:, :k].reshape(shape), candidates[:, :k].reshape(shape)
+    return np.moveaxis(values, -1, axis), np.moveaxis(candidates, -1, axis)
+
+
+def _order_keys(np: Any, values: Any, index: Any, largest: bool) -> tuple[Any, ...]:
+    """np.lexsort keys (last one first): NaN-ness, then the value, then the index."""
+    if values.dtype.kind != "f":
+        return (index, ~values if largest else values)
+    nan = np.isnan(values)
+    filled = np.where(nan, 0, values)
+    return (index, -filled, ~nan) if largest else (index, filled, nan)
+
+
+def _tied(np: Any, a: Any, b: Any) -> Any:
+    same = a == b
+    return same | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else same
+
+
+def _exact_top_k(np: Any, rows: Any, k: int, largest: bool) -> tuple[Any, Any]:
+    """Top K of 2-D ``rows`` along the last axis, exactly: a stable sort for 64-bit dtypes,
+    else a partition on unique keys ``(value key << 32) | reversed index``."""
+    n = rows.shape[-1]
+    if rows.dtype.itemsize > 4 or rows.dtype == np.uint32:
+        index = np.broadcast_to(np.arange(n), rows.shape)
+        order = np.lexsort(_order_keys(np, rows, index, largest), axis=-1)[:, :k]
+        return np.take_along_axis(rows, order, axis=-1), order
+    key = _sortable_key(np, rows)
+    key = key if largest else ~key
+    packed = (key.astype(np.int64) << 32) | np.arange(n - 1, -1, -1, dtype=np.int64)
+    chosen = np.argpartition(packed, n - k, axis=-1)[:, n - k :] if k < n else None
+    chosen = np.broadcast_to(np.arange(n), rows.shape) if chosen is None else chosen
+    order = np.argsort(np.take_along_axis(packed, chosen, axis=-1), axis=-1)[:, ::-1]
+    indices = np.take_along_axis(chosen, order, axis=-1)
+    return np.take_along_axis(rows, indices, axis=-1), indices
 
 
 def _sortable_key(np: Any, x: Any) -> Any:
