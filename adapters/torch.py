@@ -38,13 +38,47 @@ def _functorch_wrapped(x: Any) -> bool:
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
-    """``torch.topk`` on unique integer keys: (value key << 32) | reversed index.
+    """``torch.topk`` for K + 1 candidates, then checks for ties; exact keys where they matter.
 
-    ``torch.topk`` breaks ties in no fixed order; making every key unique, with the lower index
-    larger, fixes it. 64-bit dtypes leave no room for the index: they decline (``None``) and
-    take the generic stable-sort path.
+    ``torch.topk`` ranks NaN above +inf, as xloss does, but breaks ties in no fixed order. Rows
+    whose candidates hold a tie (or a NaN) are re-sorted stably by (value, index); rows where
+    the K-th and (K+1)-th candidates tie, and every call under ``torch.compile`` (which cannot
+    branch on data), take the exact path on unique keys. 64-bit dtypes there decline (``None``)
+    and take the generic stable-sort path.
     """
     torch = sys.modules["torch"]
+    n = x.shape[axis]
+    if torch.compiler.is_compiling() or _functorch_wrapped(x):
+        return _exact_top_k(torch, x, k, axis, largest)
+    count = min(k + 1, n)
+    values, indices = torch.topk(x, count, dim=axis, largest=largest, sorted=True)
+    values, indices = values.movedim(axis, -1), indices.movedim(axis, -1)
+    doubtful = _tied(torch, values[..., 1:], values[..., :-1]).any(dim=-1)
+    if bool(doubtful.any()):
+        by_index, perm = indices[doubtful].sort(dim=-1)
+        key = _zero_canonical(torch, values[doubtful].gather(-1, perm))
+        _, order = key.sort(dim=-1, descending=largest, stable=True)
+        indices[doubtful] = by_index.gather(-1, order)
+        values[doubtful] = values[doubtful].gather(-1, perm).gather(-1, order)
+    if count > k:
+        boundary = _tied(torch, values[..., k - 1], values[..., k])
+        if bool(boundary.any()):
+            return _exact_top_k(torch, x, k, axis, largest)
+    return values[..., :k].movedim(-1, axis), indices[..., :k].movedim(-1, axis)
+
+
+def _tied(torch: Any, a: Any, b: Any) -> Any:
+    same = a == b
+    return same | (torch.isnan(a) & torch.isnan(b)) if a.dtype.is_floating_point else same
+
+
+def _zero_canonical(torch: Any, x: Any) -> Any:
+    """-0.0 as 0.0 (a sort key; torch.sort already treats them as equal, this makes sure)."""
+    return torch.where(x == 0, torch.zeros_like(x), x) if x.dtype.is_floating_point else x
+
+
+def _exact_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
+    """``torch.topk`` on unique keys ``(value key << 32) | reversed index``."""
     if x.dtype.itemsize > 4 or x.dtype == getattr(torch, "uint32", None):
         return None
     key = _sortable_key(torch, x)
@@ -56,10 +90,6 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     packed = (key.to(torch.int64) << 32) | reversed_index
     _, indices = torch.topk(packed, k, dim=axis, largest=True, sorted=True)
     return torch.take_along_dim(x, indices, dim=axis), indices
-
-
-def _UNSIGNED_32(torch: Any) -> tuple[Any, ...]:
-    return tuple(getattr(torch, name) for name in ("uint32",) if hasattr(torch, name))
 
 
 def _sortable_key(torch: Any, x: Any) -> Any:
