@@ -36,13 +36,29 @@ def _is_tracer(x: Any) -> bool:
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
-    """``jax.lax.top_k`` (stable: lower index first on ties) on order-preserving integer keys."""
+    """``jax.lax.top_k``: stable on ties, NaN first; zeros made one (it orders -0.0 below 0.0).
+
+    For the smallest entries of a float array the key is ``-x`` with NaN as ``-inf``, exact
+    unless a row holds both NaN and +inf; ``lax.cond`` sends such calls to order-preserving
+    integer keys (slower: XLA's fast TopK is for floats).
+    """
     jax = sys.modules["jax"]
     jnp, lax = jax.numpy, jax.lax
-    key = _sortable_key(jax, x)
-    key = key if largest else ~key
     last = x.ndim - 1
-    _, indices = lax.top_k(jnp.moveaxis(key, axis, last) if axis != last else key, k)
+    moved = jnp.moveaxis(x, axis, last) if axis != last else x
+
+    def select(key: Any) -> Any:
+        return lax.top_k(key, k)[1]
+
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        indices = select(moved if largest else ~moved)
+    elif largest:
+        indices = select(jnp.where(moved == 0, jnp.zeros_like(moved), moved))
+    else:
+        nan = jnp.isnan(moved)
+        fast = jnp.where(nan, -jnp.inf, -jnp.where(moved == 0, jnp.zeros_like(moved), moved))
+        both = jnp.any(nan) & jnp.any(moved == jnp.inf)
+        indices = lax.cond(both, lambda: select(~_sortable_key(jax, moved)), lambda: select(fast))
     indices = jnp.moveaxis(indices, last, axis) if axis != last else indices
     indices = indices.astype(jnp.__array_namespace_info__().default_dtypes()["indexing"])
     return jnp.take_along_axis(x, indices, axis=axis), indices
@@ -51,8 +67,6 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
 def _sortable_key(jax: Any, x: Any) -> Any:
     """Integers ordered like ``x``'s values: NaN above +inf (all NaNs equal), -0.0 == 0.0."""
     jnp = jax.numpy
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        return x
     int_type = jnp.dtype(f"int{x.dtype.itemsize * 8}")
     top = jnp.iinfo(int_type).max
     # -0.0 becomes 0.0 (not with x + 0: compilers fold that away)

@@ -40,17 +40,33 @@ def readable(x: Any) -> Any:
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
-    """``tf.math.top_k`` (stable on ties) on order-preserving integer keys: on the float values
-    themselves it misplaces NaN. Any axis, by moving it last."""
+    """``tf.math.top_k`` (stable on ties), on the values when they hold no NaN; with NaN (which
+    it misplaces), on order-preserving integer keys. Any axis, by moving it last."""
     tf = sys.modules["tensorflow"]
-    key = _sortable_key(tf, x)
-    key = key if largest else tf.bitwise.invert(key)
     last = x.shape.rank - 1
     perm = [d for d in range(last + 1) if d != axis] + [axis]
-    inverse = [perm.index(d) for d in range(last + 1)]
-    _, indices = tf.math.top_k(tf.transpose(key, perm) if axis != last else key, k)
+    moved = tf.transpose(x, perm) if axis != last else x
+
+    def select(key: Any) -> Any:
+        return tf.math.top_k(key, k)[1]
+
+    if not x.dtype.is_floating:
+        indices = select(moved if largest else tf.bitwise.invert(moved))
+    else:
+        canonical = tf.where(moved == 0, tf.zeros_like(moved), moved)
+
+        def exact() -> Any:
+            key = _sortable_key(tf, moved)
+            return select(key if largest else tf.bitwise.invert(key))
+
+        indices = tf.cond(
+            tf.reduce_any(tf.math.is_nan(moved)),
+            exact,
+            lambda: select(canonical if largest else -canonical),
+        )
     indices = tf.cast(indices, tf.int64)
-    indices = tf.transpose(indices, inverse) if axis != last else indices
+    if axis != last:
+        indices = tf.transpose(indices, [perm.index(d) for d in range(last + 1)])
     from xloss.adapters import _tensorflow_namespace as xp
 
     return xp.take_along_axis(x, indices, axis=axis), indices
