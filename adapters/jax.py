@@ -53,7 +53,14 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
     if not jnp.issubdtype(x.dtype, jnp.floating):
         indices = select(moved if largest else ~moved)
     elif largest:
-        indices = select(jnp.where(moved == 0, jnp.zeros_like(moved), moved))
+        # lax.top_k orders -0.0 below 0.0: that matters only when a zero is among the K best
+        # (zeros tie with nothing else), and only then are the zeros made one.
+        best, fast = lax.top_k(moved, k)
+        indices = lax.cond(
+            jnp.any(best == 0),
+            lambda: select(jnp.where(moved == 0, jnp.zeros_like(moved), moved)),
+            lambda: fast,
+        )
     else:
         nan = jnp.isnan(moved)
         fast = jnp.where(nan, -jnp.inf, -jnp.where(moved == 0, jnp.zeros_like(moved), moved))

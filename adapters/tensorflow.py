@@ -53,17 +53,26 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
     if not x.dtype.is_floating:
         indices = select(moved if largest else tf.bitwise.invert(moved))
     else:
-        canonical = tf.where(moved == 0, tf.zeros_like(moved), moved)
+        signed = moved if largest else -moved
 
         def exact() -> Any:
             key = _sortable_key(tf, moved)
             return select(key if largest else tf.bitwise.invert(key))
 
-        indices = tf.cond(
-            tf.reduce_any(tf.math.is_nan(moved)),
-            exact,
-            lambda: select(canonical if largest else -canonical),
-        )
+        def by_value() -> Any:
+            # tf.math.top_k is stable but may order -0.0 and 0.0 apart: that matters only when
+            # a zero is among the K best (zeros tie with nothing else), and only then are the
+            # zeros made one.
+            best, fast = tf.math.top_k(signed, k)
+            return tf.cond(
+                tf.reduce_any(best == 0),
+                lambda: select(tf.where(signed == 0, tf.zeros_like(signed), signed)),
+                lambda: fast,
+            )
+
+        # A NaN anywhere makes the sum NaN: one reduction, no boolean temporary (inf - inf also
+        # gives NaN: the exact path then runs needlessly, still exactly).
+        indices = tf.cond(tf.math.is_nan(tf.reduce_sum(moved)), exact, by_value)
     indices = tf.cast(indices, tf.int64)
     if axis != last:
         indices = tf.transpose(indices, [perm.index(d) for d in range(last + 1)])
