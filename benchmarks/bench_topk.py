@@ -30,7 +30,7 @@ def backends(
     x: np.ndarray,
 ) -> dict[str, tuple[Any, Callable[[Any, int], Any], Callable[[Any], Any]]]:
     """name: (array, native(array, k), block_until_ready)."""
-    import torch  # noqa: F401  - before tensorflow
+    import torch
 
     out: dict[str, Any] = {"numpy": (x, _numpy_native, lambda r: r)}
     out["torch"] = (torch.from_numpy(x), lambda a, k: torch.topk(a, k), lambda r: r)
@@ -74,7 +74,8 @@ def main() -> None:
 
                 jit_ours = jax.jit(lambda a, k=k: tuple(xloss.top_k(a, k)))
                 jit_native = jax.jit(lambda a, k=k: jax.lax.top_k(a, k))
-                ours, theirs = (lambda f=jit_ours: f(array)), (lambda f=jit_native: f(array))
+                ours = lambda f=jit_ours, a=array: f(a)  # noqa: E731
+                theirs = lambda f=jit_native, a=array: f(a)  # noqa: E731
             ready(ours()), ready(theirs())  # warm up (and compile)
             ratios, native_times = [], []
             for i in range(args.pairs):
