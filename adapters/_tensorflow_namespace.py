@@ -326,6 +326,26 @@ def sort(
     return tf.sort(x, axis=axis, direction="DESCENDING" if descending else "ASCENDING")
 
 
+def cumulative_sum(
+    x: Any, /, *, axis: Any = None, dtype: Any = None, include_initial: builtins.bool = False
+) -> Any:
+    if dtype is not None:
+        x = tf.cast(x, dtype)
+    out = tf.math.cumsum(x, axis=0 if axis is None else axis)
+    if include_initial:
+        axis = 0 if axis is None else axis
+        out = tf.concat([tf.zeros_like(tf.gather(out, [0], axis=axis)), out], axis=axis)
+    return out
+
+
+def arange(
+    start: Any, /, stop: Any = None, step: Any = 1, *, dtype: Any = None, device: Any = None
+) -> Any:
+    if stop is None:
+        start, stop = 0, start
+    return tf.range(start, stop, step, dtype=dtype or tf.int64)
+
+
 def size(x: Any) -> Any:
     """Number of elements; ``None`` if a dimension is unknown (standard ``size`` semantics)."""
     shape = x.shape

@@ -7,6 +7,13 @@ array type, dtype and device. Importing xloss imports no framework.
 
 from xloss._activations import log_sigmoid, log_softmax, logsumexp, softmax
 from xloss._checks import FromLogitsWarning, value_checks
+from xloss._filters import (
+    apply_temperature,
+    min_p_filter,
+    top_k_filter,
+    top_k_softmax,
+    top_p_filter,
+)
 from xloss._loss_classes import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
@@ -30,13 +37,18 @@ __all__ = [
     "SparseCategoricalCrossentropy",
     "TopK",
     "__version__",
+    "apply_temperature",
     "binary_crossentropy",
     "categorical_crossentropy",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
+    "min_p_filter",
     "softmax",
     "sparse_categorical_crossentropy",
     "top_k",
+    "top_k_filter",
+    "top_k_softmax",
+    "top_p_filter",
     "value_checks",
 ]

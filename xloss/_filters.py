@@ -1,0 +1,237 @@
+"""Logit filters for sampling, with HuggingFace's generation-warper semantics, and temperature.
+
+Order of composition, as in HuggingFace's ``generate``: temperature, then top-k, then top-p
+(nucleus), then min-p. Each filter keeps the shape and replaces the logits it removes by
+``fill_value`` (``-inf``: probability 0 after softmax).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from xloss._activations import softmax_xp
+from xloss._topk import check_k, top_k
+from xloss._validation import float_input, normalize_axis, to_caller_dtype
+
+
+def _check_probability(p: Any, name: str = "p") -> float:
+    try:
+        value = float(p)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a number in [0, 1]; received {p!r}.") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1]; received {p!r}.")
+    return value
+
+
+def check_temperature(temperature: Any, *, allow_zero: bool = False) -> float:
+    try:
+        value = float(temperature)
+    except (TypeError, ValueError):
+        raise TypeError(f"`temperature` must be a number; received {temperature!r}.") from None
+    if not (value > 0 or (allow_zero and value == 0)) or math.isinf(value):
+        bound = ">= 0 (0 means greedy)" if allow_zero else "> 0"
+        raise ValueError(
+            f"`temperature` must be finite and {bound}; received {temperature!r}. Values below "
+            f"1 sharpen the distribution, above 1 flatten it."
+        )
+    return value
+
+
+def _rank(xp: Any, order: Any, axis: int) -> Any:
+    """The position of each entry in ``order`` (the inverse permutation), along ``axis``."""
+    return xp.argsort(order, axis=axis, stable=True)
+
+
+def _positions(xp: Any, x: Any, axis: int) -> Any:
+    """0, 1, 2, ... along ``axis``, shaped to broadcast against ``x``."""
+    n = x.shape[axis]
+    shape = [1] * x.ndim
+    shape[axis] = n
+    return xp.reshape(xp.arange(n), tuple(shape))
+
+
+def top_k_filter_xp(xp: Any, logits: Any, k: int, axis: int, fill_value: float) -> Any:
+    threshold = top_k(logits, k, axis=axis).values
+    index = tuple(slice(k - 1, k) if d == axis else slice(None) for d in range(logits.ndim))
+    keep = logits >= threshold[index]  # ties at the threshold survive, as in HuggingFace
+    return xp.where(keep, logits, xp.full_like(logits, fill_value))
+
+
+def top_p_filter_xp(
+    xp: Any, logits: Any, p: float, axis: int, min_keep: int, fill_value: float
+) -> Any:
+    # HuggingFace removes a token when the ascending cumulative probability up to it is
+    # <= 1 - p; in descending order that is: the probability mass ranked above it is >= p.
+    if p >= 1.0:
+        return logits
+    order = xp.argsort(logits, axis=axis, descending=True, stable=True)
+    probs = softmax_xp(xp, xp.take_along_axis(logits, order, axis=axis), axis)
+    mass_above = xp.cumulative_sum(probs, axis=axis) - probs
+    remove = xp.logical_and(mass_above >= p, _positions(xp, logits, axis) >= min_keep)
+    remove = xp.take_along_axis(remove, _rank(xp, order, axis), axis=axis)
+    return xp.where(remove, xp.full_like(logits, fill_value), logits)
+
+
+def min_p_filter_xp(
+    xp: Any, logits: Any, p: float, axis: int, min_keep: int, fill_value: float
+) -> Any:
+    probs = softmax_xp(xp, logits, axis)
+    remove = probs < p * xp.max(probs, axis=axis, keepdims=True)
+    if min_keep > 1:  # the most probable token is never removed (p <= 1): ranks only then
+        order = xp.argsort(logits, axis=axis, descending=True, stable=True)
+        protected = _rank(xp, order, axis) < min_keep
+        remove = xp.logical_and(remove, xp.logical_not(protected))
+    return xp.where(remove, xp.full_like(logits, fill_value), logits)
+
+
+# --- public -----------------------------------------------------------------------------------
+
+
+def apply_temperature(logits: Any, temperature: float) -> Any:
+    """``logits / temperature``: below 1 sharpens the distribution, above 1 flattens it.
+
+    Args:
+        logits: real floating-point array.
+        temperature: a finite number > 0.
+
+    Returns:
+        An array like ``logits`` (type, dtype, device).
+
+    Raises:
+        ValueError: ``temperature`` is not finite and > 0.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> xloss.apply_temperature(np.array([1.0, 2.0]), 0.5)
+        array([2., 4.])
+    """
+    ns, x, dtype = float_input(logits, name="logits")
+    return to_caller_dtype(ns.xp, x / check_temperature(temperature), dtype)
+
+
+def top_k_filter(logits: Any, k: int, axis: int = -1, fill_value: float = -math.inf) -> Any:
+    """Keep the ``k`` largest logits along ``axis``; replace the others by ``fill_value``.
+
+    HuggingFace's ``TopKLogitsWarper``: a logit is removed when it is strictly below the
+    ``k``-th largest, so ties at the threshold all survive (more than ``k`` may remain).
+
+    Args:
+        logits: real floating-point array.
+        k: in ``[1, logits.shape[axis]]``.
+        axis: the vocabulary axis.
+        fill_value: what removed logits become (``-inf``: probability 0).
+
+    Returns:
+        An array like ``logits``.
+
+    Raises:
+        ValueError: ``k`` out of range. TypeError: non-floating ``logits``.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> xloss.top_k_filter(np.array([1.0, 3.0, 2.0, 3.0]), 1).tolist()
+        [-inf, 3.0, -inf, 3.0]
+    """
+    ns, x, dtype = float_input(logits, name="logits")
+    axis = normalize_axis(axis, x.ndim, array="logits")
+    k = check_k(k, x.shape[axis])
+    return to_caller_dtype(ns.xp, top_k_filter_xp(ns.xp, x, k, axis, float(fill_value)), dtype)
+
+
+def top_p_filter(
+    logits: Any, p: float, axis: int = -1, min_keep: int = 1, fill_value: float = -math.inf
+) -> Any:
+    """Nucleus filter: keep the most probable logits whose cumulative probability reaches ``p``.
+
+    HuggingFace's ``TopPLogitsWarper``: sorting by probability, a token is removed when the
+    probability mass ranked above it is already ``>= p``; the ``min_keep`` most probable always
+    stay. Equal logits rank lower index first. ``p = 1`` keeps everything.
+
+    Args:
+        logits: real floating-point array.
+        p: in [0, 1].
+        axis: the vocabulary axis.
+        min_keep: how many tokens always survive (>= 1).
+        fill_value: what removed logits become.
+
+    Returns:
+        An array like ``logits``.
+
+    Raises:
+        ValueError: ``p`` outside [0, 1]; ``min_keep`` < 1.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+        >>> np.isfinite(xloss.top_p_filter(logits, 0.7)).tolist()
+        [True, True, False, False]
+    """
+    ns, x, dtype = float_input(logits, name="logits")
+    axis = normalize_axis(axis, x.ndim, array="logits")
+    p, min_keep = _check_probability(p), check_k(min_keep, None, name="min_keep")
+    out = top_p_filter_xp(ns.xp, x, p, axis, min_keep, float(fill_value))
+    return to_caller_dtype(ns.xp, out, dtype)
+
+
+def min_p_filter(
+    logits: Any, p: float, axis: int = -1, min_keep: int = 1, fill_value: float = -math.inf
+) -> Any:
+    """Min-p filter: remove tokens less probable than ``p`` times the most probable one.
+
+    HuggingFace's ``MinPLogitsWarper``; the ``min_keep`` most probable tokens always stay.
+
+    Args:
+        logits: real floating-point array.
+        p: in [0, 1] (0 keeps everything).
+        axis: the vocabulary axis.
+        min_keep: how many tokens always survive (>= 1).
+        fill_value: what removed logits become.
+
+    Returns:
+        An array like ``logits``.
+
+    Raises:
+        ValueError: ``p`` outside [0, 1]; ``min_keep`` < 1.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+        >>> np.isfinite(xloss.min_p_filter(logits, 0.2)).tolist()
+        [True, True, True, False]
+    """
+    ns, x, dtype = float_input(logits, name="logits")
+    axis = normalize_axis(axis, x.ndim, array="logits")
+    p, min_keep = _check_probability(p), check_k(min_keep, None, name="min_keep")
+    out = min_p_filter_xp(ns.xp, x, p, axis, min_keep, float(fill_value))
+    return to_caller_dtype(ns.xp, out, dtype)
+
+
+def top_k_softmax(logits: Any, k: int, axis: int = -1, temperature: float = 1.0) -> Any:
+    """The distribution over the ``k`` largest logits only: ``(probs, indices)``.
+
+    ``probs = softmax(top_k(logits).values / temperature)`` along ``axis`` (size ``k``), with the
+    indices of those logits; ties and NaN rank as in :func:`xloss.top_k`.
+
+    Args:
+        logits: real floating-point array.
+        k: in ``[1, logits.shape[axis]]``.
+        axis: the vocabulary axis.
+        temperature: finite, > 0.
+
+    Returns:
+        ``(probs, indices)``, both with ``axis`` of size ``k``; ``probs`` sums to 1 along it.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> probs, indices = xloss.top_k_softmax(np.array([0.0, 2.0, 1.0, 2.0]), 2)
+        >>> probs.tolist(), indices.tolist()
+        ([0.5, 0.5], [1, 3])
+    """
+    ns, x, dtype = float_input(logits, name="logits")
+    xp = ns.xp
+    axis = normalize_axis(axis, x.ndim, array="logits")
+    values, indices = top_k(x, check_k(k, x.shape[axis]), axis=axis)
+    probs = softmax_xp(xp, values / check_temperature(temperature), axis)
+    return to_caller_dtype(xp, probs, dtype), indices
