@@ -3,7 +3,8 @@
 array-api-compat's ``clip`` branches on its bounds with ``math.isnan``, and its binary functions
 turn Python scalars into tensors through ``torch.result_type``: under
 ``torch.compile(dynamic=True)`` both are graph breaks. ``torch.clamp`` takes Python bounds as
-they are.
+they are. Its ``cumulative_sum`` looks the namespace up through an ``lru_cache``, which
+``torch.compile`` warns about; ``torch.cumsum`` does not.
 """
 
 from __future__ import annotations
@@ -25,3 +26,16 @@ globals().update(
 
 def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
     return torch.clamp(x, min, max)
+
+
+def cumulative_sum(
+    x: Any, /, *, axis: Any = None, dtype: Any = None, include_initial: bool = False
+) -> Any:
+    if axis is None:
+        if x.ndim > 1:
+            raise ValueError("axis must be given to cumulative_sum for more than 1 dimension")
+        axis = 0
+    out = torch.cumsum(x, dim=axis, dtype=dtype)
+    if include_initial:
+        out = torch.cat([torch.zeros_like(out.narrow(axis, 0, 1)), out], dim=axis)
+    return out

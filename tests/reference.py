@@ -115,3 +115,39 @@ def top_k(x, k, axis=-1, largest=True):
     order = order[..., :k]
     values = np.take_along_axis(moved, order, axis=-1)
     return np.moveaxis(values, -1, axis), np.moveaxis(order, -1, axis)
+
+
+# --- HuggingFace's generation warpers in float64 (transformers/generation/logits_process.py)
+
+
+def hf_top_k(scores, top_k, filter_value=-np.inf, min_tokens_to_keep=1):
+    """TopKLogitsWarper: remove scores strictly below the k-th largest (ties survive)."""
+    scores = f64(scores)
+    top_k = min(max(top_k, min_tokens_to_keep), scores.shape[-1])
+    kth = np.sort(scores, axis=-1)[..., -top_k][..., None]
+    return np.where(scores < kth, filter_value, scores)
+
+
+def hf_top_p(scores, top_p, filter_value=-np.inf, min_tokens_to_keep=1):
+    """TopPLogitsWarper: sort ascending, remove where the cumulative probability <= 1 - top_p."""
+    scores = f64(scores)
+    order = np.argsort(scores, axis=-1, kind="stable")
+    sorted_scores = np.take_along_axis(scores, order, axis=-1)
+    cumulative = np.cumsum(softmax(sorted_scores), axis=-1)
+    remove_sorted = cumulative <= 1 - top_p
+    remove_sorted[..., -min_tokens_to_keep:] = False
+    remove = np.empty_like(remove_sorted)
+    np.put_along_axis(remove, order, remove_sorted, axis=-1)
+    return np.where(remove, filter_value, scores)
+
+
+def hf_min_p(scores, min_p, filter_value=-np.inf, min_tokens_to_keep=1):
+    """MinPLogitsWarper: remove tokens less probable than min_p times the most probable."""
+    scores = f64(scores)
+    probs = softmax(scores)
+    remove = probs < min_p * probs.max(axis=-1, keepdims=True)
+    order = np.argsort(-scores, axis=-1, kind="stable")
+    remove_sorted = np.take_along_axis(remove, order, axis=-1)
+    remove_sorted[..., :min_tokens_to_keep] = False
+    np.put_along_axis(remove, order, remove_sorted, axis=-1)
+    return np.where(remove, filter_value, scores)

@@ -47,6 +47,9 @@ def _rank(xp: Any, order: Any, axis: int) -> Any:
 def _positions(xp: Any, x: Any, axis: int) -> Any:
     """0, 1, 2, ... along ``axis``, shaped to broadcast against ``x``."""
     n = x.shape[axis]
+    if n is None:  # unknown under tracing: count instead
+        ones = xp.ones_like(x, dtype=xp.int64)
+        return xp.cumulative_sum(ones, axis=axis) - 1
     shape = [1] * x.ndim
     shape[axis] = n
     return xp.reshape(xp.arange(n), tuple(shape))
