@@ -12,17 +12,7 @@ from typing import Any
 
 from xloss._activations import softmax_xp
 from xloss._topk import check_k, top_k
-from xloss._validation import float_input, normalize_axis, to_caller_dtype
-
-
-def _check_probability(p: Any, name: str = "p") -> float:
-    try:
-        value = float(p)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a number in [0, 1]; received {p!r}.") from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{name}` must be in [0, 1]; received {p!r}.")
-    return value
+from xloss._validation import float_input, in_unit_interval, normalize_axis, to_caller_dtype
 
 
 def check_temperature(temperature: Any, *, allow_zero: bool = False) -> float:
@@ -173,7 +163,7 @@ def top_p_filter(
     """
     ns, x, dtype = float_input(logits, name="logits")
     axis = normalize_axis(axis, x.ndim, array="logits")
-    p, min_keep = _check_probability(p), check_k(min_keep, None, name="min_keep")
+    p, min_keep = in_unit_interval(p, "p"), check_k(min_keep, None, name="min_keep")
     out = top_p_filter_xp(ns.xp, x, p, axis, min_keep, float(fill_value))
     return to_caller_dtype(ns.xp, out, dtype)
 
@@ -206,7 +196,7 @@ def min_p_filter(
     """
     ns, x, dtype = float_input(logits, name="logits")
     axis = normalize_axis(axis, x.ndim, array="logits")
-    p, min_keep = _check_probability(p), check_k(min_keep, None, name="min_keep")
+    p, min_keep = in_unit_interval(p, "p"), check_k(min_keep, None, name="min_keep")
     out = min_p_filter_xp(ns.xp, x, p, axis, min_keep, float(fill_value))
     return to_caller_dtype(ns.xp, out, dtype)
 

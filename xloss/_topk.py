@@ -7,11 +7,10 @@ core below is the pure-standard body (two stable sorts); adapters may offer a na
 
 from __future__ import annotations
 
-import operator
 from typing import Any, NamedTuple
 
 from xloss._dispatch import as_array, resolve
-from xloss._validation import normalize_axis
+from xloss._validation import as_int, normalize_axis
 
 
 class TopK(NamedTuple):
@@ -22,9 +21,7 @@ class TopK(NamedTuple):
 
 
 def check_k(k: Any, size: int | None, *, name: str = "k") -> int:
-    if isinstance(k, bool) or not hasattr(k, "__index__"):
-        raise TypeError(f"`{name}` must be an int; received {k!r} ({type(k).__name__}).")
-    k = operator.index(k)
+    k = as_int(k, name)
     if size is not None and not 1 <= k <= size:
         raise ValueError(
             f"`{name}`={k} is out of range: the axis has {size} entries, so `{name}` must be "

@@ -15,10 +15,26 @@ from xloss._dispatch import Namespace, as_array, resolve
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
 
+def as_int(value: Any, name: str, *, what: str = "an int") -> int:
+    """``value`` as a Python int; bools and floats are refused (``True`` is no axis)."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"`{name}` must be {what}; received {value!r} ({type(value).__name__}).")
+    return operator.index(value)
+
+
+def in_unit_interval(value: Any, name: str, *, hint: str = "") -> float:
+    """``value`` as a float in [0, 1]."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"`{name}` must be a number in [0, 1]; received {value!r}.") from None
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1]; received {value!r}.{hint}")
+    return number
+
+
 def check_axis(axis: Any, *, name: str = "axis") -> int:
-    if isinstance(axis, bool) or not hasattr(axis, "__index__"):
-        raise TypeError(f"`{name}` must be an int; received {axis!r} ({type(axis).__name__}).")
-    return operator.index(axis)
+    return as_int(axis, name)
 
 
 def normalize_axis(axis: Any, ndim: int, *, name: str = "axis", array: str = "y_pred") -> int:
@@ -38,18 +54,8 @@ def normalize_axis(axis: Any, ndim: int, *, name: str = "axis", array: str = "y_
 
 
 def check_label_smoothing(label_smoothing: Any) -> float:
-    try:
-        value = float(label_smoothing)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"`label_smoothing` must be a number in [0, 1]; received {label_smoothing!r}."
-        ) from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(
-            f"`label_smoothing` must be in [0, 1]; received {label_smoothing!r}. "
-            f"0 disables smoothing; 0.1 is a common choice."
-        )
-    return value
+    hint = " 0 disables smoothing; 0.1 is a common choice."
+    return in_unit_interval(label_smoothing, "label_smoothing", hint=hint)
 
 
 def check_from_logits(from_logits: Any) -> bool:
@@ -71,12 +77,7 @@ def check_reduction(reduction: Any) -> str | None:
 def check_ignore_class(ignore_class: Any) -> int | None:
     if ignore_class is None:
         return None
-    if isinstance(ignore_class, bool) or not hasattr(ignore_class, "__index__"):
-        raise TypeError(
-            f"`ignore_class` must be an int or None; received {ignore_class!r} "
-            f"({type(ignore_class).__name__})."
-        )
-    return operator.index(ignore_class)
+    return as_int(ignore_class, "ignore_class", what="an int or None")
 
 
 def _is_float(xp: Any, dtype: Any) -> bool:
