@@ -22,5 +22,18 @@ one yet (a ``tf.Variable``'s value); and native fast paths the core prefers when
 returning what the core's generic body would (or ``None`` to decline):
 ``top_k(x, k, axis, largest) -> (values, indices)``.
 
+Adapters that can draw random numbers (for ``xloss.sample``) define both of:
+
+- ``check_rng(rng, like)``: raise ``TypeError`` (naming ``rng``) unless ``rng`` is this
+  backend's own generator (``np.random.Generator``, a JAX key, ``torch.Generator``,
+  ``tf.random.Generator``), ``ValueError`` if it cannot draw on ``like``'s device; the core
+  has already accepted int seeds in ``[0, 2**32 - 1]``;
+- ``random_uniform(rng, shape, dtype, like) -> array``: uniforms in ``[0, 1)`` of ``shape`` and
+  ``dtype`` on ``like``'s device, from the generator, or from a fresh one built from the int
+  seed ``rng`` (the same seed always gives the same draw). A ``None`` in ``shape`` (unknown while
+  tracing) is ``like``'s size at the same position counted from the end. The generic adapter
+  draws with NumPy and converts with ``xp.asarray(..., device=...)``: the standard has no
+  random numbers.
+
 Adapters are leaves: they never import ``xloss``'s core.
 """

@@ -24,3 +24,28 @@ def readable(x: Any) -> Any:
     # Host memory, by DLPack's device type; lazy arrays (Dask) have no __dlpack_device__.
     dlpack_device = getattr(x, "__dlpack_device__", None)
     return x if dlpack_device is not None and dlpack_device()[0] == _DLPACK_CPU else None
+
+
+def check_rng(rng: Any, like: Any) -> None:
+    """``rng`` (not an int seed) must be a ``np.random.Generator``: the Array API standard has
+    no random numbers, so this adapter draws them with NumPy."""
+    import numpy as np
+
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"`rng` must be an int seed or a numpy.random.Generator for "
+            f"{type(like).__module__.partition('.')[0]} arrays (the Array API has no random "
+            f"numbers: they are drawn with NumPy); received "
+            f"{type(rng).__module__}.{type(rng).__qualname__}."
+        )
+
+
+def random_uniform(rng: Any, shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
+    """Uniforms drawn on the host with NumPy (``np.random.default_rng(seed)`` or the given
+    Generator), then ``xp.asarray(..., device=...)`` onto ``like``'s device."""
+    import numpy as np
+
+    xp = namespace(like)
+    generator = np.random.default_rng(rng) if isinstance(rng, int) else rng
+    host = generator.random(shape, dtype=np.float64 if dtype == xp.float64 else np.float32)
+    return xp.asarray(host, dtype=dtype, device=device(like))

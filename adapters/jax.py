@@ -80,3 +80,31 @@ def _sortable_key(jax: Any, x: Any) -> Any:
     bits = jax.lax.bitcast_convert_type(jnp.where(x == 0, jnp.zeros_like(x), x), int_type)
     key = jnp.where(bits < 0, bits ^ top, bits)
     return jnp.where(jnp.isnan(x), top, key)
+
+
+def check_rng(rng: Any, like: Any) -> None:
+    """``rng`` (not an int seed) must be one JAX PRNG key: typed (``jax.random.key``) or a legacy
+    raw ``uint32`` key (``jax.random.PRNGKey``); tracers of either under ``jit`` included."""
+    jax = sys.modules["jax"]
+    if isinstance(rng, jax.Array):
+        if jax.dtypes.issubdtype(rng.dtype, jax.dtypes.prng_key) and rng.ndim == 0:
+            return
+        if rng.dtype == jax.numpy.uint32 and rng.ndim == 1:
+            return
+    described = f"{type(rng).__module__}.{type(rng).__qualname__}"
+    if isinstance(rng, jax.Array):
+        described += f" of dtype {rng.dtype} and shape {tuple(rng.shape)}"
+    raise TypeError(
+        f"`rng` must be an int seed or a single JAX PRNG key (jax.random.key(seed) or "
+        f"jax.random.PRNGKey(seed)) for JAX logits; received {described}."
+    )
+
+
+def random_uniform(rng: Any, shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
+    """``jax.random.uniform`` with the key as given (never split), or ``jax.random.key(seed)``."""
+    jax = sys.modules["jax"]
+    key = jax.random.key(rng) if isinstance(rng, int) else rng
+    u = jax.random.uniform(key, shape, dtype)
+    if not _is_tracer(like) and not _is_tracer(u) and u.device != like.device:
+        u = jax.device_put(u, like.device)
+    return u

@@ -107,3 +107,20 @@ def _sortable_key(np: Any, x: Any) -> Any:
     bits = np.where(x == 0, 0, x).astype(x.dtype, copy=False).view(int_type)  # -0.0 -> 0.0
     key = np.where(bits < 0, bits ^ top, bits)
     return np.where(np.isnan(x), top, key).astype(np.int32)
+
+
+def check_rng(rng: Any, like: Any) -> None:
+    """``rng`` (not an int seed) must be a ``np.random.Generator``."""
+    np = sys.modules["numpy"]
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"`rng` must be an int seed or a numpy.random.Generator (np.random.default_rng(seed)) "
+            f"for NumPy logits; received {type(rng).__module__}.{type(rng).__qualname__}."
+        )
+
+
+def random_uniform(rng: Any, shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
+    """Uniforms in [0, 1) from ``np.random.default_rng(seed)`` or the given Generator."""
+    np = sys.modules["numpy"]
+    generator = np.random.default_rng(rng) if isinstance(rng, int) else rng
+    return generator.random(shape, dtype=np.dtype(dtype))

@@ -91,3 +91,38 @@ def _sortable_key(tf: Any, x: Any) -> Any:
     bits = tf.bitcast(tf.where(x == 0, tf.zeros_like(x), x), int_type)
     key = tf.where(bits < 0, tf.bitwise.bitwise_xor(bits, top), bits)
     return tf.where(tf.math.is_nan(x), top, key)
+
+
+def check_rng(rng: Any, like: Any) -> None:
+    """``rng`` (not an int seed) must be a ``tf.random.Generator``."""
+    tf = sys.modules["tensorflow"]
+    if not isinstance(rng, tf.random.Generator):
+        raise TypeError(
+            f"`rng` must be an int seed or a tf.random.Generator for TensorFlow logits; "
+            f"received {type(rng).__module__}.{type(rng).__qualname__}."
+        )
+
+
+def random_uniform(rng: Any, shape: tuple[Any, ...], dtype: Any, like: Any) -> Any:
+    """Uniforms from the given ``tf.random.Generator`` (it advances), or for an int seed exactly
+    what ``tf.random.Generator.from_seed(seed)`` would draw first, by the stateless Philox op on
+    that generator's initial state: no ``tf.Variable``, so it works inside ``tf.function``.
+
+    ``None`` entries of ``shape`` (unknown while tracing) are ``like``'s runtime sizes at the
+    same position counted from the end.
+    """
+    import contextlib
+
+    tf = sys.modules["tensorflow"]
+    if any(d is None for d in shape):
+        runtime, offset = tf.shape(like), len(shape) - like.shape.rank
+        shape = tf.stack([runtime[i - offset] if d is None else d for i, d in enumerate(shape)])
+    where = device(like)
+    with tf.device(where) if where else contextlib.nullcontext():
+        if not isinstance(rng, int):
+            return rng.uniform(shape, dtype=dtype)
+        state = tf.random.create_rng_state(rng, alg="philox")  # [counter, counter, key]
+        state = tf.bitcast(tf.cast(state, tf.int64), tf.uint64)
+        return tf.raw_ops.StatelessRandomUniformV2(
+            shape=shape, key=state[2:], counter=state[:2], alg=1, dtype=dtype
+        )

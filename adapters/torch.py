@@ -102,3 +102,31 @@ def _sortable_key(torch: Any, x: Any) -> Any:
     bits = torch.where(x == 0, torch.zeros_like(x), x).contiguous().view(int_type)
     key = torch.where(bits < 0, bits ^ top, bits)
     return torch.where(torch.isnan(x), top, key).to(torch.int32)
+
+
+def check_rng(rng: Any, like: Any) -> None:
+    """``rng`` (not an int seed) must be a ``torch.Generator`` on the logits' device type."""
+    torch = sys.modules["torch"]
+    if not isinstance(rng, torch.Generator):
+        raise TypeError(
+            f"`rng` must be an int seed or a torch.Generator for PyTorch logits; received "
+            f"{type(rng).__module__}.{type(rng).__qualname__}."
+        )
+    if rng.device.type != like.device.type:
+        raise ValueError(
+            f"`rng` is a torch.Generator on {rng.device} but the logits are on {like.device}: "
+            f"create it there, torch.Generator(device=logits.device)."
+        )
+
+
+def random_uniform(rng: Any, shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
+    """``torch.rand`` with the given Generator, or ``torch.Generator(device).manual_seed(seed)``.
+
+    torch.compile cannot trace a Generator: with ``fullgraph=True`` this raises torch's
+    ``Unsupported``; otherwise the graph breaks here and the draw runs eagerly.
+    """
+    torch = sys.modules["torch"]
+    generator = (
+        torch.Generator(device=like.device).manual_seed(rng) if isinstance(rng, int) else rng
+    )
+    return torch.rand(shape, generator=generator, dtype=dtype, device=like.device)

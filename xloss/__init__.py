@@ -25,6 +25,7 @@ from xloss._losses import (
     categorical_crossentropy,
     sparse_categorical_crossentropy,
 )
+from xloss._sampling import sample
 from xloss._topk import TopK, top_k
 
 __version__ = "0.1.0"
@@ -44,6 +45,7 @@ __all__ = [
     "log_softmax",
     "logsumexp",
     "min_p_filter",
+    "sample",
     "softmax",
     "sparse_categorical_crossentropy",
     "top_k",

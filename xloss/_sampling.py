@@ -1,0 +1,197 @@
+"""``sample``: draw token indices from logits, with temperature, top-k and top-p, on every backend.
+
+The method is the Gumbel-max trick; see :func:`sample` for why. Random numbers come from the
+adapter hooks ``check_rng`` and ``random_uniform`` (see :mod:`xloss.adapters`), so each backend
+draws with its own generator and the core stays pure Array API.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from typing import Any
+
+from xloss._filters import check_temperature, top_k_filter_xp, top_p_filter_xp
+from xloss._topk import check_k
+from xloss._topk import top_k as _top_k
+from xloss._validation import float_input, normalize_axis
+
+#: Integer seeds are limited to the range every backend maps to distinct streams in every
+#: configuration (JAX without x64 keeps only the low 32 bits of a seed).
+MAX_SEED = 2**32 - 1
+
+
+def _check_top_p(top_p: Any) -> float:
+    if isinstance(top_p, bool):
+        raise TypeError(f"`top_p` must be a number in (0, 1]; received {top_p!r}.")
+    try:
+        value = float(top_p)
+    except (TypeError, ValueError):
+        raise TypeError(f"`top_p` must be a number in (0, 1]; received {top_p!r}.") from None
+    if not 0.0 < value <= 1.0:
+        raise ValueError(
+            f"`top_p` must be in (0, 1]; received {top_p!r}. It is the probability mass kept "
+            f"(0.9 is common; 1 keeps every token); use `temperature=0` for greedy decoding."
+        )
+    return value
+
+
+def _check_rng(rng: Any, adapter: Any, like: Any, backend: str) -> Any:
+    """An int seed as a Python ``int`` (range-checked), or the backend's generator, checked."""
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        seed = operator.index(rng)
+        if not 0 <= seed <= MAX_SEED:
+            raise ValueError(
+                f"`rng`={seed} is out of range: an int seed must be in [0, 2**32 - 1] (the range "
+                f"every backend maps to distinct random streams). For more entropy pass the "
+                f"backend's own generator, seeded as you like."
+            )
+        return seed
+    check = getattr(adapter, "check_rng", None)
+    if check is None or getattr(adapter, "random_uniform", None) is None:
+        raise TypeError(f"the {backend} backend cannot draw random numbers (no `random_uniform`).")
+    check(rng, like)
+    return rng
+
+
+def _repeat_last(xp: Any, x: Any, n: int, device: Any) -> Any:
+    """``x`` of shape ``(..., 1)`` repeated ``n`` times along the last axis (a fresh array)."""
+    return x + xp.zeros_like(xp.arange(n, dtype=x.dtype, device=device))
+
+
+def sample(
+    logits: Any,
+    rng: Any,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    num_samples: int = 1,
+    axis: int = -1,
+) -> Any:
+    r"""Draw indices from ``softmax(logits / temperature)`` along ``axis``, after top-k and top-p.
+
+    The order is HuggingFace's ``generate``: temperature, then top-k
+    (:func:`xloss.top_k_filter`), then top-p (:func:`xloss.top_p_filter`); filtered logits become
+    ``-inf`` and are never drawn. Each of the ``num_samples`` draws is independent (with
+    replacement).
+
+    **Method: Gumbel-max.** With ``G_i = -log(-log(U_i))`` for independent uniforms ``U_i``,
+
+    .. math:: \operatorname{argmax}_i (z_i + G_i) \sim \operatorname{softmax}(z)
+
+    exactly. Why this rather than inverse-CDF sampling (a cumulative sum of the probabilities
+    and a search for one uniform in it):
+
+    - it is exact, and needs only standard element-wise ops (``log``) and ``argmax``, so it
+      vectorises identically on every backend (including under ``jit``, ``tf.function`` and
+      ``torch.compile``), with no ``searchsorted`` or data-dependent control flow;
+    - it works on the logits directly: no softmax, no normalisation, and ``-inf`` logits
+      (filtered tokens) can never win, since ``-inf + G = -inf``;
+    - there is no cumulative sum, whose float32 rounding (a running total near 1 that absorbs
+      small probabilities) biases the tail of the distribution with inverse-CDF sampling.
+
+    The cost: one uniform per class per draw, so ``num_samples * batch * V`` random numbers and
+    that much memory. Uniforms are drawn in the compute dtype (float32 for half-precision and
+    float32 logits, float64 for float64) and clipped to ``[tiny, 1 - eps]``, so ``U`` is never
+    exactly 0 or 1 and ``G`` stays finite. The uniforms' resolution bounds ``G``: float32
+    uniforms (23 or 24 random bits) give ``G`` between about -4.5 and 16.6, so a token whose
+    logit (after temperature) is more than about 21 below another's is never drawn, where its
+    exact probability would be below ``exp(-21) = 8e-10``. Pass float64 logits for float64
+    uniforms (``G`` up to about 37) where that far tail matters.
+
+    **Randomness.** ``rng`` is an int seed in ``[0, 2**32 - 1]`` on every backend, or the
+    backend's own generator; the same seed on the same backend gives the same draw (backends
+    differ from each other). Stateful generators advance, so successive calls differ:
+
+    - NumPy: ``np.random.Generator``; a seed means ``np.random.default_rng(seed)``.
+    - JAX: a key, ``jax.random.key(s)`` or a legacy ``jax.random.PRNGKey(s)`` (works as a traced
+      argument of ``jax.jit``); a seed means ``jax.random.key(seed)``. Keys are used as given,
+      never split: pass a fresh key (``jax.random.split``) to each call.
+    - PyTorch: ``torch.Generator`` on the logits' device type; a seed means
+      ``torch.Generator(device).manual_seed(seed)``.
+    - TensorFlow: ``tf.random.Generator``; a seed draws exactly what
+      ``tf.random.Generator.from_seed(seed)`` would, statelessly (no ``tf.Variable`` is
+      created, so it also works inside ``tf.function``).
+    - Any other Array-API library (array-api-strict, CuPy, ...): the standard has no random
+      numbers, so the uniforms are drawn with NumPy (``np.random.default_rng(seed)`` or a given
+      ``np.random.Generator``) on the host and converted with ``xp.asarray(..., device=...)``.
+
+    **torch.compile**: torch cannot trace a ``torch.Generator`` (``fullgraph=True`` raises
+    ``Unsupported``, whether the generator is an argument or made from a seed inside). Without
+    ``fullgraph`` the compiled function breaks the graph at the draw and gives the eager result.
+    ``temperature=0`` draws nothing and compiles with ``fullgraph=True``.
+
+    Args:
+        logits: real floating-point array, of any supported library.
+        rng: an int seed in ``[0, 2**32 - 1]``, or the backend's generator (see above).
+        temperature: finite and ``>= 0``; below 1 sharpens, above 1 flattens. ``0`` is greedy:
+            the index of the largest logit (ties: lower index first; NaN ranks highest, as in
+            :func:`xloss.top_k`) repeated ``num_samples`` times; no randomness is consumed and
+            ``top_k``/``top_p`` change nothing (the largest logit always survives them).
+        top_k: keep the ``top_k`` largest logits (ties at the threshold survive), in
+            ``[1, logits.shape[axis]]``; ``None``: no top-k filter.
+        top_p: nucleus filter, in ``(0, 1]``; ``None`` or 1: no top-p filter.
+        num_samples: draws per distribution, ``>= 1``.
+        axis: the vocabulary axis.
+
+    Returns:
+        Integer indices into ``axis``, of shape ``batch + (num_samples,)`` where ``batch`` is
+        ``logits.shape`` without ``axis``; the caller's array type and device, in the library's
+        default index dtype. Rows with NaN, or with every logit ``-inf``, have no distribution:
+        their indices are unspecified.
+
+    Raises:
+        TypeError: non-floating ``logits``; ``rng`` is not an int or this backend's generator;
+            ``top_k``/``num_samples`` not ints; ``top_p``/``temperature`` not numbers.
+        ValueError: ``temperature < 0`` or not finite; ``top_k`` outside
+            ``[1, logits.shape[axis]]``; ``top_p`` outside ``(0, 1]``; ``num_samples < 1``;
+            an int seed outside ``[0, 2**32 - 1]``; a ``torch.Generator`` on another device
+            type than the logits.
+
+    Example:
+        >>> import numpy as np, xloss
+        >>> logits = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+        >>> xloss.sample(logits, 0, num_samples=5).shape
+        (2, 5)
+        >>> xloss.sample(logits, 0, temperature=0, num_samples=3).tolist()
+        [[0, 0, 0], [2, 2, 2]]
+        >>> bool(np.all(xloss.sample(logits, np.random.default_rng(1), top_k=1) == [[0], [2]]))
+        True
+    """
+    ns, x, _ = float_input(logits, name="logits")
+    xp, adapter = ns.xp, ns.backend.adapter
+    axis = normalize_axis(axis, x.ndim, array="logits")
+    t = check_temperature(temperature, allow_zero=True)
+    k = None if top_k is None else check_k(top_k, x.shape[axis], name="top_k")
+    p = None if top_p is None else _check_top_p(top_p)
+    n = check_k(num_samples, None, name="num_samples")
+    rng = _check_rng(rng, adapter, x, ns.backend.name)
+
+    last = x.ndim - 1
+    if axis != last:
+        x = xp.moveaxis(x, axis, last)
+    index_dtype = xp.__array_namespace_info__().default_dtypes()["indexing"]
+    if t == 0:
+        best = _top_k(x, 1, axis=last).indices  # (*batch, 1), ties lower index first
+        if best.dtype != index_dtype:
+            best = xp.astype(best, index_dtype)
+        return _repeat_last(xp, best, n, adapter.device(x))
+
+    if t != 1:
+        x = x / t
+    if k is not None:
+        x = top_k_filter_xp(xp, x, k, last, -math.inf)
+    if p is not None and p < 1:
+        x = top_p_filter_xp(xp, x, p, last, 1, -math.inf)
+
+    # Samples lead, so the uniforms' shape ends with x's shape (what an adapter needs to fill in
+    # dimensions unknown while tracing) and x broadcasts against them as it is.
+    u = adapter.random_uniform(rng, (n, *x.shape), x.dtype, x)
+    info = xp.finfo(x.dtype)
+    u = xp.clip(u, float(info.smallest_normal), 1.0 - float(info.eps))
+    drawn = xp.argmax(x - xp.log(-xp.log(u)), axis=-1)  # (n, *batch)
+    if drawn.ndim > 1:
+        drawn = xp.moveaxis(drawn, 0, -1)
+    return drawn if drawn.dtype == index_dtype else xp.astype(drawn, index_dtype)
