@@ -25,6 +25,7 @@ from xloss._losses import (
     categorical_crossentropy,
     sparse_categorical_crossentropy,
 )
+from xloss._metrics import sparse_top_k_categorical_accuracy, top_k_categorical_accuracy
 from xloss._sampling import sample
 from xloss._topk import TopK, top_k
 
@@ -48,7 +49,9 @@ __all__ = [
     "sample",
     "softmax",
     "sparse_categorical_crossentropy",
+    "sparse_top_k_categorical_accuracy",
     "top_k",
+    "top_k_categorical_accuracy",
     "top_k_filter",
     "top_k_softmax",
     "top_p_filter",
