@@ -54,6 +54,20 @@ class TestBackend:
     def dtype_of(self, name: str) -> Any:
         return getattr(self.module, name)
 
+    def compile(self, fn: Callable[..., Any], ndims: tuple[int, ...] = (2,)) -> Callable[..., Any]:
+        """``fn`` under this backend's compiler: ``jax.jit``, ``tf.function`` with every
+        dimension of its float32 arguments unknown (``ndims`` gives their ranks), or
+        ``torch.compile(fullgraph=True)``."""
+        if self.name == "jax":
+            return importlib.import_module("jax").jit(fn)
+        if self.name == "tensorflow":
+            tf = self.module
+            signature = [tf.TensorSpec([None] * n, tf.float32) for n in ndims]
+            return tf.function(fn, input_signature=signature)
+        if self.name == "torch":
+            return self.module.compile(fn, fullgraph=True)
+        raise AssertionError(f"{self.name} has no compiler")
+
     def x64(self) -> contextlib.AbstractContextManager[Any]:
         """A context in which this backend computes in float64 (JAX needs x64 switched on)."""
         if self.name == "jax":

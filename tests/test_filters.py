@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import reference as ref
-from backends import need
 from checks import assert_result, tolerance
 
 import xloss
@@ -115,19 +114,9 @@ def test_bad_arguments(backend, call, error, message):
         call(backend.asarray(LOGITS))
 
 
-def _compiled(backend, fn):
-    if backend.name == "jax":
-        return need("jax").jit(fn)
-    if backend.name == "tensorflow":
-        tf = need("tensorflow")
-        return tf.function(fn, input_signature=[tf.TensorSpec([None, None], tf.float32)])
-    return need("torch").compile(fn, fullgraph=True)
-
-
 @pytest.mark.backends("jax", "tensorflow", "torch")
 def test_filters_compile(backend):
-    fn = _compiled(
-        backend,
+    fn = backend.compile(
         lambda x: xloss.min_p_filter(xloss.top_p_filter(xloss.top_k_filter(x, 10), 0.8), 0.05),
     )
     expected = ref.hf_min_p(ref.hf_top_p(ref.hf_top_k(LOGITS, 10), 0.8), 0.05)

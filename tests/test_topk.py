@@ -121,19 +121,10 @@ def test_boolean_input_is_rejected(backend):
         xloss.top_k(backend.asarray(DISTINCT > 0), 1)
 
 
-def _compiled(backend, fn):
-    if backend.name == "jax":
-        return need("jax").jit(fn)
-    if backend.name == "tensorflow":
-        tf = need("tensorflow")
-        return tf.function(fn, input_signature=[tf.TensorSpec([None, None], tf.float32)])
-    return need("torch").compile(fn, fullgraph=True)
-
-
 @pytest.mark.backends("jax", "tensorflow", "torch")
 @pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
 def test_compiled(backend, largest):
-    fn = _compiled(backend, lambda x: tuple(xloss.top_k(x, 4, axis=0, largest=largest)))
+    fn = backend.compile(lambda x: tuple(xloss.top_k(x, 4, axis=0, largest=largest)))
     values, indices = fn(backend.asarray(TIES.T.copy()))
     expected_values, expected_indices = ref.top_k(TIES.T, 4, 0, largest)
     np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)

@@ -79,6 +79,16 @@ def min_p_filter_xp(
     return xp.where(remove, xp.full_like(logits, fill_value), logits)
 
 
+def _probability_filter(
+    core: Any, logits: Any, p: Any, axis: Any, min_keep: Any, fill_value: Any
+) -> Any:
+    """Validate the arguments shared by top-p and min-p and run one of their cores."""
+    ns, x, dtype = float_input(logits, name="logits")
+    axis = normalize_axis(axis, x.ndim, array="logits")
+    p, min_keep = in_unit_interval(p, "p"), check_k(min_keep, None, name="min_keep")
+    return to_caller_dtype(ns.xp, core(ns.xp, x, p, axis, min_keep, float(fill_value)), dtype)
+
+
 # --- public -----------------------------------------------------------------------------------
 
 
@@ -161,11 +171,7 @@ def top_p_filter(
         >>> np.isfinite(xloss.top_p_filter(logits, 0.7)).tolist()
         [True, True, False, False]
     """
-    ns, x, dtype = float_input(logits, name="logits")
-    axis = normalize_axis(axis, x.ndim, array="logits")
-    p, min_keep = in_unit_interval(p, "p"), check_k(min_keep, None, name="min_keep")
-    out = top_p_filter_xp(ns.xp, x, p, axis, min_keep, float(fill_value))
-    return to_caller_dtype(ns.xp, out, dtype)
+    return _probability_filter(top_p_filter_xp, logits, p, axis, min_keep, fill_value)
 
 
 def min_p_filter(
@@ -194,11 +200,7 @@ def min_p_filter(
         >>> np.isfinite(xloss.min_p_filter(logits, 0.2)).tolist()
         [True, True, True, False]
     """
-    ns, x, dtype = float_input(logits, name="logits")
-    axis = normalize_axis(axis, x.ndim, array="logits")
-    p, min_keep = in_unit_interval(p, "p"), check_k(min_keep, None, name="min_keep")
-    out = min_p_filter_xp(ns.xp, x, p, axis, min_keep, float(fill_value))
-    return to_caller_dtype(ns.xp, out, dtype)
+    return _probability_filter(min_p_filter_xp, logits, p, axis, min_keep, fill_value)
 
 
 def top_k_softmax(logits: Any, k: int, axis: int = -1, temperature: float = 1.0) -> Any:
