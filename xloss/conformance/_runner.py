@@ -1,0 +1,286 @@
+"""Run the case library on installed backends, and check a user's own loss against it."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xloss.conformance import _frameworks
+from xloss.conformance._cases import CASES, Case
+
+ULPS = 64  # relative error allowed per unit roundoff of the compute dtype (as the test suite)
+
+
+def _eps(dtype: str) -> float:
+    if dtype == "bfloat16":
+        return 2.0**-7
+    return float(np.finfo(dtype).eps)
+
+
+def tolerance(dtype: str) -> float:
+    """Half precision computes in float32 and rounds once to its own dtype."""
+    return max(ULPS * _eps("float64" if dtype == "float64" else "float32"), 2 * _eps(dtype))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One comparison against the float64 reference."""
+
+    ok: bool
+    max_abs: float = math.nan
+    max_rel: float = math.nan
+    error: str | None = None  # an exception raised instead of a result
+
+    def describe(self) -> str:
+        if self.error:
+            return f"error: {self.error}"
+        return f"{'ok' if self.ok else 'FAIL'} abs {self.max_abs:.1e} rel {self.max_rel:.1e}"
+
+
+def compare(actual: Any, expected: Any, tol: float) -> Cell:
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        return Cell(False, error=f"shape {a.shape}, expected {e.shape}")
+    same_nonfinite = np.array_equal(np.isnan(a), np.isnan(e)) and np.array_equal(
+        a[np.isinf(e)], e[np.isinf(e)]
+    )
+    finite = np.isfinite(e) & np.isfinite(a)
+    diff = np.abs(a[finite] - e[finite])
+    max_abs = float(diff.max()) if diff.size else 0.0
+    rel = diff / np.maximum(np.abs(e[finite]), np.finfo(np.float64).tiny)
+    max_rel = float(rel.max()) if rel.size else 0.0
+    ok = same_nonfinite and bool(np.all(diff <= tol + tol * np.abs(e[finite])))
+    return Cell(ok, max_abs, max_rel)
+
+
+@dataclass
+class CaseResult:
+    case: str
+    cells: dict[str, Cell] = field(default_factory=dict)  # backend -> xloss vs reference
+    natives: dict[str, Cell] = field(default_factory=dict)  # native label -> vs reference
+
+
+@dataclass
+class Report:
+    """The conformance matrix: cases by backends, plus the frameworks' own functions."""
+
+    backends: list[str]
+    missing: dict[str, str]  # backend -> how to install it
+    versions: dict[str, str]
+    dtype: str
+    results: list[CaseResult]
+
+    @property
+    def summary(self) -> dict[str, int]:
+        cells = [c for r in self.results for c in (*r.cells.values(), *r.natives.values())]
+        passed = sum(c.ok for c in cells)
+        return {"passed": passed, "failed": len(cells) - passed, "cases": len(self.results)}
+
+    @property
+    def ok(self) -> bool:
+        return self.summary["failed"] == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        def cell(c: Cell) -> dict[str, Any]:
+            out: dict[str, Any] = {"ok": c.ok, "max_abs": _finite(c.max_abs)}
+            out["max_rel"] = _finite(c.max_rel)
+            if c.error:
+                out["error"] = c.error
+            return out
+
+        return {
+            "backends": self.backends,
+            "missing": self.missing,
+            "versions": self.versions,
+            "dtype": self.dtype,
+            "tolerance": tolerance(self.dtype),
+            "cases": [
+                {
+                    "name": r.case,
+                    "backends": {b: cell(c) for b, c in r.cells.items()},
+                    "natives": {n: cell(c) for n, c in r.natives.items()},
+                }
+                for r in self.results
+            ],
+            "summary": self.summary,
+        }
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+def _held(framework: _frameworks.Framework, array: np.ndarray, dtype: str | None) -> Any:
+    """``array`` as a backend array (floating ones in ``dtype``)."""
+    if dtype is None:
+        return framework.from_numpy(array)
+    if dtype in ("float16", "bfloat16"):
+        return framework.cast(framework.from_numpy(array.astype(np.float32)), dtype)
+    return framework.from_numpy(array.astype(dtype))
+
+
+def run_case(case: Case, framework: _frameworks.Framework, dtype: str) -> Cell:
+    """xloss on one backend against the float64 reference of the inputs it actually holds."""
+    try:
+        arrays = [
+            _held(framework, x, dtype if floating else None)
+            for x, floating in zip(case.inputs, case.floating)
+        ]
+        held = [framework.to_numpy(a) for a in arrays]
+        result = framework.to_numpy(case.call(*arrays))
+    except Exception as error:  # a failure to report, whatever it is
+        return Cell(False, error=f"{type(error).__name__}: {error}"[:200])
+    inputs = [h.astype(np.float64) if f else h for h, f in zip(held, case.floating)]
+    compute = "float64" if dtype == "float64" else "float32"
+    return compare(result, case.reference(*inputs, compute_dtype=compute), tolerance(dtype))
+
+
+def run_native(case: Case, native: Any) -> Cell:
+    try:
+        result = native.compute(*case.inputs)
+        result = result.detach().numpy() if hasattr(result, "detach") else np.asarray(result)
+    except Exception as error:
+        return Cell(False, error=f"{type(error).__name__}: {error}"[:200])
+    expected = case.reference(*case.inputs, compute_dtype="float32")
+    return compare(result, expected, tolerance("float32"))
+
+
+def available() -> tuple[list[str], dict[str, str]]:
+    """(installed backends, {missing backend: install hint})."""
+    present = [b for b in _frameworks.BACKENDS if _frameworks.installed(b)]
+    missing = {b: _frameworks.INSTALL_HINT[b] for b in _frameworks.BACKENDS if b not in present}
+    return present, missing
+
+
+def run(
+    backends: Iterable[str] | None = None,
+    dtype: str = "float32",
+    progress: Callable[[str], None] | None = None,
+) -> Report:
+    """Run every case on each backend (default: every installed one) in ``dtype``.
+
+    Args:
+        backends: names among numpy, jax, torch, tensorflow, array_api_strict.
+        dtype: float16, bfloat16, float32 or float64 (backends lacking it are skipped for it).
+        progress: called with a line of text as the run goes on.
+
+    Returns:
+        A :class:`Report`; ``report.ok`` is True when every comparison passed.
+    """
+    present, missing = available()
+    chosen = present if backends is None else [b for b in backends if b in present]
+    missing.update(
+        {b: _frameworks.INSTALL_HINT.get(b, "") for b in (backends or []) if b not in present}
+    )
+    frameworks = {b: _frameworks.load(b) for b in chosen}
+    chosen = [b for b in chosen if dtype in _frameworks.dtypes(b)]
+    results = []
+    for number, case in enumerate(CASES, start=1):
+        if progress:
+            progress(f"[{number}/{len(CASES)}] {case.name}")
+        result = CaseResult(case.name)
+        for name in chosen:
+            context = _x64(name) if dtype == "float64" else contextlib.nullcontext()
+            with context:
+                result.cells[name] = run_case(case, frameworks[name], dtype)
+        for native in case.natives:
+            if _frameworks.installed(native.requires):
+                result.natives[native.label] = run_native(case, native)
+        results.append(result)
+    versions = {b: frameworks[b].version for b in frameworks}
+    return Report(chosen, missing, versions, dtype, results)
+
+
+def _x64(name: str) -> Any:
+    if name == "jax":
+        import jax
+
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
+@dataclass
+class CheckResult:
+    """What :func:`check` found: ``ok`` and one row per case."""
+
+    ok: bool
+    backend: str
+    rows: list[tuple[str, Cell]]
+
+    def __str__(self) -> str:
+        width = max(len(name) for name, _ in self.rows)
+        lines = [f"{'case':<{width}}  result (vs xloss's float64 reference, on {self.backend})"]
+        lines += [f"{name:<{width}}  {cell.describe()}" for name, cell in self.rows]
+        lines.append("all cases agree" if self.ok else "some cases differ")
+        return "\n".join(lines)
+
+
+def check(
+    fn: Callable[[Any, Any], Any], kind: str, backend: str = "numpy", **loss_kwargs: Any
+) -> CheckResult:
+    """Run the case library against your own loss ``fn(y_true, y_pred)``.
+
+    ``kind`` is ``"categorical"``, ``"sparse"`` or ``"binary"``; ``loss_kwargs`` say what ``fn``
+    computes in xloss's (Keras's) terms (``from_logits``, ``label_smoothing``, ``axis``,
+    ``ignore_class``). The cases whose inputs suit those options are run; ``fn`` may return one
+    loss per sample or their mean.
+
+    Example:
+        >>> import numpy as np
+        >>> from xloss import conformance
+        >>> def my_loss(labels, logits):  # a hand-written port, to be checked
+        ...     z = logits - logits.max(-1, keepdims=True)
+        ...     lse = np.log(np.exp(z).sum(-1))
+        ...     return lse - np.take_along_axis(z, labels[:, None], -1)[:, 0]
+        >>> conformance.check(my_loss, kind="sparse", from_logits=True).ok
+        True
+    """
+    if kind not in ("categorical", "sparse", "binary"):
+        raise ValueError(f"`kind` must be 'categorical', 'sparse' or 'binary'; received {kind!r}.")
+    if not _frameworks.installed(backend):
+        raise ValueError(
+            f"backend {backend!r} is not installed: {_frameworks.INSTALL_HINT.get(backend, '')}"
+        )
+    framework = _frameworks.load(backend)
+    from xloss.conformance import _reference as ref
+
+    reference = {
+        "categorical": ref.categorical,
+        "sparse": ref.sparse_categorical,
+        "binary": ref.binary,
+    }[kind]
+    wanted = {
+        k: loss_kwargs.get(k, d)
+        for k, d in (("from_logits", False), ("axis", -1), ("ignore_class", None))
+    }
+    rows = []
+    for case in CASES:
+        options = {
+            k: case.loss_kwargs.get(k, d)
+            for k, d in (("from_logits", False), ("axis", -1), ("ignore_class", None))
+        }
+        if case.kind != kind or options != wanted:
+            continue
+        y_true, y_pred = case.inputs
+        try:
+            result = framework.to_numpy(
+                fn(framework.from_numpy(y_true), framework.from_numpy(y_pred))
+            )
+        except Exception as error:
+            rows.append((case.name, Cell(False, error=f"{type(error).__name__}: {error}"[:200])))
+            continue
+        expected = reference(y_true, y_pred, **loss_kwargs, compute_dtype="float32")
+        if np.ndim(result) == 0:
+            expected = np.mean(expected)
+        rows.append(
+            (case.name, compare(result, expected, tolerance(str(np.asarray(y_pred).dtype))))
+        )
+    if not rows:
+        raise ValueError(f"no case of kind {kind!r} matches the options {wanted}.")
+    return CheckResult(all(cell.ok for _, cell in rows), backend, rows)
