@@ -221,10 +221,14 @@ def _loss_cases() -> list[Case]:
             Native("keras.losses.binary_crossentropy", "keras", keras_bce()),
         )),
     ]  # fmt: skip
-    functions = {"categorical": (cce, ref.categorical), "sparse": (scce, ref.sparse_categorical),
-                 "binary": (bce, ref.binary)}  # fmt: skip
+    functions: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+        "categorical": (cce, ref.categorical),
+        "sparse": (scce, ref.sparse_categorical),
+        "binary": (bce, ref.binary),
+    }
     out = []
-    for name, kind, inputs, kwargs, natives in cases:
+    kwargs: dict[str, Any]
+    for name, kind, inputs, kwargs, natives in cases:  # type: ignore[assignment]
         ours, reference = functions[kind]
         out.append(
             Case(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,14 +38,22 @@ class Framework:
 
 
 def installed(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
+    if name in sys.modules and sys.modules[name] is None:  # an import blocked on purpose
+        return False
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def version(name: str) -> str:
-    try:
-        return importlib.metadata.version(DISTRIBUTIONS.get(name, name))
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
+    """The installed version (``tensorflow`` may be installed as ``tensorflow-cpu``)."""
+    for distribution in (DISTRIBUTIONS.get(name, name), f"{name}-cpu"):
+        try:
+            return importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return str(getattr(importlib.import_module(name), "__version__", "?"))
 
 
 def load(name: str) -> Framework:

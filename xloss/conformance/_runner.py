@@ -250,11 +250,12 @@ def check(
     framework = _frameworks.load(backend)
     from xloss.conformance import _reference as ref
 
-    reference = {
+    references: dict[str, Callable[..., Any]] = {
         "categorical": ref.categorical,
         "sparse": ref.sparse_categorical,
         "binary": ref.binary,
-    }[kind]
+    }
+    reference = references[kind]
     wanted = {
         k: loss_kwargs.get(k, d)
         for k, d in (("from_logits", False), ("axis", -1), ("ignore_class", None))

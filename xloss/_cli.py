@@ -1,0 +1,258 @@
+"""The ``xloss`` command: ``xloss report`` (the conformance matrix) and ``xloss doctor``."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+FORMATS = ("text", "markdown", "json", "html")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="xloss", description="xloss: one loss library, every array framework."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    report = commands.add_parser(
+        "report",
+        help="run the conformance case library on every installed backend",
+        description="Run the case library on every installed backend and compare with a "
+        "float64 reference and each framework's own functions. Exit status 1 on any failure.",
+    )
+    report.add_argument("--backends", nargs="+", metavar="NAME", help="default: all installed")
+    report.add_argument(
+        "--dtype", default="float32", choices=("float16", "bfloat16", "float32", "float64")
+    )
+    report.add_argument("--format", default="text", choices=FORMATS)
+    report.add_argument("--output", metavar="FILE", help="write the report there (default: stdout)")
+    report.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    commands.add_parser("doctor", help="installed backends, versions, devices, adapters")
+    args = parser.parse_args(argv)
+    if args.command == "doctor":
+        print(doctor())
+        return 0
+    return _report(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from xloss import conformance
+
+    progress = None if args.quiet else _progress
+    result = conformance.run(args.backends, dtype=args.dtype, progress=progress)
+    if progress:
+        sys.stderr.write("\r\033[K" if sys.stderr.isatty() else "")
+    render = {"text": text, "markdown": markdown, "json": to_json, "html": to_html}[args.format]
+    output = render(result)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as file:
+            file.write(output)
+        summary = result.summary
+        print(f"{args.output}: {summary['passed']} passed, {summary['failed']} failed")
+    else:
+        print(output)
+    return 0 if result.ok else 1
+
+
+def _progress(line: str) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r\033[K{line}")
+    else:
+        sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _cell_text(cell: Any) -> str:
+    if cell.error:
+        return "error"
+    mark = "ok" if cell.ok else "FAIL"
+    return f"{mark} {cell.max_abs:.0e}/{cell.max_rel:.0e}"
+
+
+def _rows(report: Any) -> tuple[list[str], list[list[str]]]:
+    header = ["case", *report.backends]
+    rows = [[r.case, *(_cell_text(r.cells[b]) for b in report.backends)] for r in report.results]
+    return header, rows
+
+
+def _native_rows(report: Any) -> list[list[str]]:
+    return [
+        [r.case, label, _cell_text(cell)]
+        for r in report.results
+        for label, cell in r.natives.items()
+    ]
+
+
+def _footer(report: Any) -> list[str]:
+    s = report.summary
+    lines = [
+        f"{s['passed']} passed, {s['failed']} failed",
+        f"dtype {report.dtype}; tolerance {report.to_dict()['tolerance']:.1e} (relative and "
+        f"absolute, from finfo); cells: max abs / max rel error against a float64 reference",
+    ]
+    versions = ", ".join(f"{b} {v}" for b, v in report.versions.items())
+    lines.append(f"backends: {versions}")
+    for name, hint in report.missing.items():
+        lines.append(f"missing: {name} (install with: {hint})")
+    errors = [
+        f"{r.case} on {b}: {c.error}"
+        for r in report.results
+        for b, c in {**r.cells, **r.natives}.items()
+        if c.error
+    ]
+    lines += [f"error: {e}" for e in errors]
+    return lines
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def text(report: Any) -> str:
+    header, rows = _rows(report)
+    parts = ["xloss conformance report", "", _table(header, rows), ""]
+    natives = _native_rows(report)
+    if natives:
+        parts += ["The frameworks' own functions on the same inputs:", ""]
+        parts += [_table(["case", "native", "result"], natives), ""]
+    # The summary line comes last, alone, in the form CI readers recognise.
+    footer = _footer(report)
+    return "\n".join(parts + footer[1:] + [footer[0]])
+
+
+def markdown(report: Any) -> str:
+    def table(header: list[str], rows: list[list[str]]) -> list[str]:
+        out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return out + [
+            "| " + " | ".join(f"`{c}`" if i else c for i, c in enumerate(r)) + " |" for r in rows
+        ]
+
+    header, rows = _rows(report)
+    parts = ["### xloss on each backend", "", *table(header, rows), ""]
+    natives = _native_rows(report)
+    if natives:
+        parts += [
+            "### The frameworks' own functions",
+            "",
+            *table(["case", "native", "result"], natives),
+            "",
+        ]
+    parts += [f"- {line}" for line in _footer(report)]
+    return "\n".join(parts)
+
+
+def to_json(report: Any) -> str:
+    return json.dumps(report.to_dict(), indent=2)
+
+
+def _heat(cell: Any, tol: float) -> str:
+    """A colour for a cell: green far inside the tolerance, yellow near it, red outside."""
+    if cell.error or not cell.ok:
+        return "#e45756"
+    worst = max(cell.max_abs, 0.0) / tol if not math.isnan(cell.max_abs) else 0.0
+    if worst == 0:
+        return "#1a9850"
+    level = min(max((math.log10(worst) + 4) / 4, 0.0), 1.0)  # 1e-4 of tol .. tol
+    red, green = int(102 + 153 * level), int(189 - 60 * level)
+    return f"rgb({red},{green},99)"
+
+
+def to_html(report: Any) -> str:
+    tol = report.to_dict()["tolerance"]
+    esc = html.escape
+
+    def cell_td(cell: Any) -> str:
+        style, title = f"background:{_heat(cell, tol)}", esc(cell.describe())
+        return f'<td style="{style}" title="{title}">{esc(_cell_text(cell))}</td>'
+
+    head = "".join(f"<th>{esc(b)}</th>" for b in report.backends)
+    body = "".join(
+        f"<tr><th>{esc(r.case)}</th>{''.join(cell_td(r.cells[b]) for b in report.backends)}</tr>"
+        for r in report.results
+    )
+    natives = "".join(
+        f"<tr><th>{esc(r.case)}</th><td>{esc(label)}</td>{cell_td(c)}</tr>"
+        for r in report.results
+        for label, c in r.natives.items()
+    )
+    footer = "".join(f"<li>{esc(line)}</li>" for line in _footer(report))
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>xloss conformance report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; margin-bottom: 2em; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; font-size: 13px; text-align: left; }}
+td {{ font-family: ui-monospace, monospace; color: #fff; }}
+td:not([style]) {{ color: #222; }}
+.legend span {{ display: inline-block; padding: 2px 8px; color: #fff; margin-right: 4px; }}
+</style></head><body>
+<h1>xloss conformance report</h1>
+<p class="legend">Error as a fraction of the tolerance ({tol:.1e}):
+<span style="background:{_heat(_Fake(0.0), tol)}">exact</span>
+<span style="background:{_heat(_Fake(tol * 1e-3), tol)}">1e-3</span>
+<span style="background:{_heat(_Fake(tol * 1e-1), tol)}">1e-1</span>
+<span style="background:{_heat(_Fake(tol), tol)}">at tolerance</span>
+<span style="background:#e45756">fail</span></p>
+<h2>xloss on each backend (max abs / max rel error)</h2>
+<table><tr><th>case</th>{head}</tr>{body}</table>
+<h2>The frameworks' own functions</h2>
+<table><tr><th>case</th><th>native</th><th>result</th></tr>{natives}</table>
+<ul>{footer}</ul>
+</body></html>
+"""
+
+
+class _Fake:
+    """A passing cell with a given error, for the legend."""
+
+    def __init__(self, max_abs: float) -> None:
+        self.max_abs, self.max_rel, self.ok, self.error = max_abs, max_abs, True, None
+
+
+def doctor() -> str:
+    """Installed backends with versions and devices, and the adapter and fast paths of each."""
+    import importlib
+
+    from xloss.conformance import _frameworks
+
+    lines = ["xloss doctor", ""]
+    for name in _frameworks.BACKENDS:
+        if not _frameworks.installed(name):
+            lines.append(f"{name:<17} not installed ({_frameworks.INSTALL_HINT[name]})")
+            continue
+        framework = _frameworks.load(name)
+        adapter_name = name if name in ("numpy", "jax", "torch", "tensorflow") else "generic"
+        adapter = importlib.import_module(f"xloss.adapters.{adapter_name}")
+        sample = framework.from_numpy(__import__("numpy").zeros(2, "float32"))
+        namespace = adapter.namespace(sample)
+        fast = [f for f in ("top_k", "random_uniform") if hasattr(adapter, f)]
+        lines.append(f"{name:<17} {framework.version}")
+        lines.append(f"  devices:   {', '.join(_devices(name))}")
+        lines.append(f"  adapter:   xloss.adapters.{adapter_name}; namespace {namespace.__name__}")
+        lines.append(f"  native:    {', '.join(fast) or 'none (generic Array-API bodies)'}")
+    return "\n".join(lines)
+
+
+def _devices(name: str) -> list[str]:
+    import importlib
+
+    if name == "jax":
+        return [str(d) for d in importlib.import_module("jax").devices()]
+    if name == "torch":
+        torch = importlib.import_module("torch")
+        gpus = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        return ["cpu", *gpus]
+    if name == "tensorflow":
+        tf = importlib.import_module("tensorflow")
+        return [d.name for d in tf.config.list_logical_devices()]
+    return ["cpu"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
