@@ -25,7 +25,7 @@ def shift_xp(xp: Any, x: Any, axis: int) -> Any:
 
 
 def shifted_logsumexp_xp(xp: Any, x: Any, axis: int) -> tuple[Any, Any]:
-    """``(x - m, log(sum(exp(x - m))))`` with ``m`` from :func:`shift_xp`, keeping dims.
+    """``(x - m, log(sum(exp(x - m))))`` with ``m`` from `shift_xp`, keeping dims.
 
     ``logsumexp(x) = m + lse_shifted`` and ``log_softmax(x) = (x - m) - lse_shifted``; the second
     form is used because it never subtracts two large numbers.
@@ -79,7 +79,7 @@ def log_sigmoid_xp(xp: Any, x: Any) -> Any:
 def softmax(x: Any, /, axis: int = -1) -> Any:
     r"""Softmax along ``axis``: ``exp(x) / sum(exp(x))``, computed with the maximum subtracted.
 
-    .. math:: \operatorname{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m},\quad m = \max_j x_j
+    ``\operatorname{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m},\quad m = \max_j x_j``
 
     Args:
         x: real floating-point array of logits (NumPy, JAX, PyTorch, TensorFlow or any Array-API
@@ -96,7 +96,7 @@ def softmax(x: Any, /, axis: int = -1) -> Any:
         TypeError: ``x`` is not a real floating-point array.
         ValueError: ``axis`` is out of range.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> xloss.softmax(np.array([1.0, 2.0, 3.0])).round(4)
         array([0.09  , 0.2447, 0.6652])
@@ -107,7 +107,7 @@ def softmax(x: Any, /, axis: int = -1) -> Any:
 
 
 def log_softmax(x: Any, /, axis: int = -1) -> Any:
-    r"""Logarithm of :func:`softmax`, computed as ``(x - m) - log(sum(exp(x - m)))``.
+    r"""Logarithm of `softmax`, computed as ``(x - m) - log(sum(exp(x - m)))``.
 
     More accurate than ``log(softmax(x))``: probabilities that underflow to 0 in ``softmax`` keep
     their finite log here.
@@ -124,7 +124,7 @@ def log_softmax(x: Any, /, axis: int = -1) -> Any:
         TypeError: ``x`` is not a real floating-point array.
         ValueError: ``axis`` is out of range.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> xloss.log_softmax(np.array([0.0, 1000.0]))
         array([-1000.,     0.])
@@ -138,7 +138,7 @@ def log_softmax(x: Any, /, axis: int = -1) -> Any:
 def logsumexp(x: Any, /, axis: int = -1, *, keepdims: bool = False) -> Any:
     r"""``log(sum(exp(x)))`` along ``axis``, without overflow.
 
-    .. math:: \operatorname{logsumexp}(x) = m + \log \sum_j e^{x_j - m},\quad m = \max_j x_j
+    ``\operatorname{logsumexp}(x) = m + \log \sum_j e^{x_j - m},\quad m = \max_j x_j``
 
     Args:
         x: real floating-point array.
@@ -154,7 +154,7 @@ def logsumexp(x: Any, /, axis: int = -1, *, keepdims: bool = False) -> Any:
         TypeError: ``x`` is not a real floating-point array.
         ValueError: ``axis`` is out of range.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> float(xloss.logsumexp(np.array([1000.0, 1000.0])))
         1000.6931471805599
@@ -179,7 +179,7 @@ def log_sigmoid(x: Any, /) -> Any:
     Raises:
         TypeError: ``x`` is not a real floating-point array.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> xloss.log_sigmoid(np.array([-1000.0, -1.0, 0.0, 1.0])).round(4).tolist()
         [-1000.0, -1.3133, -0.6931, -0.3133]

@@ -37,11 +37,11 @@ class FromLogitsWarning(UserWarning):
 class value_checks:
     """Switch the checks that read values on or off, globally or for a ``with`` block.
 
-    The checks are the label range of the sparse loss and the :class:`FromLogitsWarning`
+    The checks are the label range of the sparse loss and the `FromLogitsWarning`
     heuristics. They are on by default, and skipped by themselves under tracing and for arrays
     in accelerator memory.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> with xloss.value_checks(False):
         ...     loss = xloss.categorical_crossentropy([[0.0, 1.0]], np.array([[-3.0, 3.0]]))

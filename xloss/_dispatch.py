@@ -74,7 +74,7 @@ class Namespace(NamedTuple):
 def resolve(**arguments: Any) -> Namespace:
     """The one namespace shared by the array arguments (named as the caller named them).
 
-    Python numbers and lists are skipped here and converted later with :func:`as_array`. If no
+    Python numbers and lists are skipped here and converted later with `as_array`. If no
     argument is an array, NumPy is used. Arrays from two libraries raise ``TypeError``.
     """
     found: tuple[str, Any, Backend] | None = None

@@ -105,7 +105,7 @@ def apply_temperature(logits: Any, temperature: float) -> Any:
     Raises:
         ValueError: ``temperature`` is not finite and > 0.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> xloss.apply_temperature(np.array([1.0, 2.0]), 0.5)
         array([2., 4.])
@@ -132,7 +132,7 @@ def top_k_filter(logits: Any, k: int, axis: int = -1, fill_value: float = -math.
     Raises:
         ValueError: ``k`` out of range. TypeError: non-floating ``logits``.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> xloss.top_k_filter(np.array([1.0, 3.0, 2.0, 3.0]), 1).tolist()
         [-inf, 3.0, -inf, 3.0]
@@ -165,7 +165,7 @@ def top_p_filter(
     Raises:
         ValueError: ``p`` outside [0, 1]; ``min_keep`` < 1.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
         >>> np.isfinite(xloss.top_p_filter(logits, 0.7)).tolist()
@@ -194,7 +194,7 @@ def min_p_filter(
     Raises:
         ValueError: ``p`` outside [0, 1]; ``min_keep`` < 1.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
         >>> np.isfinite(xloss.min_p_filter(logits, 0.2)).tolist()
@@ -207,7 +207,7 @@ def top_k_softmax(logits: Any, k: int, axis: int = -1, temperature: float = 1.0)
     """The distribution over the ``k`` largest logits only: ``(probs, indices)``.
 
     ``probs = softmax(top_k(logits).values / temperature)`` along ``axis`` (size ``k``), with the
-    indices of those logits; ties and NaN rank as in :func:`xloss.top_k`.
+    indices of those logits; ties and NaN rank as in `xloss.top_k`.
 
     Args:
         logits: real floating-point array.
@@ -218,7 +218,7 @@ def top_k_softmax(logits: Any, k: int, axis: int = -1, temperature: float = 1.0)
     Returns:
         ``(probs, indices)``, both with ``axis`` of size ``k``; ``probs`` sums to 1 along it.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> probs, indices = xloss.top_k_softmax(np.array([0.0, 2.0, 1.0, 2.0]), 2)
         >>> probs.tolist(), indices.tolist()

@@ -16,7 +16,10 @@ from xloss._validation import (
 
 
 class Loss:
-    """Base class: subclasses set ``_core``, ``_kind`` and the options in ``__init__``."""
+    """A loss object: a per-sample loss with its options fixed at construction, then a
+    reduction (Keras 3's). Call it as ``loss(y_true, y_pred, sample_weight=None)``; its
+    subclasses are `CategoricalCrossentropy`, `SparseCategoricalCrossentropy` and
+    `BinaryCrossentropy`."""
 
     _core: Any
     _kind: str
@@ -59,7 +62,7 @@ class Loss:
 
 
 class CategoricalCrossentropy(Loss):
-    """:func:`xloss.categorical_crossentropy` with a Keras 3 reduction.
+    """`xloss.categorical_crossentropy` with a Keras 3 reduction.
 
     Args:
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
@@ -68,7 +71,7 @@ class CategoricalCrossentropy(Loss):
         reduction: ``"sum_over_batch_size"`` (default), ``"mean"``, ``"sum"``,
             ``"mean_with_sample_weight"`` or ``None``/``"none"``.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> loss = xloss.CategoricalCrossentropy(from_logits=True)
         >>> y_true = np.array([[0.0, 1.0], [1.0, 0.0]])
@@ -96,7 +99,7 @@ class CategoricalCrossentropy(Loss):
 
 
 class SparseCategoricalCrossentropy(Loss):
-    """:func:`xloss.sparse_categorical_crossentropy` with a Keras 3 reduction.
+    """`xloss.sparse_categorical_crossentropy` with a Keras 3 reduction.
 
     Positions labelled ``ignore_class`` count neither in the sum nor in the divisor of the
     ``"sum_over_batch_size"``/``"mean"`` reductions (Keras's rule): with 1 of 4 labels ignored,
@@ -106,9 +109,9 @@ class SparseCategoricalCrossentropy(Loss):
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         ignore_class: a label value to leave out (e.g. ``-100`` or a padding class), or None.
         axis: the class axis.
-        reduction: as for :class:`CategoricalCrossentropy`.
+        reduction: as for `CategoricalCrossentropy`.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> loss = xloss.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-100)
         >>> logits = np.array([[2.0, 0.0], [0.0, 2.0], [5.0, 5.0]])
@@ -135,15 +138,15 @@ class SparseCategoricalCrossentropy(Loss):
 
 
 class BinaryCrossentropy(Loss):
-    """:func:`xloss.binary_crossentropy` with a Keras 3 reduction.
+    """`xloss.binary_crossentropy` with a Keras 3 reduction.
 
     Args:
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1]; targets become ``z * (1 - ls) + 0.5 * ls``.
         axis: the axis averaged over per sample.
-        reduction: as for :class:`CategoricalCrossentropy`.
+        reduction: as for `CategoricalCrossentropy`.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> loss = xloss.BinaryCrossentropy(from_logits=True)
         >>> round(float(loss(np.array([[1.0], [0.0]]), np.array([[3.0], [-3.0]]))), 4)

@@ -144,7 +144,7 @@ def categorical_crossentropy(
 ) -> Any:
     r"""Cross-entropy between target distributions and predictions, one value per sample.
 
-    .. math:: \ell = -\sum_c y_c \log p_c
+    ``\ell = -\sum_c y_c \log p_c``
 
     With ``from_logits=True``, ``log p = log_softmax(y_pred)``. With ``from_logits=False`` (the
     default, as in Keras), ``y_pred`` holds probabilities: they are divided by their sum along
@@ -172,7 +172,7 @@ def categorical_crossentropy(
         TypeError: ``y_pred`` is not floating point; arrays of two frameworks are mixed.
         ValueError: the shapes differ; ``axis`` or ``label_smoothing`` is out of range.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> y_true = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
         >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
@@ -201,7 +201,7 @@ def sparse_categorical_crossentropy(
 ) -> Any:
     r"""Cross-entropy with integer class labels, one value per sample, without a one-hot.
 
-    .. math:: \ell = -\log p_{y}
+    ``\ell = -\log p_{y}``
 
     From logits this is ``logsumexp(x) - x[y]`` computed with the maximum subtracted (the
     gathered logit is never turned into a one-hot). From probabilities (the default), the picked
@@ -224,7 +224,7 @@ def sparse_categorical_crossentropy(
         TypeError: ``y_true`` is not an integer array; ``y_pred`` is not floating point.
         ValueError: the shapes do not match; ``axis`` is out of range.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0]])
         >>> xloss.sparse_categorical_crossentropy([0, 2], logits, from_logits=True).round(4)
@@ -252,7 +252,7 @@ def binary_crossentropy(
 ) -> Any:
     r"""Binary cross-entropy, averaged over ``axis`` (as Keras does), one value per sample.
 
-    .. math:: \ell = \operatorname{mean}_{axis}\big(-z \log p - (1 - z) \log(1 - p)\big)
+    ``\ell = \operatorname{mean}_{axis}\big(-z \log p - (1 - z) \log(1 - p)\big)``
 
     From logits, the stable form ``max(x, 0) - x z + log1p(exp(-|x|))`` is used on every
     backend: finite for any finite logit. From probabilities (the default), ``p`` is clipped to
@@ -275,7 +275,7 @@ def binary_crossentropy(
         TypeError: ``y_pred`` is not floating point; arrays of two frameworks are mixed.
         ValueError: the shapes differ; ``axis`` or ``label_smoothing`` is out of range.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> y_true = np.array([[0.0, 1.0], [0.0, 0.0]])
         >>> y_pred = np.array([[0.6, 0.4], [0.4, 0.6]])

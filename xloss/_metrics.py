@@ -197,7 +197,7 @@ def sparse_top_k_categorical_accuracy(
         ValueError: ``k < 1``; ``y_pred`` is a scalar; ``y_true``'s shape is not ``y_pred``'s
             without its last axis (or that with a trailing 1).
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> y_pred = np.array([[0.1, 0.5, 0.5, 0.5, 0.2], [0.4, 0.3, 0.2, 0.1, 0.0]])
         >>> xloss.sparse_top_k_categorical_accuracy([3, 2], y_pred, k=1)  # 3 ties with the top
@@ -227,7 +227,7 @@ def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Any:
     Keras 3's ``keras.metrics.top_k_categorical_accuracy``, on every backend: the target class
     is ``argmax(y_true)`` over the last axis (the first on ties, NaN skipped, as ``tf.argmax``
     does; soft labels work the same way), then the rule of
-    :func:`sparse_top_k_categorical_accuracy` applies: **ties with the k-th largest score count
+    `sparse_top_k_categorical_accuracy` applies: **ties with the k-th largest score count
     as inside**, and a row holding NaN or an infinite score gives 0.0.
 
     Args:
@@ -247,7 +247,7 @@ def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Any:
         ValueError: ``k < 1``; ``y_pred`` is a scalar; the shapes differ (Keras would silently
             take the argmax of a mismatched ``y_true``).
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> y_true = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
         >>> y_pred = np.array([[0.1, 0.9, 0.8], [0.05, 0.95, 0.0]])

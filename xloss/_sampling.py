@@ -1,7 +1,7 @@
 """``sample``: draw token indices from logits, with temperature, top-k and top-p, on every backend.
 
-The method is the Gumbel-max trick; see :func:`sample` for why. Random numbers come from the
-adapter hooks ``check_rng`` and ``random_uniform`` (see :mod:`xloss.adapters`), so each backend
+The method is the Gumbel-max trick; see `sample` for why. Random numbers come from the
+adapter hooks ``check_rng`` and ``random_uniform`` (see `xloss.adapters`), so each backend
 draws with its own generator and the core stays pure Array API.
 """
 
@@ -73,13 +73,13 @@ def sample(
     r"""Draw indices from ``softmax(logits / temperature)`` along ``axis``, after top-k and top-p.
 
     The order is HuggingFace's ``generate``: temperature, then top-k
-    (:func:`xloss.top_k_filter`), then top-p (:func:`xloss.top_p_filter`); filtered logits become
+    (`xloss.top_k_filter`), then top-p (`xloss.top_p_filter`); filtered logits become
     ``-inf`` and are never drawn. Each of the ``num_samples`` draws is independent (with
     replacement).
 
     **Method: Gumbel-max.** With ``G_i = -log(-log(U_i))`` for independent uniforms ``U_i``,
 
-    .. math:: \operatorname{argmax}_i (z_i + G_i) \sim \operatorname{softmax}(z)
+    ``\operatorname{argmax}_i (z_i + G_i) \sim \operatorname{softmax}(z)``
 
     exactly. Why this rather than inverse-CDF sampling (a cumulative sum of the probabilities
     and a search for one uniform in it):
@@ -128,7 +128,7 @@ def sample(
         rng: an int seed in ``[0, 2**32 - 1]``, or the backend's generator (see above).
         temperature: finite and ``>= 0``; below 1 sharpens, above 1 flattens. ``0`` is greedy:
             the index of the largest logit (ties: lower index first; NaN ranks highest, as in
-            :func:`xloss.top_k`) repeated ``num_samples`` times; no randomness is consumed and
+            `xloss.top_k`) repeated ``num_samples`` times; no randomness is consumed and
             ``top_k``/``top_p`` change nothing (the largest logit always survives them).
         top_k: keep the ``top_k`` largest logits (ties at the threshold survive), in
             ``[1, logits.shape[axis]]``; ``None``: no top-k filter.
@@ -150,7 +150,7 @@ def sample(
             an int seed outside ``[0, 2**32 - 1]``; a ``torch.Generator`` on another device
             type than the logits.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> logits = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
         >>> xloss.sample(logits, 0, num_samples=5).shape

@@ -14,7 +14,7 @@ from xloss._validation import as_int, normalize_axis
 
 
 class TopK(NamedTuple):
-    """The result of :func:`top_k`: ``values`` and their ``indices`` along the axis."""
+    """The result of `top_k`: ``values`` and their ``indices`` along the axis."""
 
     values: Any
     indices: Any
@@ -82,7 +82,7 @@ def top_k(x: Any, k: int, /, axis: int = -1, *, largest: bool = True) -> TopK:
         TypeError: ``x`` is boolean or complex; ``k`` is not an int.
         ValueError: ``k`` is outside ``[1, x.shape[axis]]``; ``axis`` is out of range.
 
-    Example:
+    Examples:
         >>> import numpy as np, xloss
         >>> values, indices = xloss.top_k(np.array([1.0, 3.0, np.nan, 3.0, 2.0]), 3)
         >>> values.tolist(), indices.tolist()

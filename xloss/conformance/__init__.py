@@ -1,10 +1,10 @@
 """The conformance case library: one source for the test suite, ``xloss report`` and users.
 
-- :data:`CASES`: inputs, the xloss call, a float64 reference, and the frameworks' own functions
+- `CASES`: inputs, the xloss call, a float64 reference, and the frameworks' own functions
   for the same quantity (keras.losses, torch.nn.functional, optax, tf.nn, ...).
-- :func:`run`: every case on every installed backend: a :class:`Report` (the matrix behind
+- `run`: every case on every installed backend: a `Report` (the matrix behind
   ``xloss report``).
-- :func:`check`: the case library against your own loss function ("does my port compute the
+- `check`: the case library against your own loss function ("does my port compute the
   same loss?").
 
 Importing this module imports no framework; running it imports the installed ones.

@@ -171,7 +171,7 @@ def run(
         progress: called with a line of text as the run goes on.
 
     Returns:
-        A :class:`Report`; ``report.ok`` is True when every comparison passed.
+        A `Report`; ``report.ok`` is True when every comparison passed.
     """
     present, missing = available()
     chosen = present if backends is None else [b for b in backends if b in present]
@@ -207,7 +207,7 @@ def _x64(name: str) -> Any:
 
 @dataclass
 class CheckResult:
-    """What :func:`check` found: ``ok`` and one row per case."""
+    """What `check` found: ``ok`` and one row per case."""
 
     ok: bool
     backend: str
@@ -231,7 +231,7 @@ def check(
     ``ignore_class``). The cases whose inputs suit those options are run; ``fn`` may return one
     loss per sample or their mean.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from xloss import conformance
         >>> def my_loss(labels, logits):  # a hand-written port, to be checked
