@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-NAMES = ("numpy", "array_api_strict", "jax", "torch", "tensorflow")
+KNOWN = ("numpy", "array_api_strict", "jax", "torch", "tensorflow")
+# Any other Array-API library (CuPy, Dask, ndonnx, ...) joins the suite by its import name:
+#     XLOSS_EXTRA_BACKENDS=cupy python -m pytest
+EXTRA = tuple(n.strip() for n in os.environ.get("XLOSS_EXTRA_BACKENDS", "").split(",") if n.strip())
+NAMES = KNOWN + tuple(n for n in EXTRA if n not in KNOWN)
 
 # The floating dtypes each library has (array-api-strict has only the standard's two).
 FLOAT_DTYPES = {
@@ -24,6 +29,7 @@ FLOAT_DTYPES = {
     "jax": ("float16", "bfloat16", "float32", "float64"),
     "torch": ("float16", "bfloat16", "float32", "float64"),
     "tensorflow": ("float16", "bfloat16", "float32", "float64"),
+    **{name: ("float32", "float64") for name in EXTRA},
 }
 
 
@@ -126,8 +132,23 @@ LOADERS: dict[str, Callable[[], TestBackend]] = {
 }
 
 
+def _any_array_api_library(name: str) -> TestBackend:
+    """A library known only by its Array-API namespace: arrays via ``asarray``, back via
+    DLPack (or ``np.asarray``)."""
+    xp = importlib.import_module(name)
+
+    def to_numpy(x: Any) -> np.ndarray:
+        try:
+            return np.from_dlpack(x)
+        except (TypeError, BufferError, RuntimeError):
+            return np.asarray(x)
+
+    return TestBackend(name, xp, (type(xp.asarray(0)),), xp.asarray, to_numpy)
+
+
 def load(name: str) -> TestBackend:
-    return LOADERS[name]()
+    loader = LOADERS.get(name)
+    return loader() if loader else _any_array_api_library(name)
 
 
 def need(module: str) -> Any:

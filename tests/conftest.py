@@ -17,7 +17,7 @@ if importlib.util.find_spec("torch") is not None:
     import torch  # noqa: F401
 
 REQUIRED = {n.strip() for n in os.environ.get("XLOSS_REQUIRE_BACKENDS", "").split(",") if n.strip()}
-_unknown = REQUIRED - set(backends.NAMES)
+_unknown = REQUIRED - set(backends.NAMES)  # extra libraries come from XLOSS_EXTRA_BACKENDS
 if _unknown:
     raise pytest.UsageError(f"XLOSS_REQUIRE_BACKENDS names unknown backends: {sorted(_unknown)}")
 

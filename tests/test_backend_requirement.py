@@ -53,3 +53,15 @@ def test_sitecustomize_trick_only_hides_jax(tmp_path, name):
     code = f"try:\n    import {name}\n    print('ok')\nexcept ImportError:\n    print('missing')"
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert run.stdout.strip() == ("missing" if name == "jax" else "ok")
+
+
+def test_another_array_api_library_joins_the_suite_by_name(tmp_path):
+    """XLOSS_EXTRA_BACKENDS adds any Array-API library (here array-api-compat's NumPy namespace,
+    standing in for CuPy or Dask) to every backend-parametrized test."""
+    env = {**os.environ, "XLOSS_EXTRA_BACKENDS": "array_api_compat.numpy"}
+    test = "tests/test_activations.py::test_log_sigmoid"
+    command = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", test]
+    run = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "test_log_sigmoid[array_api_compat.numpy] PASSED" in run.stdout
+    assert "6 passed" in run.stdout
