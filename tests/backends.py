@@ -60,17 +60,18 @@ class TestBackend:
     def dtype_of(self, name: str) -> Any:
         return getattr(self.module, name)
 
-    def compile(self, fn: Callable[..., Any], ndims: tuple[int, ...] = (2,)) -> Callable[..., Any]:
-        """``fn`` under this backend's compiler: ``jax.jit``, ``tf.function`` with every
-        dimension of its float32 arguments unknown (``ndims`` gives their ranks), or
-        ``torch.compile(fullgraph=True)``."""
+    def compile(self, fn: Callable[..., Any], *examples: np.ndarray) -> Callable[..., Any]:
+        """``fn`` under this backend's compiler: ``jax.jit``, ``torch.compile(fullgraph=True)``,
+        or ``tf.function`` with every dimension unknown for arguments shaped and typed like the
+        NumPy ``examples`` (no signature without them)."""
         if self.name == "jax":
             return importlib.import_module("jax").jit(fn)
         if self.name == "tensorflow":
             tf = self.module
-            signature = [tf.TensorSpec([None] * n, tf.float32) for n in ndims]
-            return tf.function(fn, input_signature=signature)
+            signature = [tf.TensorSpec([None] * a.ndim, self.asarray(a).dtype) for a in examples]
+            return tf.function(fn, input_signature=signature or None)
         if self.name == "torch":
+            self.module._dynamo.reset()
             return self.module.compile(fn, fullgraph=True)
         raise AssertionError(f"{self.name} has no compiler")
 

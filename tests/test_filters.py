@@ -118,6 +118,7 @@ def test_bad_arguments(backend, call, error, message):
 def test_filters_compile(backend):
     fn = backend.compile(
         lambda x: xloss.min_p_filter(xloss.top_p_filter(xloss.top_k_filter(x, 10), 0.8), 0.05),
+        LOGITS,
     )
     expected = ref.hf_min_p(ref.hf_top_p(ref.hf_top_k(LOGITS, 10), 0.8), 0.05)
     _assert_filtered(backend, fn(backend.asarray(LOGITS)), expected)

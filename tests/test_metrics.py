@@ -363,28 +363,13 @@ def test_mixed_frameworks_are_refused():
 # --- compiled ----------------------------------------------------------------------------------
 
 
-def _compile(backend, fn, *arrays):
-    """jax.jit, torch.compile(fullgraph=True), or tf.function with every dimension unknown."""
-    if backend.name == "jax":
-        return need("jax").jit(fn)
-    if backend.name == "tensorflow":
-        tf = need("tensorflow")
-        signature = [
-            tf.TensorSpec([None] * a.ndim, tf.as_dtype(backend.asarray(a).dtype)) for a in arrays
-        ]
-        return tf.function(fn, input_signature=signature)
-    torch = need("torch")
-    torch._dynamo.reset()
-    return torch.compile(fn, fullgraph=True)
-
-
 @pytest.mark.backends("jax", "tensorflow", "torch")
 @pytest.mark.parametrize(
     "case", ["crafted-ties", "labels-n-by-1", "non-finite-scores", "labels-out-of-range"]
 )
 def test_sparse_compiled(backend, case):
     labels, scores = SPARSE_CASES[case]
-    fn = _compile(backend, lambda t, x: sparse_top_k_categorical_accuracy(t, x, 2), labels, scores)
+    fn = backend.compile(lambda t, x: sparse_top_k_categorical_accuracy(t, x, 2), labels, scores)
     for rows in (slice(None), slice(0, 3)):  # a second batch size: torch recompiles dynamic
         t, x = labels[rows], scores[rows]
         result = fn(backend.asarray(t), backend.asarray(x))
@@ -395,7 +380,7 @@ def test_sparse_compiled(backend, case):
 @pytest.mark.parametrize("case", ["crafted-ties-one-hot", "soft-and-tied-targets"])
 def test_categorical_compiled(backend, case):
     y_true, scores = CATEGORICAL_CASES[case]
-    fn = _compile(backend, lambda t, x: top_k_categorical_accuracy(t, x, 2), y_true, scores)
+    fn = backend.compile(lambda t, x: top_k_categorical_accuracy(t, x, 2), y_true, scores)
     for rows in (slice(None), slice(0, 3)):
         t, x = y_true[rows], scores[rows]
         result = fn(backend.asarray(t), backend.asarray(x))
@@ -409,7 +394,7 @@ def test_sorted_ids_compiled(backend):
     def fn(t, x):
         return sparse_top_k_categorical_accuracy(t, x, 3, from_sorted_ids=True)
 
-    compiled = _compile(backend, fn, labels, ids)
+    compiled = backend.compile(fn, labels, ids)
     for rows in (slice(None), slice(0, 3)):
         t, x = labels[rows], ids[rows]
         result = compiled(backend.asarray(t), backend.asarray(x))

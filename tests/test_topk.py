@@ -124,7 +124,7 @@ def test_boolean_input_is_rejected(backend):
 @pytest.mark.backends("jax", "tensorflow", "torch")
 @pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
 def test_compiled(backend, largest):
-    fn = backend.compile(lambda x: tuple(xloss.top_k(x, 4, axis=0, largest=largest)))
+    fn = backend.compile(lambda x: tuple(xloss.top_k(x, 4, axis=0, largest=largest)), TIES)
     values, indices = fn(backend.asarray(TIES.T.copy()))
     expected_values, expected_indices = ref.top_k(TIES.T, 4, 0, largest)
     np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
