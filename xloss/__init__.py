@@ -5,6 +5,7 @@ arrays (NumPy, JAX, PyTorch, TensorFlow, or any Array-API library) and returns t
 array type, dtype and device. Importing xloss imports no framework.
 """
 
+from xloss import compat
 from xloss._activations import log_sigmoid, log_softmax, logsumexp, softmax
 from xloss._checks import FromLogitsWarning, value_checks
 from xloss._filters import (
@@ -42,6 +43,7 @@ __all__ = [
     "apply_temperature",
     "binary_crossentropy",
     "categorical_crossentropy",
+    "compat",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",
