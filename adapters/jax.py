@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -33,6 +34,20 @@ def readable(x: Any) -> Any:
 
 def _is_tracer(x: Any) -> bool:
     return isinstance(x, sys.modules["jax"].core.Tracer)
+
+
+def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
+    """The generic body under ``jax.jit``: one fused XLA computation instead of one dispatch
+    per operation when called eagerly (under the caller's own ``jit`` it is inlined). Options
+    are static; ``readable``/``checked`` are not the body's."""
+    options.pop("readable", None)
+    options.pop("checked", None)
+    return _jitted(generic, tuple(sorted(options)))(xp, *args, **options)
+
+
+@functools.cache
+def _jitted(generic: Any, static: tuple[str, ...]) -> Any:
+    return sys.modules["jax"].jit(generic, static_argnums=0, static_argnames=static)
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:

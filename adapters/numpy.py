@@ -27,6 +27,14 @@ def readable(x: Any) -> Any:
     return x
 
 
+def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
+    """The fused kernel for ``name`` (see `_numpy_kernels`), or ``None``."""
+    from xloss.adapters._numpy_kernels import KERNELS
+
+    fast = KERNELS.get(name)
+    return None if fast is None else fast(*args, generic=generic, xp=xp, **options)
+
+
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     """``np.argpartition`` for K + 1 candidates, a sort of those, and checks for ties.
 

@@ -39,6 +39,14 @@ def readable(x: Any) -> Any:
     return x
 
 
+def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
+    """The fused kernel for ``name`` (see `_tensorflow_kernels`), or ``None``."""
+    from xloss.adapters._tensorflow_kernels import KERNELS
+
+    fast = KERNELS.get(name)
+    return None if fast is None else fast(*args, generic=generic, xp=xp, **options)
+
+
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
     """``tf.math.top_k`` (stable on ties), on the values when they hold no NaN; with NaN (which
     it misplaces), on order-preserving integer keys. Any axis, by moving it last."""

@@ -37,6 +37,14 @@ def _functorch_wrapped(x: Any) -> bool:
     return check is not None and check(x)
 
 
+def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
+    """PyTorch's fused kernel for ``name`` (see `_torch_kernels`), or ``None``."""
+    from xloss.adapters._torch_kernels import KERNELS
+
+    fast = KERNELS.get(name)
+    return None if fast is None else fast(*args, generic=generic, xp=xp, **options)
+
+
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     """``torch.topk`` for K + 1 candidates, then checks for ties; exact keys where they matter.
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import ml_dtypes
 import numpy as np
-from backends import TestBackend
+from backends import TestBackend, need
 
 # Relative error allowed per unit roundoff of the compute dtype: reductions over a few hundred
 # terms and a log/exp chain stay well inside 64 ulps.
@@ -37,3 +37,30 @@ def assert_result(
     np.testing.assert_allclose(
         backend.to_numpy(result).astype(np.float64), expected, rtol=tol, atol=tol
     )
+
+
+def grad_of(backend, fn, *arrays: np.ndarray, wrt: int = 0) -> np.ndarray:
+    """d sum(fn(*arrays)) / d arrays[wrt], with the backend's own autodiff."""
+    if backend.name == "torch":
+        torch = need("torch")
+        tensors = [torch.tensor(a) for a in arrays]
+        tensors[wrt].requires_grad_(True)
+        fn(*tensors).sum().backward()
+        return tensors[wrt].grad.numpy()
+    if backend.name == "jax":
+        jax = need("jax")
+        jnp = need("jax.numpy")
+
+        def total(target, *others):
+            args = list(others)
+            args.insert(wrt, target)
+            return jnp.sum(fn(*args))
+
+        rest = [jnp.asarray(a) for i, a in enumerate(arrays) if i != wrt]
+        return np.asarray(jax.grad(total)(jnp.asarray(arrays[wrt]), *rest))
+    tf = need("tensorflow")
+    tensors = [tf.constant(a) for a in arrays]
+    tensors[wrt] = tf.Variable(arrays[wrt])
+    with tf.GradientTape() as tape:
+        out = tf.reduce_sum(fn(*tensors))
+    return tape.gradient(out, tensors[wrt]).numpy()

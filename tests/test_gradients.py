@@ -10,39 +10,12 @@ import numpy as np
 import pytest
 import reference as ref
 from backends import need
-from checks import tolerance
+from checks import grad_of, tolerance
 
 import xloss
 
 AUTODIFF = pytest.mark.backends("jax", "torch", "tensorflow")
 TOL = tolerance("float32")
-
-
-def grad_of(backend, fn, *arrays: np.ndarray, wrt: int = 0) -> np.ndarray:
-    """d sum(fn(*arrays)) / d arrays[wrt], with the backend's own autodiff."""
-    if backend.name == "torch":
-        torch = need("torch")
-        tensors = [torch.tensor(a) for a in arrays]
-        tensors[wrt].requires_grad_(True)
-        fn(*tensors).sum().backward()
-        return tensors[wrt].grad.numpy()
-    if backend.name == "jax":
-        jax = need("jax")
-        jnp = need("jax.numpy")
-
-        def total(target, *others):
-            args = list(others)
-            args.insert(wrt, target)
-            return jnp.sum(fn(*args))
-
-        rest = [jnp.asarray(a) for i, a in enumerate(arrays) if i != wrt]
-        return np.asarray(jax.grad(total)(jnp.asarray(arrays[wrt]), *rest))
-    tf = need("tensorflow")
-    tensors = [tf.constant(a) for a in arrays]
-    tensors[wrt] = tf.Variable(arrays[wrt])
-    with tf.GradientTape() as tape:
-        out = tf.reduce_sum(fn(*tensors))
-    return tape.gradient(out, tensors[wrt]).numpy()
 
 
 def close(actual, expected, tol=TOL):

@@ -8,6 +8,8 @@ array type, dtype and device. Importing xloss imports no framework.
 from xloss import compat
 from xloss._activations import log_sigmoid, log_softmax, logsumexp, softmax
 from xloss._checks import FromLogitsWarning, value_checks
+from xloss._diagnose import Diagnosis, diagnose
+from xloss._fast import fast_paths
 from xloss._filters import (
     apply_temperature,
     min_p_filter,
@@ -35,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BinaryCrossentropy",
     "CategoricalCrossentropy",
+    "Diagnosis",
     "FromLogitsWarning",
     "Loss",
     "SparseCategoricalCrossentropy",
@@ -44,6 +47,8 @@ __all__ = [
     "binary_crossentropy",
     "categorical_crossentropy",
     "compat",
+    "diagnose",
+    "fast_paths",
     "log_sigmoid",
     "log_softmax",
     "logsumexp",

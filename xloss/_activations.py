@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from xloss._validation import float_input, normalize_axis, to_caller_dtype
+from xloss import _fast
+from xloss._validation import FloatInput, float_input, normalize_axis, to_caller_dtype
 
 # --- core -------------------------------------------------------------------------------------
 
@@ -76,6 +77,14 @@ def log_sigmoid_xp(xp: Any, x: Any) -> Any:
 # --- public -----------------------------------------------------------------------------------
 
 
+def _along_axis(arg: FloatInput, name: str, core: Any, axis: Any, **options: Any) -> Any:
+    """Run ``core`` (or the backend's kernel for ``name``) along ``axis``, in the caller's dtype."""
+    ns, x, dtype = arg
+    axis = normalize_axis(axis, x.ndim, array="x")
+    out = _fast.run(ns.backend.adapter, name, core, ns.xp, x, axis=axis, **options)
+    return to_caller_dtype(ns.xp, out, dtype)
+
+
 def softmax(x: Any, /, axis: int = -1) -> Any:
     r"""Softmax along ``axis``: ``exp(x) / sum(exp(x))``, computed with the maximum subtracted.
 
@@ -101,9 +110,7 @@ def softmax(x: Any, /, axis: int = -1) -> Any:
         >>> xloss.softmax(np.array([1.0, 2.0, 3.0])).round(4)
         array([0.09  , 0.2447, 0.6652])
     """
-    ns, x, dtype = float_input(x)
-    xp = ns.xp
-    return to_caller_dtype(xp, softmax_xp(xp, x, normalize_axis(axis, x.ndim, array="x")), dtype)
+    return _along_axis(float_input(x), "softmax", softmax_xp, axis)
 
 
 def log_softmax(x: Any, /, axis: int = -1) -> Any:
@@ -129,10 +136,7 @@ def log_softmax(x: Any, /, axis: int = -1) -> Any:
         >>> xloss.log_softmax(np.array([0.0, 1000.0]))
         array([-1000.,     0.])
     """
-    ns, x, dtype = float_input(x)
-    xp = ns.xp
-    axis = normalize_axis(axis, x.ndim, array="x")
-    return to_caller_dtype(xp, log_softmax_xp(xp, x, axis), dtype)
+    return _along_axis(float_input(x), "log_softmax", log_softmax_xp, axis)
 
 
 def logsumexp(x: Any, /, axis: int = -1, *, keepdims: bool = False) -> Any:
@@ -159,10 +163,7 @@ def logsumexp(x: Any, /, axis: int = -1, *, keepdims: bool = False) -> Any:
         >>> float(xloss.logsumexp(np.array([1000.0, 1000.0])))
         1000.6931471805599
     """
-    ns, x, dtype = float_input(x)
-    xp = ns.xp
-    axis = normalize_axis(axis, x.ndim, array="x")
-    return to_caller_dtype(xp, logsumexp_xp(xp, x, axis, keepdims), dtype)
+    return _along_axis(float_input(x), "logsumexp", logsumexp_xp, axis, keepdims=keepdims)
 
 
 def log_sigmoid(x: Any, /) -> Any:

@@ -65,6 +65,11 @@ class value_checks:
         _enabled = self._previous
 
 
+def enabled() -> bool:
+    """Whether value checks are on (`value_checks`)."""
+    return _enabled
+
+
 def readable(adapter: Any, x: Any) -> Any:
     """``x`` ready for its values to be read, or ``None`` when checks are off, ``x`` is traced
     or lives in accelerator memory."""
@@ -135,13 +140,15 @@ _EXPLAIN = {
         "probabilities are in [0, 1] and sum to 1. With from_logits=True the loss applies "
         "softmax (or sigmoid) itself, so passing probabilities applies it twice and trains "
         "badly, silently. Fix: pass from_logits=False, or drop the final softmax/sigmoid and "
-        "keep from_logits=True (more stable)."
+        "keep from_logits=True (more stable). For a full report, run "
+        "xloss.diagnose(y_true, y_pred, from_logits=True)."
     ),
     "logits": (
         " With from_logits=False (the default, as in Keras) `y_pred` must hold probabilities "
         "in [0, 1]; they are renormalised and clipped to [1e-7, 1 - 1e-7], which gives wrong "
         "losses and zero gradients for logits. Fix: pass from_logits=True for raw scores "
-        "(logits), or apply softmax/sigmoid first."
+        "(logits), or apply softmax/sigmoid first. For a full report, run "
+        "xloss.diagnose(y_true, y_pred, from_logits=False)."
     ),
 }
 _SILENCE = (

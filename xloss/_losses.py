@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from xloss import _checks
+from xloss import _checks, _fast
 from xloss._activations import log_softmax_xp, shifted_logsumexp_xp, softplus_xp
 from xloss._validation import (
     LossInputs,
@@ -41,11 +41,21 @@ def _num_classes(xp: Any, y_pred: Any, axis: int) -> Any:
     return n
 
 
+def smooth_categorical(xp: Any, y_true: Any, y_pred: Any, axis: int, label_smoothing: float) -> Any:
+    """Keras's categorical smoothing: ``y (1 - ls) + ls / C``."""
+    return y_true * (1.0 - label_smoothing) + label_smoothing / _num_classes(xp, y_pred, axis)
+
+
+def smooth_binary(xp: Any, y_true: Any, y_pred: Any, axis: int, label_smoothing: float) -> Any:
+    """Keras's binary smoothing: ``z (1 - ls) + ls / 2``."""
+    return y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+
 def categorical_xp(
     xp: Any, y_true: Any, y_pred: Any, *, axis: int, from_logits: bool, label_smoothing: float
 ) -> tuple[Any, None]:
     if label_smoothing:
-        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / _num_classes(xp, y_pred, axis)
+        y_true = smooth_categorical(xp, y_true, y_pred, axis, label_smoothing)
     if from_logits:
         log_p = log_softmax_xp(xp, y_pred, axis)
         # A class masked with a -inf logit and a zero target contributes 0 (0 * log 0 = 0),
@@ -91,7 +101,7 @@ def binary_xp(
     xp: Any, y_true: Any, y_pred: Any, *, axis: int, from_logits: bool, label_smoothing: float
 ) -> tuple[Any, None]:
     if label_smoothing:
-        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+        y_true = smooth_binary(xp, y_true, y_pred, axis, label_smoothing)
     if from_logits:
         # max(x, 0) - x z + log1p(exp(-|x|)), with softplus(x) = max(x, 0) + log1p(exp(-|x|))
         elementwise = softplus_xp(xp, y_pred) - y_pred * y_true
@@ -116,19 +126,36 @@ def per_sample(
     ``kind`` is ``"categorical"``, ``"sparse"`` or ``"binary"``.
     """
     args = loss_inputs(y_true, y_pred, sample_weight, axis=axis, sparse=kind == "sparse")
-    xp = args.xp
-    readable = _checks.readable(args.adapter, args.y_pred)
-    if readable is not None:
+    xp, targets = args.xp, args.y_true
+    host = args.adapter.readable(args.y_pred)
+    checked = host is not None and _checks.enabled()
+    if checked:
         if kind == "sparse":
             num_classes = args.y_pred.shape[args.axis]
-            _checks.check_label_range(
-                xp, args.y_true, num_classes, args.axis, options["ignore_class"]
-            )
+            _checks.check_label_range(xp, targets, num_classes, args.axis, options["ignore_class"])
         _checks.warn_if_mistaken(
-            xp, y_pred, readable, args.axis, from_logits=options["from_logits"], kind=kind
+            xp, y_pred, host, args.axis, from_logits=options["from_logits"], kind=kind
         )
-    values, valid = core(xp, args.y_true, args.y_pred, axis=args.axis, **options)
+    smoothing, smooth = options.get("label_smoothing"), _SMOOTHING.get(kind)
+    if smoothing and smooth is not None:  # here, once: kernels and generic bodies agree
+        targets = smooth(xp, targets, args.y_pred, args.axis, smoothing)
+        options["label_smoothing"] = 0.0
+    values, valid = _fast.run(
+        args.adapter,
+        kind,
+        core,
+        xp,
+        targets,
+        args.y_pred,
+        readable=host is not None,
+        checked=checked,
+        axis=args.axis,
+        **options,
+    )
     return args, values, valid
+
+
+_SMOOTHING = {"categorical": smooth_categorical, "binary": smooth_binary}
 
 
 # --- public functions -------------------------------------------------------------------------

@@ -1,0 +1,117 @@
+"""PyTorch's fused kernels, used where they give the generic body's answer.
+
+``F.cross_entropy`` (one fused log-softmax and gather), ``F.binary_cross_entropy_with_logits``,
+``torch.softmax``/``log_softmax``/``logsumexp``. Each kernel takes the generic body's arguments
+and returns its result, or ``None`` to decline (the generic body then runs).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
+    return sys.modules["torch"].softmax(x, axis)
+
+
+def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:
+    return sys.modules["torch"].log_softmax(x, axis)
+
+
+def _logsumexp(x: Any, *, axis: int, keepdims: bool, **_: Any) -> Any:
+    return sys.modules["torch"].logsumexp(x, axis, keepdim=keepdims)
+
+
+def _classes_on_dim_1(x: Any, axis: int) -> tuple[Any, Callable[[Any], Any]]:
+    """``x`` with the class axis where ``F.cross_entropy`` wants it, and how to put back the
+    per-sample shape. The last axis is flattened to ``(M, C)``: a view, no copy."""
+    if x.ndim <= 2 and axis == x.ndim - 1:
+        return x, lambda loss: loss
+    if axis == x.ndim - 1:
+        shape = x.shape[:-1]
+        return x.reshape(-1, x.shape[-1]), lambda loss: loss.reshape(shape)
+    return x.movedim(axis, 1), lambda loss: loss
+
+
+def _sparse(
+    labels: Any,
+    x: Any,
+    *,
+    axis: int,
+    from_logits: bool,
+    ignore_class: int | None,
+    checked: bool,
+    **_: Any,
+) -> tuple[Any, Any] | None:
+    if not from_logits:
+        return None
+    torch = sys.modules["torch"]
+    F = torch.nn.functional
+    valid = None if ignore_class is None else labels != ignore_class
+    logits, restore = _classes_on_dim_1(x, axis)
+    flat = labels.reshape(-1) if logits.ndim == 2 and labels.ndim != 1 else labels
+    if checked:  # every label is in [0, C) or is ignore_class
+        ignore = -100 if ignore_class is None else ignore_class
+        return restore(F.cross_entropy(logits, flat, ignore_index=ignore, reduction="none")), valid
+    # Unchecked (traced, or on an accelerator): an out-of-range label gives nan, as the generic
+    # body does, and is never gathered (on CUDA it would trip a device-side assert).
+    num_classes = x.shape[axis]
+    in_range = (flat >= 0) & (flat < num_classes)
+    wrong = ~in_range if ignore_class is None else ~in_range & (flat != ignore_class)
+    keep = in_range if ignore_class is None else in_range & (flat != ignore_class)
+    safe = torch.where(keep, flat, torch.full_like(flat, -100))
+    loss = F.cross_entropy(logits, safe, ignore_index=-100, reduction="none")
+    return restore(torch.where(wrong, torch.full_like(loss, math.nan), loss)), valid
+
+
+def _categorical(
+    y: Any,
+    x: Any,
+    *,
+    axis: int,
+    from_logits: bool,
+    label_smoothing: float,
+    readable: bool,
+    generic: Callable[..., Any],
+    xp: Any,
+    **_: Any,
+) -> tuple[Any, None] | None:
+    """``F.cross_entropy`` with probability targets; its rows that are nan are recomputed.
+
+    torch multiplies ``0 * log_softmax = 0 * -inf`` where a class is masked with ``-inf``; the
+    generic body defines that as 0. Checking the (N,)-sized result for nan is cheap on host
+    memory; elsewhere (traced, accelerators) the generic body runs, fused by the compiler.
+    """
+    if not (from_logits and readable) or label_smoothing:
+        return None
+    torch = sys.modules["torch"]
+    logits, restore = _classes_on_dim_1(x, axis)
+    targets = _classes_on_dim_1(y, axis)[0]
+    loss = restore(torch.nn.functional.cross_entropy(logits, targets, reduction="none"))
+    bad = torch.isnan(loss)
+    if bool(bad.any()):
+        exact, _ = generic(xp, y, x, axis=axis, from_logits=True, label_smoothing=0.0)
+        loss = torch.where(bad, exact, loss)
+    return loss, None
+
+
+def _binary(
+    z: Any, x: Any, *, axis: int, from_logits: bool, label_smoothing: float, **_: Any
+) -> tuple[Any, None] | None:
+    if not from_logits or label_smoothing:
+        return None
+    F = sys.modules["torch"].nn.functional
+    return F.binary_cross_entropy_with_logits(x, z, reduction="none").mean(axis), None
+
+
+KERNELS: dict[str, Callable[..., Any]] = {
+    "softmax": _softmax,
+    "log_softmax": _log_softmax,
+    "logsumexp": _logsumexp,
+    "sparse": _sparse,
+    "categorical": _categorical,
+    "binary": _binary,
+}

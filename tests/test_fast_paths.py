@@ -1,0 +1,234 @@
+"""Native kernels against the generic Array-API bodies they stand in for.
+
+Every backend runs each public computation twice: as it ships (with the backend's kernel:
+``F.cross_entropy``, ``tf.nn.softmax``, NumPy's ``logaddexp``, the body under ``jax.jit``, ...)
+and with ``xloss.fast_paths(False)`` (the generic body). Values must agree to a few ulp, with
+nan and inf in the same places, on random and edge-case inputs; gradients must agree too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from checks import grad_of, tolerance
+
+import xloss
+
+RNG = np.random.default_rng(7)
+INF = np.inf
+TOL = tolerance("float32")
+AUTODIFF = pytest.mark.backends("jax", "torch", "tensorflow")
+
+
+def _logits(shape, scale=3.0):
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _masked():
+    """-inf masks in some rows, an all -inf row, and +-1e4 logits."""
+    x = _logits((6, 7))
+    x[0, [1, 4]] = -INF
+    x[1] = -INF
+    x[2, 0], x[2, 3] = 1e4, -1e4
+    x[3, :] = [-1e4, 1e4, 0, 0, 1e4, -1e4, 3]
+    return x
+
+
+def _soft_targets(shape, zero_at=None):
+    y = RNG.random(shape).astype(np.float32)
+    if zero_at is not None:
+        y[zero_at] = 0.0
+    return y / y.sum(-1, keepdims=True)
+
+
+def _both(fn, *arrays):
+    """``(with kernels, generic)`` results of ``fn`` as NumPy arrays."""
+    fast = fn(*arrays)
+    with xloss.fast_paths(False):
+        generic = fn(*arrays)
+    return fast, generic
+
+
+def assert_agree(backend, fn, *arrays, tol=TOL):
+    with np.errstate(all="ignore"):
+        fast, generic = (backend.to_numpy(r) for r in _both(fn, *arrays))
+    assert fast.dtype == generic.dtype and fast.shape == generic.shape
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(generic))
+    np.testing.assert_array_equal(np.isposinf(fast), np.isposinf(generic))
+    np.testing.assert_array_equal(np.isneginf(fast), np.isneginf(generic))
+    finite = np.isfinite(generic)
+    np.testing.assert_allclose(fast[finite], generic[finite], rtol=tol, atol=tol)
+
+
+def _on(backend, *arrays):
+    return [backend.asarray(a) for a in arrays]
+
+
+ACTIVATIONS = {
+    "softmax": lambda x, axis: xloss.softmax(x, axis=axis),
+    "log_softmax": lambda x, axis: xloss.log_softmax(x, axis=axis),
+    "logsumexp": lambda x, axis: xloss.logsumexp(x, axis=axis),
+    "logsumexp_keepdims": lambda x, axis: xloss.logsumexp(x, axis=axis, keepdims=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_activations_agree(backend, name, axis):
+    fn = ACTIVATIONS[name]
+    for x in (_logits((5, 9)), _masked(), _logits((3, 4, 5))):
+        assert_agree(backend, lambda a, fn=fn: fn(a, axis), *_on(backend, x))
+
+
+@pytest.mark.parametrize("ignore_class", [None, -100, 2])
+def test_sparse_from_logits_agrees(backend, ignore_class):
+    x = _masked()
+    labels = np.array([0, 2, 1, 4, 2, 6])  # label 1 of row 0 and row 1's labels hit -inf
+    if ignore_class == -100:
+        labels[5] = -100
+
+    def fn(y, p):
+        return xloss.sparse_categorical_crossentropy(
+            y, p, from_logits=True, ignore_class=ignore_class
+        )
+
+    assert_agree(backend, fn, *_on(backend, labels, x))
+    loss = xloss.SparseCategoricalCrossentropy(from_logits=True, ignore_class=ignore_class)
+    assert_agree(backend, loss, *_on(backend, labels, x))
+
+
+@pytest.mark.parametrize("axis", [1, -1, 0])
+def test_sparse_any_class_axis_agrees(backend, axis):
+    x = _logits((4, 6, 5))
+    shape = list(x.shape)
+    num_classes = shape.pop(axis)
+    labels = RNG.integers(0, num_classes, shape)
+
+    def fn(y, p):
+        return xloss.sparse_categorical_crossentropy(y, p, from_logits=True, axis=axis)
+
+    assert_agree(backend, fn, *_on(backend, labels, x))
+
+
+def test_sparse_unbatched_and_float64_agree(backend):
+    x = _logits((9,))
+    assert_agree(
+        backend,
+        lambda y, p: xloss.sparse_categorical_crossentropy(y, p, from_logits=True),
+        *_on(backend, np.array(3), x),
+    )
+    with backend.x64():
+        x64 = _logits((4, 6)).astype(np.float64)
+        labels = np.array([0, 5, 2, 1])
+        assert_agree(
+            backend,
+            lambda y, p: xloss.sparse_categorical_crossentropy(y, p, from_logits=True),
+            *_on(backend, labels, x64),
+            tol=tolerance("float64"),
+        )
+
+
+def test_sparse_unchecked_labels_agree(backend):
+    """With value checks off (as under tracing), out-of-range labels give nan on both paths."""
+    x = _logits((5, 4))
+    labels = np.array([0, 7, -1, 3, -100])
+    with xloss.value_checks(False):
+        for ignore_class in (None, -100, 3):
+
+            def fn(y, p, ic=ignore_class):
+                return xloss.sparse_categorical_crossentropy(
+                    y, p, from_logits=True, ignore_class=ic
+                )
+
+            assert_agree(backend, fn, *_on(backend, labels, x))
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_categorical_from_logits_agrees(backend, smoothing):
+    x = _masked()
+    y = _soft_targets(x.shape, zero_at=(slice(0, 3), [1, 4]))
+    y[1] = 0.0  # the all--inf row with zero targets
+    y[5] = [0, 0, 1, 0, 0, 0, 0]
+
+    def fn(t, p):
+        return xloss.categorical_crossentropy(t, p, from_logits=True, label_smoothing=smoothing)
+
+    assert_agree(backend, fn, *_on(backend, y, x))
+    y_inf = y.copy()
+    y_inf[0] = 1 / 7  # a positive target on a -inf logit: +inf
+    assert_agree(backend, fn, *_on(backend, y_inf, x))
+
+
+@pytest.mark.parametrize("axis", [1, 0])
+def test_categorical_any_class_axis_agrees(backend, axis):
+    x = _logits((3, 5, 4))
+    y = np.moveaxis(_soft_targets(np.moveaxis(x, axis, -1).shape), -1, axis)
+
+    def fn(t, p):
+        return xloss.categorical_crossentropy(t, p, from_logits=True, axis=axis)
+
+    assert_agree(backend, fn, *_on(backend, np.ascontiguousarray(y), x))
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_binary_from_logits_agrees(backend, smoothing):
+    x = _logits((6, 5))
+    x[0] = [0.0, -0.0, 1e4, -1e4, 30.0]
+    z = (RNG.random(x.shape) < 0.5).astype(np.float32)
+    z[1] = 0.3  # soft targets
+
+    def fn(t, p):
+        return xloss.binary_crossentropy(t, p, from_logits=True, label_smoothing=smoothing)
+
+    assert_agree(backend, fn, *_on(backend, z, x))
+    assert_agree(backend, xloss.BinaryCrossentropy(from_logits=True), *_on(backend, z, x))
+
+
+# --- gradients ------------------------------------------------------------------------------
+
+
+def _grad_both(backend, fn, *arrays, wrt=0):
+    fast = grad_of(backend, fn, *arrays, wrt=wrt)
+    with xloss.fast_paths(False):
+        generic = grad_of(backend, fn, *arrays, wrt=wrt)
+    return fast, generic
+
+
+GRADIENT_CASES = {
+    "softmax": lambda x, y, z, labels: xloss.softmax(x) * y,
+    "log_softmax": lambda x, y, z, labels: xloss.log_softmax(x) * y,
+    "logsumexp": lambda x, y, z, labels: xloss.logsumexp(x),
+    "sparse": lambda x, y, z, labels: xloss.sparse_categorical_crossentropy(
+        labels, x, from_logits=True
+    ),
+    "sparse_ignore": lambda x, y, z, labels: xloss.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=0
+    )(labels, x),
+    "categorical": lambda x, y, z, labels: xloss.categorical_crossentropy(y, x, from_logits=True),
+    "binary": lambda x, y, z, labels: xloss.binary_crossentropy(z, x, from_logits=True),
+}
+
+
+@AUTODIFF
+@pytest.mark.parametrize("case", sorted(GRADIENT_CASES))
+def test_gradients_agree(backend, case):
+    x = _logits((6, 5))
+    x[0, 0] = 0.0  # the binary loss's kink point
+    y = _soft_targets(x.shape)
+    z = (RNG.random(x.shape) < 0.5).astype(np.float32)
+    labels = np.array([0, 1, 2, 3, 4, 0])
+    fn = GRADIENT_CASES[case]
+    fast, generic = _grad_both(backend, lambda p: fn(p, *_on(backend, y, z, labels)), x)
+    np.testing.assert_allclose(fast, generic, rtol=TOL, atol=TOL)
+
+
+@AUTODIFF
+def test_masked_gradients_agree(backend):
+    """-inf masked classes: exactly zero gradient on both paths."""
+    x = _logits((4, 6))
+    x[:, [1, 3]] = -INF
+    labels = np.array([0, 2, 4, 5])
+    fn = GRADIENT_CASES["sparse"]
+    fast, generic = _grad_both(backend, lambda p: fn(p, None, None, backend.asarray(labels)), x)
+    np.testing.assert_array_equal(fast[:, [1, 3]], 0.0)
+    np.testing.assert_allclose(fast, generic, rtol=TOL, atol=TOL)
