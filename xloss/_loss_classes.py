@@ -54,7 +54,21 @@ class Loss:
         return reduce_xp(args.xp, values, args.sample_weight, valid, self.reduction)
 
     def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments, as a dict: ``type(loss).from_config(config)`` rebuilds
+        an equal loss."""
         return {**self._options, "axis": self.axis, "reduction": self.reduction}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        """A loss built from `get_config`'s dict (Keras's convention).
+
+        Examples:
+            >>> import xloss
+            >>> loss = xloss.CategoricalCrossentropy(from_logits=True, reduction="sum")
+            >>> xloss.CategoricalCrossentropy.from_config(loss.get_config())
+            CategoricalCrossentropy(from_logits=True, label_smoothing=0.0, axis=-1, reduction='sum')
+        """
+        return cls(**config)
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -1,0 +1,245 @@
+"""xloss.integrations.keras in real Keras training, on each Keras backend.
+
+For each backend (TensorFlow, JAX, PyTorch) this file runs itself as a script in a fresh
+process with ``KERAS_BACKEND`` set (Keras picks its backend once, at import): it trains a small
+model with each xloss loss, evaluates it with the xloss loss and with Keras's own loss class,
+saves and reloads it, and prints the numbers; the tests here judge them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+LOSSES = ("categorical", "sparse", "binary", "categorical_focal", "binary_focal")
+TRAINED = ("categorical", "sparse", "binary")  # trained from scratch; the focal ones evaluated
+MARKER = "XLOSS-RESULT "
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- the script, run in a subprocess per Keras backend -----------------------------------------
+
+
+def _losses(keras, xloss_keras):
+    """Each loss as ``(xloss's, Keras's own)``, with the same arguments."""
+    pairs = {
+        "categorical": ("CategoricalCrossentropy", {"from_logits": True, "label_smoothing": 0.1}),
+        "sparse": ("SparseCategoricalCrossentropy", {"from_logits": True, "ignore_class": -1}),
+        "binary": ("BinaryCrossentropy", {"from_logits": True, "label_smoothing": 0.05}),
+        "categorical_focal": ("CategoricalFocalCrossentropy", {"from_logits": True, "gamma": 1.0}),
+        "binary_focal": (
+            "BinaryFocalCrossentropy",
+            {"from_logits": True, "apply_class_balancing": True},
+        ),
+    }
+    return {
+        name: (getattr(xloss_keras, cls)(**kwargs), getattr(keras.losses, cls)(**kwargs))
+        for name, (cls, kwargs) in pairs.items()
+    }
+
+
+def _data(n=256, features=8, classes=4):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, features)).astype(np.float32)
+    scores = x @ rng.normal(size=(features, classes))
+    labels = scores.argmax(axis=-1)
+    one_hot = np.eye(classes, dtype=np.float32)[labels]
+    ignored = labels.copy()
+    ignored[::7] = -1  # padding positions, left out by ignore_class=-1
+    multi_label = (scores > 0).astype(np.float32)
+    targets = {
+        "categorical": one_hot,
+        "sparse": ignored,
+        "binary": multi_label,
+        "categorical_focal": one_hot,
+        "binary_focal": multi_label,
+    }
+    weights = rng.uniform(0.5, 1.5, size=n).astype(np.float32)
+    return x, targets, weights
+
+
+def model_of(loss: str) -> str:
+    """The trained model whose predictions a loss is compared on (the focal losses have none)."""
+    return loss if loss in TRAINED else ("binary" if "binary" in loss else "categorical")
+
+
+def _model(keras, features=8, classes=4):
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((features,)), keras.layers.Dense(classes)])
+
+
+def main() -> None:
+    if os.environ["KERAS_BACKEND"] == "torch":
+        import torch  # noqa: F401  (keras imports it anyway; torch before tensorflow)
+    import keras
+
+    from xloss.integrations import keras as xloss_keras
+
+    x, targets, weights = _data()
+    n = len(x)
+    losses = _losses(keras, xloss_keras)
+    result: dict = {"backend": keras.backend.backend(), "losses": {}}
+    trained, predictions = {}, {}
+    for name in TRAINED:
+        model = _model(keras)
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss=losses[name][0])
+        history = model.fit(x, targets[name], epochs=5, batch_size=64, shuffle=False, verbose=0)
+        result["losses"][name] = {"history": [float(v) for v in history.history["loss"]]}
+        trained[name] = model
+        predictions[name] = np.asarray(model.predict(x, batch_size=n, verbose=0))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        trained["sparse"].save(path)
+        loaded = keras.models.load_model(path)
+    result["reloaded"] = {
+        "loss_class": f"{type(loaded.loss).__module__}.{type(loaded.loss).__qualname__}",
+        "config": loaded.loss.get_config(),
+        "original_config": trained["sparse"].loss.get_config(),
+        "evaluate": float(loaded.evaluate(x, targets["sparse"], batch_size=n, verbose=0)),
+    }
+
+    for name, (ours, theirs) in losses.items():
+        y, entry = targets[name], result["losses"].setdefault(name, {})
+        if name in TRAINED:
+            model = trained[name]
+            entry["evaluate"] = float(model.evaluate(x, y, batch_size=n, verbose=0))
+            model.compile(loss=theirs)
+            entry["keras_evaluate"] = float(model.evaluate(x, y, batch_size=n, verbose=0))
+        y_pred = predictions[model_of(name)]
+        entry["call"] = float(ours(y, y_pred))
+        entry["keras_call"] = float(theirs(y, y_pred))
+        entry["weighted"] = float(ours(y, y_pred, sample_weight=weights))
+        entry["keras_weighted"] = float(theirs(y, y_pred, sample_weight=weights))
+        per_sample = type(ours)(**{**ours.get_config(), "reduction": None})
+        keras_per_sample = type(theirs)(**{**theirs.get_config(), "reduction": None})
+        entry["none"] = np.asarray(per_sample(y, y_pred)).tolist()
+        entry["keras_none"] = np.asarray(keras_per_sample(y, y_pred)).tolist()
+    print(MARKER + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+import pytest  # noqa: E402
+from backends import need  # noqa: E402
+from checks import tolerance  # noqa: E402
+
+TOL = tolerance("float32")
+
+
+def _require(module: str) -> None:
+    """Skip when ``module`` is absent, but fail where the run requires every backend."""
+    if importlib.util.find_spec(module) is None:
+        if os.environ.get("XLOSS_REQUIRE_BACKENDS"):
+            pytest.fail(f"{module} is required but not installed")
+        pytest.skip(f"{module} is not installed")
+
+
+@pytest.fixture(scope="module", params=KERAS_BACKENDS)
+def trained(request) -> dict:
+    """The script's numbers for one Keras backend (one subprocess per backend)."""
+    _require("keras")
+    _require(request.param)
+    env = {**os.environ, "KERAS_BACKEND": request.param, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, __file__],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith(MARKER)]
+    assert done.returncode == 0 and lines, (
+        f"KERAS_BACKEND={request.param}: the script failed\n{done.stdout[-3000:]}\n"
+        f"{done.stderr[-6000:]}"
+    )
+    result = json.loads(lines[-1][len(MARKER) :])
+    assert result["backend"] == request.param
+    return result
+
+
+@pytest.mark.parametrize("loss", TRAINED)
+def test_training_reduces_the_loss(trained, loss):
+    history = trained["losses"][loss]["history"]
+    assert len(history) == 5 and all(np.isfinite(history)), history
+    assert history[-1] < 0.8 * history[0], history
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_evaluate_equals_keras_own_loss(trained, loss):
+    """``model.evaluate`` with the xloss loss equals it with Keras's loss class (for the three
+    trained losses), and both loss objects agree on a model's predictions: reduced, weighted and
+    per sample (all five)."""
+    numbers = trained["losses"][loss]
+    if loss in TRAINED:
+        np.testing.assert_allclose(numbers["evaluate"], numbers["keras_evaluate"], rtol=TOL)
+        np.testing.assert_allclose(numbers["evaluate"], numbers["call"], rtol=TOL)
+    np.testing.assert_allclose(numbers["call"], numbers["keras_call"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(numbers["weighted"], numbers["keras_weighted"], rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(numbers["none"], numbers["keras_none"], rtol=TOL, atol=TOL)
+
+
+def test_saved_model_reloads_with_the_xloss_loss(trained):
+    reloaded = trained["reloaded"]
+    assert reloaded["loss_class"] == "xloss.integrations.keras.SparseCategoricalCrossentropy"
+    assert reloaded["config"] == reloaded["original_config"]
+    assert reloaded["config"]["ignore_class"] == -1
+    np.testing.assert_allclose(
+        reloaded["evaluate"], trained["losses"]["sparse"]["evaluate"], rtol=TOL
+    )
+
+
+# --- in this process (Keras on its default backend) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "BinaryCrossentropy",
+        "BinaryFocalCrossentropy",
+        "CategoricalCrossentropy",
+        "CategoricalFocalCrossentropy",
+        "SparseCategoricalCrossentropy",
+    ],
+)
+def test_same_arguments_and_config_as_keras(name):
+    keras = need("keras")
+    xloss_keras = pytest.importorskip("xloss.integrations.keras")
+    ours, theirs = getattr(xloss_keras, name), getattr(keras.losses, name)
+    assert issubclass(ours, keras.losses.Loss)
+    parameters = [(p.name, p.default) for p in inspect.signature(ours).parameters.values()]
+    keras_parameters = [(p.name, p.default) for p in inspect.signature(theirs).parameters.values()]
+    assert parameters == keras_parameters
+    config, keras_config = ours().get_config(), theirs().get_config()
+    assert {k: config[k] for k in keras_config} == keras_config
+    assert ours.from_config(config).get_config() == config
+    registered = keras.saving.get_registered_object(f"xloss>{name}")
+    assert registered is ours
+
+
+def test_bad_arguments_fail_at_construction():
+    need("keras")
+    xloss_keras = pytest.importorskip("xloss.integrations.keras")
+    with pytest.raises(ValueError, match="`label_smoothing` must be in"):
+        xloss_keras.CategoricalCrossentropy(label_smoothing=1.5)
+    with pytest.raises(TypeError, match="`from_logits` must be True or False"):
+        xloss_keras.BinaryCrossentropy(from_logits="yes")
+    with pytest.raises(ValueError, match="`gamma` must be a finite number"):
+        xloss_keras.BinaryFocalCrossentropy(gamma=-2)
+    with pytest.raises(ValueError, match="reduction"):
+        xloss_keras.SparseCategoricalCrossentropy(reduction="avg")
