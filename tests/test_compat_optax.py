@@ -1,0 +1,315 @@
+"""xloss.compat.optax against optax itself, on every backend.
+
+optax runs once on the float32 NumPy inputs (as JAX arrays) as the oracle; the profile runs on the
+backend's arrays. ``where=`` masks, ``-inf`` logits, JAX's label indexing and label smoothing are
+the cases where a port most easily differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+
+import data as d
+import numpy as np
+import pytest
+from backends import need
+from checks import assert_result
+
+import xloss.compat.optax as oc
+
+RNG = np.random.default_rng(7)
+LOGITS_3D = RNG.normal(scale=2.0, size=(2, 3, 4)).astype(np.float32)
+SOFT_FLAT = RNG.dirichlet(np.ones(12), size=2).astype(np.float32)
+SOFT_3D = SOFT_FLAT.reshape(2, 3, 4)
+FLAT_LABELS = np.array([5, 11])
+EXTREME = np.array(
+    [[1e4, -1e4, 0.0, 5.0], [-1e4, -1e4, -1e4, -1e4], [1e4, 1e4, -1e4, 1e4], [0.0, 1.0, 2.0, 3.0]],
+    np.float32,
+)
+EXTREME_LABELS = np.array([1, 3, 2, 0])
+MASKED = d.LOGITS[:, :4].copy()
+MASKED[:, 2] = -np.inf
+MASKED[0, [0, 1]] = -np.inf
+MASKED_LABELS = np.array([3, 0, 1, 3, 0, 1, 3, 0])
+MASKED_TARGETS = np.eye(4, dtype=np.float32)[MASKED_LABELS]
+MASKED_TARGETS[1] = [0.5, 0.5, 0.0, 0.0]
+FINITE = np.isfinite(MASKED)
+EXAMPLES = np.array([True, False, True, True, False, True, True, True])
+ELEMENTS = RNG.uniform(size=d.LOGITS.shape) > 0.3
+ELEMENTS[3] = False  # an example with nothing left
+WRAPPED = d.LABELS.copy()
+WRAPPED[[0, 3]] = [-1, -d.C]  # JAX's indexing: from the end
+OUT_OF_RANGE = d.LABELS.copy()
+OUT_OF_RANGE[[1, 4]] = [d.C, -d.C - 1]
+
+
+def _optax():
+    return need("optax")
+
+
+def _run(fn, convert, args, kwargs):
+    conv = [convert(a) if isinstance(a, np.ndarray) else a for a in args]
+    kw = {k: convert(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    return fn(*conv, **kw)
+
+
+_ORACLE: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _compare(backend, name, case, args, kwargs):
+    """The profile on ``backend`` against optax, which runs once per case (not per backend)."""
+    if (name, case) not in _ORACLE:
+        oracle = _run(getattr(_optax(), name), np.asarray, args, kwargs)
+        _ORACLE[name, case] = np.asarray(oracle, np.float64)
+    expected = _ORACLE[name, case]
+    out = _run(getattr(oc, name), backend.asarray, args, kwargs)
+    assert_result(backend, out, expected)
+    return backend.to_numpy(out)
+
+
+SOFTMAX = {
+    "random": ((d.LOGITS, d.SOFT), {}),
+    "axis-0": ((d.LOGITS.T, d.SOFT.T), {"axis": 0}),
+    "3d-axis-1": ((d.LOGITS_3D, d.SOFT_3D), {"axis": 1}),
+    "axis-tuple": ((LOGITS_3D, SOFT_3D), {"axis": (1, 2)}),
+    "axis-none": ((d.LOGITS, d.SOFT / d.N), {"axis": None}),
+    "labels-broadcast": ((d.LOGITS, d.SOFT[0]), {}),
+    "extreme-1e4": ((EXTREME, np.eye(4, dtype=np.float32)[EXTREME_LABELS]), {}),
+    "where-examples": ((d.LOGITS, d.SOFT), {"where": EXAMPLES}),
+    "where-elements": ((d.LOGITS, d.SOFT), {"where": ELEMENTS}),
+    "where-masks-inf": ((MASKED, MASKED_TARGETS), {"where": FINITE}),
+    "where-axis-0": ((d.LOGITS.T, d.SOFT.T), {"axis": 0, "where": EXAMPLES}),
+}
+
+
+@pytest.mark.parametrize("case", SOFTMAX)
+def test_softmax_cross_entropy_matches_optax(backend, case):
+    args, kwargs = SOFTMAX[case]
+    _compare(backend, "softmax_cross_entropy", case, args, kwargs)
+
+
+INTEGER = {
+    "random": ((d.LOGITS, d.LABELS), {}),
+    "axis-0": ((d.LOGITS.T, d.LABELS), {"axis": 0}),
+    "3d-axis-1": ((d.LOGITS_3D, d.LABELS_3D), {"axis": 1}),
+    "axis-tuple": ((LOGITS_3D, FLAT_LABELS), {"axis": (1, 2)}),
+    "axis-tuple-reversed": ((LOGITS_3D, FLAT_LABELS), {"axis": (2, 1)}),
+    "extreme-1e4": ((EXTREME, EXTREME_LABELS), {}),
+    "masked-inf": ((MASKED, MASKED_LABELS), {}),
+    "negative-labels-wrap": ((d.LOGITS, WRAPPED), {}),
+    "out-of-range-nan": ((d.LOGITS, OUT_OF_RANGE), {}),
+    "where-examples": ((d.LOGITS, d.LABELS), {"where": EXAMPLES}),
+    "where-elements": ((d.LOGITS, d.LABELS), {"where": ELEMENTS}),
+    "where-masks-inf": ((MASKED, MASKED_LABELS), {"where": FINITE}),
+}
+
+
+@pytest.mark.parametrize("case", INTEGER)
+def test_integer_labels_match_optax(backend, case):
+    args, kwargs = INTEGER[case]
+    out = _compare(backend, "softmax_cross_entropy_with_integer_labels", case, args, kwargs)
+    if case == "out-of-range-nan":
+        assert np.isnan(out[[1, 4]]).all() and np.isfinite(np.delete(out, [1, 4])).all()
+
+
+SAFE = {
+    "random": ((d.LOGITS, d.SOFT), {}),
+    "masked-inf": ((MASKED, MASKED_TARGETS), {}),
+    "positive-target-on-inf": ((MASKED[:2], np.full((2, 4), 0.25, np.float32)), {}),
+    "labels-broadcast": ((d.LOGITS, d.SOFT[0]), {}),
+    "extreme-1e4": ((EXTREME, np.eye(4, dtype=np.float32)[EXTREME_LABELS]), {}),
+}
+
+
+@pytest.mark.parametrize("case", SAFE)
+def test_safe_softmax_cross_entropy_matches_optax(backend, case):
+    args, kwargs = SAFE[case]
+    out = _compare(backend, "safe_softmax_cross_entropy", case, args, kwargs)
+    if case == "masked-inf":
+        assert np.isfinite(out).all()
+
+
+def test_masked_logits_without_where_give_nan_as_in_optax(backend):
+    """softmax_cross_entropy has 0 * log(0) = nan at a -inf logit with a zero target."""
+    with np.errstate(invalid="ignore"):  # NumPy-based backends report the 0 * -inf
+        out = _compare(backend, "softmax_cross_entropy", "masked", (MASKED, MASKED_TARGETS), {})
+    assert np.isnan(out).all()
+
+
+EXTREME_BINARY = np.concatenate([d.BINARY_LOGITS, np.array([[1e4, -1e4, 0.0]], np.float32)])
+EXTREME_BINARY_TARGETS = np.concatenate([d.BINARY_SOFT, np.array([[0.0, 1.0, 0.5]], np.float32)])
+SIGMOID = {
+    "soft": ((d.BINARY_LOGITS, d.BINARY_SOFT), {}),
+    "extreme-1e4": ((EXTREME_BINARY, EXTREME_BINARY_TARGETS), {}),
+    "labels-broadcast": ((d.BINARY_LOGITS, d.BINARY_SOFT[0]), {}),
+    "integer-labels": ((d.BINARY_LOGITS_3D, d.BINARY_TARGETS_3D.astype(np.int32)), {}),
+}
+
+
+@pytest.mark.parametrize("case", SIGMOID)
+def test_sigmoid_binary_cross_entropy_matches_optax(backend, case):
+    args, kwargs = SIGMOID[case]
+    _compare(backend, "sigmoid_binary_cross_entropy", case, args, kwargs)
+
+
+SMOOTH = {
+    "one-hot": ((d.ONE_HOT, 0.1), {}),
+    "axis-0": ((d.ONE_HOT.T, 0.2), {"axis": 0}),
+    "axis-none": ((d.SOFT, 0.3), {"axis": None}),
+    "axis-tuple": ((SOFT_3D, 0.1), {"axis": (1, 2)}),
+    "where": ((d.ONE_HOT, 0.1), {"where": ELEMENTS | np.eye(d.C, dtype=bool)[d.LABELS]}),
+    "alpha-array": ((d.ONE_HOT, np.float32(0.25)), {}),
+}
+
+
+@pytest.mark.parametrize("case", SMOOTH)
+def test_smooth_labels_matches_optax(backend, case):
+    optax = _optax()
+    (labels, alpha), kwargs = SMOOTH[case]
+    expected = optax.smooth_labels(labels, alpha, **kwargs)
+    theirs = {k: backend.asarray(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    ours_alpha = backend.asarray(alpha) if isinstance(alpha, np.generic) else alpha
+    out = oc.smooth_labels(backend.asarray(labels), ours_alpha, **theirs)
+    assert_result(backend, out, np.asarray(expected, np.float64))
+
+
+# case: (function, the floating logits, the targets, the result dtype for half precision)
+DTYPE_CASES = {
+    "softmax_cross_entropy": ("softmax_cross_entropy", d.LOGITS, d.SOFT, "float32"),
+    "integer_labels": ("softmax_cross_entropy_with_integer_labels", d.LOGITS, d.LABELS, None),
+    "sigmoid_binary_cross_entropy": (
+        "sigmoid_binary_cross_entropy",
+        d.BINARY_LOGITS,
+        d.BINARY_SOFT,
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DTYPE_CASES)
+def test_result_dtype_follows_jax_promotion(backend_and_dtype, case):
+    """float32 labels promote half-precision logits to float32, as in JAX; integer labels and
+    sigmoid (labels cast to the logits' dtype) keep the logits' dtype."""
+    backend, dtype = backend_and_dtype
+    jax = need("jax")
+    name, logits, targets, promoted = DTYPE_CASES[case]
+    returned = dtype if dtype == "float64" or promoted is None else promoted
+    with backend.x64() if dtype == "float64" else contextlib.nullcontext():
+        x = backend.asarray(logits, dtype)
+        out = getattr(oc, name)(x, backend.asarray(targets))
+        held = backend.to_numpy(x).astype(np.float64)
+    with jax.enable_x64(True):
+        expected = np.asarray(getattr(_optax(), name)(held, targets), np.float64)
+    assert_result(backend, out, expected, returned)
+
+
+@pytest.mark.backends("jax", "torch", "tensorflow")
+def test_under_the_compiler(backend):
+    """jax.jit, torch.compile(fullgraph=True) and tf.function with unknown dimensions."""
+
+    def loss(logits, labels, targets, where):
+        return (
+            oc.softmax_cross_entropy_with_integer_labels(logits, labels, where=where)
+            + oc.softmax_cross_entropy(logits, oc.smooth_labels(targets, 0.1), where=where)
+            + oc.safe_softmax_cross_entropy(logits, targets)
+        )
+
+    args = (d.LOGITS, OUT_OF_RANGE, d.SOFT, EXAMPLES)
+    compiled = backend.compile(loss, *args)
+    arrays = [backend.asarray(a) for a in args]
+    assert_result(backend, compiled(*arrays), backend.to_numpy(loss(*arrays)).astype(np.float64))
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (
+            lambda b: oc.softmax_cross_entropy_with_integer_labels(
+                b.asarray(d.LOGITS), b.asarray(d.LABELS.astype(np.float32))
+            ),
+            TypeError,
+            "`labels` must hold integer class indices",
+        ),
+        (
+            lambda b: oc.softmax_cross_entropy(b.asarray(d.LABELS), b.asarray(d.SOFT)),
+            TypeError,
+            "`logits` must be a real floating-point array",
+        ),
+        (
+            lambda b: oc.smooth_labels(b.asarray(d.LABELS), 0.1),
+            TypeError,
+            "`labels` must be a real floating-point array",
+        ),
+        (
+            lambda b: oc.smooth_labels(b.asarray(d.ONE_HOT), 1.5),
+            ValueError,
+            r"`alpha` must be in \[0, 1\]",
+        ),
+        (
+            lambda b: oc.softmax_cross_entropy(b.asarray(d.LOGITS), b.asarray(d.SOFT), axis=2),
+            ValueError,
+            r"`axis`=2 is out of range for `logits` with 2 dimension\(s\)",
+        ),
+        (
+            lambda b: oc.softmax_cross_entropy(
+                b.asarray(d.LOGITS), b.asarray(d.SOFT), axis=(1, -1)
+            ),
+            ValueError,
+            "names a dimension twice",
+        ),
+        (
+            lambda b: oc.softmax_cross_entropy_with_integer_labels(
+                b.asarray(d.LOGITS), b.asarray(d.LABELS), axis=None
+            ),
+            ValueError,
+            "`axis` must be an int or a tuple of ints",
+        ),
+        (
+            lambda b: oc.softmax_cross_entropy_with_integer_labels(
+                b.asarray(d.LOGITS), b.asarray(d.LABELS[:3])
+            ),
+            ValueError,
+            r"expected \(8,\), received \(3,\)",
+        ),
+        (
+            lambda b: oc.softmax_cross_entropy(b.asarray(d.LOGITS), b.asarray(d.SOFT[:, :3])),
+            ValueError,
+            r"`labels` of shape \(8, 3\) does not broadcast against `logits` of shape \(8, 5\)",
+        ),
+        (
+            lambda b: oc.softmax_cross_entropy(
+                b.asarray(d.LOGITS), b.asarray(d.SOFT), where=b.asarray(EXAMPLES[:3])
+            ),
+            ValueError,
+            "`where` of shape",
+        ),
+    ],
+    ids=[
+        "float-integer-labels",
+        "integer-logits",
+        "integer-smooth-labels",
+        "alpha-above-1",
+        "axis-out-of-range",
+        "axis-twice",
+        "axis-none-integer",
+        "labels-shape",
+        "labels-broadcast",
+        "where-shape",
+    ],
+)
+def test_bad_arguments(backend, call, error, match):
+    with pytest.raises(error, match=match):
+        call(backend)
+
+
+def test_importing_the_profile_imports_no_framework():
+    code = (
+        "import sys, xloss.compat.optax as oc, numpy as np; "
+        "oc.softmax_cross_entropy(np.ones((2, 3)), np.ones((2, 3)) / 3); "
+        "print([m for m in ('torch', 'jax', 'tensorflow', 'keras', 'optax') if m in sys.modules])"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

@@ -1,0 +1,469 @@
+"""xloss.compat.torch against torch.nn.functional itself, on every backend.
+
+Each case builds float32 NumPy inputs, runs the real torch function on them as the oracle, and
+runs the profile on the backend's arrays: the numbers, the dtype and the array type must match.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+
+import data as d
+import numpy as np
+import pytest
+from backends import need
+from checks import assert_result
+
+import xloss
+import xloss.compat.torch as tc
+
+RNG = np.random.default_rng(5)
+LOGITS_4D = RNG.normal(scale=2.0, size=(2, d.C, 3, 2)).astype(np.float32)
+LABELS_4D = RNG.integers(0, d.C, size=(2, 3, 2))
+LABELS_4D[0, 1, 1] = -100
+SOFT_4D = np.moveaxis(RNG.dirichlet(np.ones(d.C), size=(2, 3, 2)), -1, 1).astype(np.float32)
+WEIGHT = RNG.uniform(0.2, 2.0, size=d.C).astype(np.float32)
+ALL_IGNORED = np.full(d.N, -100)
+EXTREME = np.array(
+    [[1e4, -1e4, 0.0, 5.0], [-1e4, -1e4, -1e4, -1e4], [1e4, 1e4, -1e4, 1e4], [0.0, 1.0, 2.0, 3.0]],
+    np.float32,
+)
+EXTREME_LABELS = np.array([1, 3, 2, 0])
+MASKED = d.LOGITS[:, :4].copy()
+MASKED[:, 2] = -np.inf
+MASKED[0, [0, 1]] = -np.inf
+MASKED_LABELS = np.array([3, 0, 1, 3, 0, 1, 3, 0])
+LOG_P = (d.LOGITS - np.log(np.exp(d.LOGITS).sum(-1, keepdims=True))).astype(np.float32)
+LOG_P_3D = (d.LOGITS_3D - np.log(np.exp(d.LOGITS_3D).sum(1, keepdims=True))).astype(np.float32)
+
+
+def _torch():
+    return need("torch")
+
+
+def _run(fn, convert, args, kwargs):
+    """``fn`` with its NumPy arrays converted by ``convert`` (other values pass as they are)."""
+    conv = [convert(a) if isinstance(a, np.ndarray) else a for a in args]
+    kw = {k: convert(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    return fn(*conv, **kw)
+
+
+_ORACLE: dict[tuple[str, str], np.ndarray] = {}
+
+
+def _compare(backend, name, case, args, kwargs):
+    """The profile on ``backend`` against torch, which runs once per case (not per backend)."""
+    if (name, case) not in _ORACLE:
+        torch = _torch()
+        oracle = _run(getattr(torch.nn.functional, name), torch.from_numpy, args, kwargs)
+        _ORACLE[name, case] = oracle.double().numpy()
+    out = _run(getattr(tc, name), backend.asarray, args, kwargs)
+    assert_result(backend, out, _ORACLE[name, case])
+    return out
+
+
+CROSS_ENTROPY = {
+    "indices-mean": ((d.LOGITS, d.LABELS), {}),
+    "indices-weight-sum": ((d.LOGITS, d.LABELS), {"weight": WEIGHT, "reduction": "sum"}),
+    "indices-ignore-none": ((d.LOGITS, d.IGNORED), {"ignore_index": -1, "reduction": "none"}),
+    "indices-weight-ignore-mean": ((d.LOGITS, d.IGNORED), {"weight": WEIGHT, "ignore_index": -1}),
+    "indices-ignore-in-range": ((d.LOGITS, d.LABELS), {"weight": WEIGHT, "ignore_index": 2}),
+    "smoothing-mean": ((d.LOGITS, d.LABELS), {"label_smoothing": 0.2}),
+    "smoothing-weight-ignore-mean": (
+        (d.LOGITS, d.IGNORED),
+        {"weight": WEIGHT, "ignore_index": -1, "label_smoothing": 0.3},
+    ),
+    "smoothing-weight-ignore-none": (
+        (d.LOGITS, d.IGNORED),
+        {"weight": WEIGHT, "ignore_index": -1, "label_smoothing": 0.3, "reduction": "none"},
+    ),
+    "smoothing-weight-ignore-sum": (
+        (d.LOGITS, d.IGNORED),
+        {"weight": WEIGHT, "ignore_index": -1, "label_smoothing": 1.0, "reduction": "sum"},
+    ),
+    "3d-indices": (
+        (d.LOGITS_3D, d.IGNORED_3D),
+        {"weight": WEIGHT, "ignore_index": 7, "label_smoothing": 0.1},
+    ),
+    "4d-indices-none": ((LOGITS_4D, LABELS_4D), {"reduction": "none", "label_smoothing": 0.1}),
+    "4d-indices-weight": ((LOGITS_4D, LABELS_4D), {"weight": WEIGHT}),
+    "unbatched-index": ((d.LOGITS[0], np.asarray(d.LABELS[0])), {"label_smoothing": 0.1}),
+    "unbatched-probabilities": ((d.LOGITS[0], d.SOFT[0]), {"weight": WEIGHT}),
+    "all-ignored-mean": ((d.LOGITS, ALL_IGNORED), {}),
+    "all-ignored-smoothing-weight": (
+        (d.LOGITS, ALL_IGNORED),
+        {"weight": WEIGHT, "label_smoothing": 0.2},
+    ),
+    "all-ignored-sum": ((d.LOGITS, ALL_IGNORED), {"reduction": "sum"}),
+    "probabilities-mean": ((d.LOGITS, d.SOFT), {}),
+    "probabilities-weight-mean": ((d.LOGITS, d.SOFT), {"weight": WEIGHT}),
+    "probabilities-weight-smoothing-sum": (
+        (d.LOGITS, d.SOFT),
+        {"weight": WEIGHT, "label_smoothing": 0.25, "reduction": "sum"},
+    ),
+    "probabilities-3d-none": ((d.LOGITS_3D, d.SOFT_3D), {"reduction": "none"}),
+    "probabilities-4d-weight-smoothing": (
+        (LOGITS_4D, SOFT_4D),
+        {"weight": WEIGHT, "label_smoothing": 0.1, "ignore_index": -1},
+    ),
+    "extreme-1e4": ((EXTREME, EXTREME_LABELS), {"reduction": "none"}),
+    "extreme-1e4-smoothing": ((EXTREME, EXTREME_LABELS), {"label_smoothing": 0.1}),
+    "masked-inf": ((MASKED, MASKED_LABELS), {"reduction": "none"}),
+    "masked-inf-smoothing": ((MASKED, MASKED_LABELS), {"label_smoothing": 0.1}),
+}
+
+
+@pytest.mark.parametrize("case", CROSS_ENTROPY)
+def test_cross_entropy_matches_torch(backend, case):
+    args, kwargs = CROSS_ENTROPY[case]
+    _compare(backend, "cross_entropy", case, args, kwargs)
+
+
+def test_all_ignored_mean_is_nan(backend):
+    """torch's mean over no targets is 0/0 (pytorch#70348); the sum is 0."""
+    out = tc.cross_entropy(backend.asarray(d.LOGITS), backend.asarray(ALL_IGNORED))
+    assert np.isnan(backend.to_numpy(out))
+    out = tc.cross_entropy(backend.asarray(d.LOGITS), backend.asarray(ALL_IGNORED), reduction="sum")
+    assert backend.to_numpy(out) == 0.0
+
+
+def test_masked_class_with_probability_targets(backend):
+    """Probability targets put 0 * log(0) on a -inf logit: nan in torch, and here."""
+    targets = np.eye(4, dtype=np.float32)[MASKED_LABELS]
+    # NumPy-based backends report the 0 * -inf; the value is what torch gives.
+    with np.errstate(invalid="ignore"):
+        _compare(
+            backend,
+            "cross_entropy",
+            "masked-probabilities",
+            (MASKED, targets),
+            {"reduction": "none"},
+        )
+
+
+NLL = {
+    "mean": ((LOG_P, d.LABELS), {}),
+    "weight-ignore-mean": ((LOG_P, d.IGNORED), {"weight": WEIGHT, "ignore_index": -1}),
+    "weight-sum": ((LOG_P, d.LABELS), {"weight": WEIGHT, "reduction": "sum"}),
+    "3d-none": ((LOG_P_3D, d.IGNORED_3D), {"ignore_index": 7, "reduction": "none"}),
+    "unbatched": ((LOG_P[0], np.asarray(d.LABELS[0])), {"weight": WEIGHT}),
+    "all-ignored": ((LOG_P, ALL_IGNORED), {"weight": WEIGHT}),
+}
+
+
+@pytest.mark.parametrize("case", NLL)
+def test_nll_loss_matches_torch(backend, case):
+    args, kwargs = NLL[case]
+    _compare(backend, "nll_loss", case, args, kwargs)
+
+
+BINARY = {
+    "hard-mean": ((d.BINARY_PROBS_EDGES, d.BINARY_TARGETS), {}),
+    "soft-none": ((d.BINARY_PROBS_EDGES, d.BINARY_SOFT), {"reduction": "none"}),
+    "weight-per-class-sum": (
+        (d.BINARY_PROBS_EDGES, d.BINARY_TARGETS),
+        {"weight": np.array([0.5, 1.0, 2.0], np.float32), "reduction": "sum"},
+    ),
+    "weight-per-sample": (
+        (d.BINARY_PROBS, d.BINARY_SOFT),
+        {"weight": d.SAMPLE_WEIGHT[:, None], "reduction": "none"},
+    ),
+    "exact-0-and-1": (
+        (np.array([0.0, 1.0, 0.0, 1.0], np.float32), np.array([1.0, 0.0, 0.0, 1.0], np.float32)),
+        {"reduction": "none"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BINARY)
+def test_binary_cross_entropy_matches_torch(backend, case):
+    args, kwargs = BINARY[case]
+    _compare(backend, "binary_cross_entropy", case, args, kwargs)
+
+
+EXTREME_BINARY = np.concatenate([d.BINARY_LOGITS, np.array([[1e4, -1e4, 0.0]], np.float32)])
+EXTREME_BINARY_TARGETS = np.concatenate([d.BINARY_SOFT, np.array([[0.0, 1.0, 1.0]], np.float32)])
+WITH_LOGITS = {
+    "mean": ((EXTREME_BINARY, EXTREME_BINARY_TARGETS), {}),
+    "extreme-none": ((EXTREME_BINARY, EXTREME_BINARY_TARGETS), {"reduction": "none"}),
+    "pos-weight-none": (
+        (EXTREME_BINARY, EXTREME_BINARY_TARGETS),
+        {"pos_weight": np.array([1.0, 3.0, 0.5], np.float32), "reduction": "none"},
+    ),
+    "pos-weight-weight-sum": (
+        (d.BINARY_LOGITS, d.BINARY_TARGETS),
+        {
+            "pos_weight": np.array([2.0, 1.0, 0.25], np.float32),
+            "weight": d.SAMPLE_WEIGHT[:, None],
+            "reduction": "sum",
+        },
+    ),
+    "3d-pos-weight": (
+        (d.BINARY_LOGITS_3D, d.BINARY_TARGETS_3D),
+        {"pos_weight": np.linspace(0.5, 2.5, 5, dtype=np.float32)},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", WITH_LOGITS)
+def test_binary_cross_entropy_with_logits_matches_torch(backend, case):
+    args, kwargs = WITH_LOGITS[case]
+    _compare(backend, "binary_cross_entropy_with_logits", case, args, kwargs)
+
+
+# case: (function, the floating input, the other positional arguments, keyword arguments)
+DTYPE_CASES = {
+    "cross_entropy-indices": (
+        "cross_entropy",
+        d.LOGITS_3D,
+        (d.IGNORED_3D,),
+        {"ignore_index": 7, "label_smoothing": 0.1},
+    ),
+    "cross_entropy-probabilities": ("cross_entropy", d.LOGITS, (d.SOFT,), {"weight": WEIGHT}),
+    "binary_cross_entropy": ("binary_cross_entropy", d.BINARY_PROBS, (d.BINARY_SOFT,), {}),
+    "binary_cross_entropy_with_logits": (
+        "binary_cross_entropy_with_logits",
+        d.BINARY_LOGITS,
+        (d.BINARY_SOFT,),
+        {"pos_weight": np.array([2.0, 1.0, 0.5], np.float32), "reduction": "none"},
+    ),
+}
+
+
+def _float64_tensor(a: np.ndarray):
+    return _torch().from_numpy(a.astype(np.float64) if a.dtype.kind == "f" else a)
+
+
+@pytest.mark.parametrize("case", DTYPE_CASES)
+def test_returns_the_input_dtype(backend_and_dtype, case):
+    """torch returns the input's dtype; half precision is computed in float32 and rounded once."""
+    backend, dtype = backend_and_dtype
+    torch = _torch()
+    name, source, rest, kwargs = DTYPE_CASES[case]
+    with backend.x64() if dtype == "float64" else contextlib.nullcontext():
+        x = backend.asarray(source, dtype)
+        out = _run(getattr(tc, name), backend.asarray, (x, *rest), kwargs)
+        held = backend.to_numpy(x).astype(np.float64)
+    expected = _run(getattr(torch.nn.functional, name), _float64_tensor, (held, *rest), kwargs)
+    assert_result(backend, out, expected.numpy(), dtype)
+
+
+@pytest.mark.backends("jax", "torch", "tensorflow")
+def test_under_the_compiler(backend):
+    """jax.jit, torch.compile(fullgraph=True) and tf.function with unknown dimensions, called
+    on two batch sizes (torch recompiles the second with dynamic shapes)."""
+
+    def loss(logits, labels, weight, targets):
+        return tc.cross_entropy(
+            logits, labels, weight, ignore_index=7, label_smoothing=0.1
+        ) + tc.cross_entropy(logits, targets, weight, label_smoothing=0.2)
+
+    args = (d.LOGITS_3D, d.IGNORED_3D, WEIGHT, d.SOFT_3D)
+    compiled = backend.compile(loss, *args)
+    for rows in (slice(None), slice(0, 2)):
+        arrays = [backend.asarray(a if a is WEIGHT else a[rows]) for a in args]
+        eager = backend.to_numpy(loss(*arrays)).astype(np.float64)
+        assert_result(backend, compiled(*arrays), eager)
+
+
+@pytest.mark.backends("jax", "tensorflow")
+def test_out_of_range_target_under_tracing_gives_nan(backend):
+    labels = d.LABELS.copy()
+    labels[3] = d.C
+    compiled = backend.compile(
+        lambda x, y: tc.cross_entropy(x, y, reduction="none"), d.LOGITS, labels
+    )
+    out = backend.to_numpy(compiled(backend.asarray(d.LOGITS), backend.asarray(labels)))
+    assert np.isnan(out[3]) and np.isfinite(np.delete(out, 3)).all()
+
+
+@pytest.mark.backends("jax", "tensorflow")
+def test_probabilities_outside_unit_interval_under_tracing_give_nan(backend):
+    p = np.array([1.5, -0.1, np.nan, 0.0, 1.0, 0.5], np.float32)
+    t = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0], np.float32)
+    compiled = backend.compile(lambda p, t: tc.binary_cross_entropy(p, t, reduction="none"), p, t)
+    out = backend.to_numpy(compiled(backend.asarray(p), backend.asarray(t)))
+    assert np.isnan(out[:3]).all()
+    np.testing.assert_allclose(out[3:], [100.0, 100.0, np.log(2.0)], rtol=1e-6)
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def test_out_of_range_target_is_an_error_like_torch(backend):
+    torch = _torch()
+    labels = d.LABELS.copy()
+    labels[2] = d.C
+    with pytest.raises(IndexError, match="out of bounds"):
+        torch.nn.functional.cross_entropy(torch.from_numpy(d.LOGITS), torch.from_numpy(labels))
+    with pytest.raises(ValueError, match=r"`target` holds the class index 5, outside \[0, 5\)"):
+        tc.cross_entropy(backend.asarray(d.LOGITS), backend.asarray(labels))
+    labels[2] = -3
+    with pytest.raises(ValueError, match="class index -3"):
+        tc.nll_loss(backend.asarray(LOG_P), backend.asarray(labels), ignore_index=-1)
+
+
+def test_probabilities_outside_unit_interval_are_an_error_like_torch(backend):
+    torch = _torch()
+    for bad in (1.5, -0.1, np.nan):
+        p = d.BINARY_PROBS.copy()
+        p[1, 1] = bad
+        with pytest.raises(RuntimeError, match="between 0 and 1"):
+            torch.nn.functional.binary_cross_entropy(
+                torch.from_numpy(p), torch.from_numpy(d.BINARY_TARGETS)
+            )
+        with pytest.raises(ValueError, match=r"`input` must hold probabilities in \[0, 1\]"):
+            tc.binary_cross_entropy(backend.asarray(p), backend.asarray(d.BINARY_TARGETS))
+    with pytest.raises(ValueError, match=r"`target` must hold probabilities"):
+        tc.binary_cross_entropy(
+            backend.asarray(d.BINARY_PROBS), backend.asarray(d.BINARY_TARGETS * 2.0)
+        )
+
+
+def test_value_checks_off_gives_nan_instead(backend):
+    labels = d.LABELS.copy()
+    labels[0] = -5
+    with xloss.value_checks(False):
+        out = tc.cross_entropy(backend.asarray(d.LOGITS), backend.asarray(labels), reduction="none")
+    assert np.isnan(backend.to_numpy(out)[0])
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (
+            lambda b: tc.cross_entropy(b.asarray(d.LOGITS), b.asarray(d.LABELS), reduction="avg"),
+            ValueError,
+            r"`reduction` must be 'none', 'mean' or 'sum'.*received 'avg'",
+        ),
+        (
+            lambda b: tc.cross_entropy(b.asarray(d.LOGITS), b.asarray(d.LABELS), reduction=None),
+            ValueError,
+            "`reduction`",
+        ),
+        (
+            lambda b: tc.cross_entropy(
+                b.asarray(d.LOGITS), b.asarray(d.LABELS), label_smoothing=1.5
+            ),
+            ValueError,
+            r"`label_smoothing` must be in \[0, 1\]",
+        ),
+        (
+            lambda b: tc.cross_entropy(
+                b.asarray(d.LOGITS), b.asarray(d.LABELS), label_smoothing=-0.1
+            ),
+            ValueError,
+            "`label_smoothing`",
+        ),
+        (
+            lambda b: tc.cross_entropy(
+                b.asarray(d.LOGITS), b.asarray(d.LABELS), b.asarray(WEIGHT[:4])
+            ),
+            ValueError,
+            r"`weight` must hold one weight per class, shape \(5,\)",
+        ),
+        (
+            lambda b: tc.cross_entropy(b.asarray(d.LOGITS), b.asarray(d.LABELS.astype(np.float32))),
+            TypeError,
+            "`target` must hold integer class indices",
+        ),
+        (
+            lambda b: tc.cross_entropy(b.asarray(d.LOGITS), b.asarray(d.ONE_HOT.astype(np.int32))),
+            TypeError,
+            "read as class probabilities, which must be floating point",
+        ),
+        (
+            lambda b: tc.cross_entropy(b.asarray(d.LOGITS), b.asarray(d.SOFT), ignore_index=0),
+            ValueError,
+            "`ignore_index`=0 cannot be used with probability targets",
+        ),
+        (
+            lambda b: tc.cross_entropy(b.asarray(d.LOGITS), b.asarray(d.LABELS[:5])),
+            ValueError,
+            r"expected \(8,\), received \(5,\)",
+        ),
+        (
+            lambda b: tc.cross_entropy(b.asarray(d.LOGITS_3D), b.asarray(d.SOFT_3D[:, :, :2])),
+            ValueError,
+            "probability targets must have `input`'s shape",
+        ),
+        (
+            lambda b: tc.cross_entropy(b.asarray(np.float32(1.0)), b.asarray(np.int64(0))),
+            ValueError,
+            "`input` must have a class dimension",
+        ),
+        (
+            lambda b: tc.cross_entropy(b.asarray(d.LABELS), b.asarray(d.LABELS)),
+            TypeError,
+            "`input` must be a real floating-point array",
+        ),
+        (
+            lambda b: tc.nll_loss(b.asarray(LOG_P), b.asarray(d.ONE_HOT)),
+            TypeError,
+            "`target` must hold integer class indices",
+        ),
+        (
+            lambda b: tc.binary_cross_entropy(
+                b.asarray(d.BINARY_PROBS), b.asarray(d.BINARY_TARGETS[:, 0])
+            ),
+            ValueError,
+            r"`target` must have `input`'s shape \(8, 3\); received \(8,\)",
+        ),
+        (
+            lambda b: tc.binary_cross_entropy_with_logits(
+                b.asarray(d.BINARY_LOGITS),
+                b.asarray(d.BINARY_TARGETS),
+                pos_weight=b.asarray(WEIGHT),
+            ),
+            ValueError,
+            r"`pos_weight` of shape \(5,\) does not broadcast",
+        ),
+        (
+            lambda b: tc.binary_cross_entropy_with_logits(
+                b.asarray(d.BINARY_LOGITS), b.asarray(d.BINARY_TARGETS), reduction="batchmean"
+            ),
+            ValueError,
+            "`reduction`",
+        ),
+    ],
+    ids=[
+        "reduction-avg",
+        "reduction-None",
+        "smoothing-above-1",
+        "smoothing-negative",
+        "weight-shape",
+        "float-indices",
+        "integer-probabilities",
+        "ignore-index-probabilities",
+        "target-shape",
+        "probability-shape",
+        "scalar-input",
+        "integer-input",
+        "nll-probabilities",
+        "bce-shape",
+        "pos-weight-shape",
+        "bce-logits-reduction",
+    ],
+)
+def test_bad_arguments(backend, call, error, match):
+    with pytest.raises(error, match=match):
+        call(backend)
+
+
+def test_positional_reduction_is_refused():
+    """torch's positional order has size_average/reduce after weight: keyword-only here."""
+    with pytest.raises(TypeError):
+        tc.cross_entropy(d.LOGITS, d.LABELS, None, -100)  # type: ignore[misc]
+
+
+def test_importing_the_profile_imports_no_framework():
+    code = (
+        "import sys, xloss.compat.torch as tc, numpy as np; "
+        "tc.cross_entropy(np.ones((2, 3)), [0, 1]); "
+        "print([m for m in ('torch', 'jax', 'tensorflow', 'keras') if m in sys.modules])"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"

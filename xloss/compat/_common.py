@@ -1,0 +1,227 @@
+"""What the compat profiles share: argument conversion, label gathering and exact division.
+
+The profiles return what their framework returns: the input's dtype (half precision computed in
+float32 and rounded once at the end), the caller's array type and device. Checks that read
+values (label ranges, probability ranges) run only where `xloss._checks.readable` allows them:
+eagerly, on host memory, with ``xloss.value_checks`` on. Elsewhere the bad entries give ``nan``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from xloss import _checks
+from xloss._activations import softplus_xp
+from xloss._dispatch import Namespace, as_array
+from xloss._validation import _check_real, _to_compute, as_int
+
+Shape = tuple[Any, ...]
+
+
+# --- conversion -------------------------------------------------------------------------------
+
+
+def floating(ns: Namespace, value: Any, name: str) -> tuple[Any, Any]:
+    """``(array in the compute dtype, the caller's dtype)`` for a real floating-point argument."""
+    return _to_compute(ns.xp, as_array(value, ns, floating=True), name)
+
+
+def real(ns: Namespace, value: Any, name: str, dtype: Any) -> Any:
+    """A real-valued argument (floating, integer or bool) as an array in ``dtype``."""
+    x = as_array(value, ns, floating=True)
+    _check_real(ns.xp, x, name)
+    return x if x.dtype == dtype else ns.xp.astype(x, dtype)
+
+
+def integers(ns: Namespace, value: Any, name: str, hint: str) -> Any:
+    """Integer class indices, in the namespace's indexing dtype."""
+    xp = ns.xp
+    labels = as_array(value, ns)
+    if not xp.isdtype(labels.dtype, "integral"):
+        raise TypeError(
+            f"`{name}` must hold integer class indices; received dtype {labels.dtype}.{hint}"
+        )
+    index = xp.__array_namespace_info__().default_dtypes()["indexing"]
+    return labels if labels.dtype == index else xp.astype(labels, index)
+
+
+def mask(ns: Namespace, value: Any, name: str) -> Any:
+    """A boolean mask (nonzero entries of a numeric array count as True)."""
+    xp = ns.xp
+    m = as_array(value, ns)
+    if xp.isdtype(m.dtype, "bool"):
+        return m
+    if not xp.isdtype(m.dtype, ("integral", "real floating")):
+        raise TypeError(f"`{name}` must be a boolean array; received dtype {m.dtype}.")
+    return m != 0
+
+
+def optional_name(name: Any) -> None:
+    """The ``name=`` that TensorFlow's functions take: a string or None, accepted and unused."""
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"`name` must be a string or None; received {name!r}.")
+
+
+def check_unit(value: Any, name: str, *, hint: str = "") -> float:
+    """A Python number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"`{name}` must be a float in [0, 1]; received {value!r}.")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1]; received {value!r}.{hint}")
+    return float(value)
+
+
+# --- shapes -----------------------------------------------------------------------------------
+
+
+def shape(x: Any) -> Shape:
+    return tuple(x.shape)
+
+
+def fits(a: Shape, b: Shape) -> bool:
+    """Whether ``a`` equals ``b``, unknown (``None``) dimensions matching anything."""
+    return len(a) == len(b) and all(m is None or n is None or m == n for m, n in zip(a, b))
+
+
+def broadcastable(a: Shape, b: Shape) -> bool:
+    """Whether ``a`` and ``b`` broadcast together (unknown dimensions match anything)."""
+    return all(
+        m is None or n is None or m == n or 1 in (m, n) for m, n in zip(reversed(a), reversed(b))
+    )
+
+
+def broadcasts_to(a: Shape, target: Shape) -> bool:
+    """Whether ``a`` broadcasts to ``target`` without enlarging it."""
+    return len(a) <= len(target) and all(
+        m is None or n is None or m in (1, n) for m, n in zip(reversed(a), reversed(target))
+    )
+
+
+def normalize_axes(axis: Any, ndim: int, *, array: str, allow_none: bool) -> tuple[int, ...]:
+    """``axis`` (an int, a tuple of ints, or ``None`` for every axis) as non-negative axes, in
+    the order given."""
+    if axis is None and allow_none:
+        return tuple(range(ndim))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    what = "an int, a tuple of ints or None" if allow_none else "an int or a tuple of ints"
+    result = []
+    for a in axes:
+        a = as_int(a, "axis", what=what)
+        if not -ndim <= a < ndim:
+            raise ValueError(
+                f"`axis`={a} is out of range for `{array}` with {ndim} dimension(s); use a value "
+                f"in [{-ndim}, {ndim - 1}]."
+            )
+        result.append(a % ndim)
+    if len(set(result)) != len(result):
+        raise ValueError(f"`axis` names a dimension twice: {axis!r}.")
+    if not result:
+        raise ValueError("`axis` must name at least one dimension; received ().")
+    return tuple(result)
+
+
+def is_array(value: Any) -> bool:
+    """Whether ``value`` is an array rather than a Python number (or a ``torch.SymInt``, the
+    number a dimension is under ``torch.compile(dynamic=True)``)."""
+    return not isinstance(value, (int, float))
+
+
+def class_count(xp: Any, x: Any, axis: int, *, keepdims: bool = False) -> Any:
+    """``x.shape[axis]``: a Python int, or (dimension unknown under tracing) a float array
+    counting along ``axis``, shaped like ``x`` without it (or with it as size 1)."""
+    n = x.shape[axis]
+    return n if n is not None else xp.sum(xp.ones_like(x), axis=axis, keepdims=keepdims)
+
+
+def count(xp: Any, x: Any) -> Any:
+    """Number of elements of ``x``: a Python int, or a float array if a dimension is unknown."""
+    if all(d is not None for d in x.shape):
+        return math.prod(x.shape)
+    return xp.sum(xp.ones_like(x))
+
+
+# --- labels -----------------------------------------------------------------------------------
+
+
+def pick(xp: Any, values: Any, labels: Any, axis: int, num_classes: Any) -> tuple[Any, Any]:
+    """``(values[..., label, ...] along axis (removed), label in [0, num_classes))``.
+
+    Out-of-range labels gather index 0 (a valid position, so nothing is read out of bounds);
+    callers put ``nan`` (or 0 for ignored positions) there.
+    """
+    if is_array(num_classes):
+        num_classes = xp.astype(num_classes, labels.dtype)
+    in_range = xp.logical_and(labels >= 0, labels < num_classes)
+    index = xp.expand_dims(xp.where(in_range, labels, xp.zeros_like(labels)), axis=axis)
+    picked = xp.squeeze(xp.take_along_axis(values, index, axis=axis), axis=axis)
+    return picked, in_range
+
+
+def nan_where(xp: Any, condition: Any, x: Any) -> Any:
+    return xp.where(condition, xp.full_like(x, math.nan), x)
+
+
+def bad_label(
+    adapter: Any, xp: Any, labels: Any, num_classes: Any, *, skip: int | None = None
+) -> int | None:
+    """The first label outside ``[0, num_classes)`` (other than ``skip``), read eagerly; ``None``
+    if all are in range, or if the values cannot be read (tracing, accelerator memory,
+    ``xloss.value_checks(False)``) or the number of classes is unknown."""
+    if num_classes is None or is_array(num_classes):
+        return None
+    readable = _checks.readable(adapter, labels)
+    if readable is None:
+        return None
+    invalid = xp.logical_or(readable < 0, readable >= num_classes)
+    if skip is not None:
+        invalid = xp.logical_and(invalid, readable != skip)
+    if not bool(xp.any(invalid)):
+        return None
+    zero = xp.zeros_like(readable)
+    low = int(xp.min(xp.where(invalid, readable, zero)))
+    return low if low < 0 else int(xp.max(xp.where(invalid, readable, zero)))
+
+
+def value_range(adapter: Any, xp: Any, x: Any) -> tuple[float, float] | None:
+    """``(min, max)`` of ``x``, ``nan`` if it holds one; ``None`` where values cannot be read."""
+    readable = _checks.readable(adapter, x)
+    if readable is None or 0 in shape(readable):
+        return None
+    if bool(xp.any(xp.isnan(readable))):
+        return math.nan, math.nan
+    return float(xp.min(readable)), float(xp.max(readable))
+
+
+# --- arithmetic -------------------------------------------------------------------------------
+
+
+def divide(xp: Any, total: Any, divisor: Any) -> Any:
+    """``total / divisor`` as IEEE floats give it (``x / 0 = +-inf``, ``0 / 0 = nan``), without
+    the warning NumPy raises for a zero divisor. ``divisor`` may be a Python int (a count, where
+    0 means no elements: ``nan``)."""
+    if not is_array(divisor):
+        return total / divisor if divisor else xp.full_like(total, math.nan)
+    zero = divisor == 0
+    quotient = total / xp.where(zero, xp.ones_like(divisor), divisor)
+    inf = xp.full_like(total, math.inf)
+    fill = xp.where(total > 0, inf, xp.where(total < 0, -inf, xp.full_like(total, math.nan)))
+    return xp.where(zero, fill, quotient)
+
+
+def log_clamped(xp: Any, p: Any, *, complement: bool = False) -> Any:
+    """``max(log(p), -100)`` (or ``max(log(1 - p), -100)``), torch's clamp, without evaluating
+    ``log(0)`` (NumPy would warn) and with a finite gradient at the clamp. ``p`` outside [0, 1]
+    (or ``nan``) gives ``nan``."""
+    edge = p == (1 if complement else 0)
+    safe = xp.where(edge, xp.full_like(p, 0.0 if complement else 1.0), p)
+    log = xp.log1p(-safe) if complement else xp.log(safe)
+    return xp.where(edge, xp.full_like(p, -100.0), xp.clip(log, -100.0, None))
+
+
+def logistic_xp(xp: Any, z: Any, x: Any, pos_weight: Any = None) -> Any:
+    """``(1 - z) x + (1 + (q - 1) z) softplus(-x)``: binary cross-entropy from logits with the
+    positive term weighted by ``q`` (torch's and TensorFlow's ``pos_weight``), finite for every
+    finite logit."""
+    log_weight = 1.0 if pos_weight is None else 1.0 + (pos_weight - 1.0) * z
+    return (1.0 - z) * x + log_weight * softplus_xp(xp, -x)

@@ -1,0 +1,439 @@
+"""PyTorch's losses (``torch.nn.functional``) with torch's arguments and numbers, on any backend.
+
+The class dimension is 1 (0 for unbatched ``(C,)`` input); ``reduction`` is ``"mean"``, ``"sum"``
+or ``"none"``; the means divide as torch divides (by the summed weights of the non-ignored
+targets for class indices, by the number of samples for probability targets). Results have the
+input's dtype (half precision is computed in float32), array type and device. Torch itself is not
+imported: ``cross_entropy`` on JAX arrays gives torch's numbers as JAX arrays.
+
+Arguments after ``weight`` are keyword-only: torch's own positional order has the legacy
+``size_average``/``reduce`` in between, so a positional call could not mean the same thing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xloss._activations import log_softmax_xp
+from xloss._dispatch import Namespace, as_array, resolve
+from xloss._validation import as_int, to_caller_dtype
+from xloss.compat import _common as c
+
+__all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _check_reduction(reduction: Any) -> str:
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(
+            f"`reduction` must be 'none', 'mean' or 'sum' (torch's values); received {reduction!r}."
+        )
+    return reduction
+
+
+def _class_dim(x: Any) -> int:
+    if x.ndim == 0:
+        raise ValueError(
+            "`input` must have a class dimension: shape (C,), (N, C) or (N, C, d1, ...); "
+            "received a scalar."
+        )
+    return 0 if x.ndim == 1 else 1
+
+
+def _class_weight(ns: Namespace, weight: Any, x: Any, class_dim: int) -> Any:
+    """``weight`` (one per class) shaped to broadcast along ``class_dim``, or ``None``."""
+    if weight is None:
+        return None
+    w = c.real(ns, weight, "weight", x.dtype)
+    n = x.shape[class_dim]
+    if w.ndim != 1 or not c.fits(c.shape(w), (n,)):
+        raise ValueError(
+            f"`weight` must hold one weight per class, shape ({n},) for `input` of shape "
+            f"{c.shape(x)}; received shape {c.shape(w)}."
+        )
+    view = [1] * x.ndim
+    view[class_dim] = -1
+    return ns.xp.reshape(w, tuple(view))
+
+
+def _class_indices(ns: Namespace, target: Any, x: Any, class_dim: int, ignore_index: int) -> Any:
+    labels = c.integers(
+        ns,
+        target,
+        "target",
+        " Pass class indices as integers (torch wants int64; any integer dtype works here), or "
+        "class probabilities with `input`'s shape.",
+    )
+    expected = c.shape(x)[:class_dim] + c.shape(x)[class_dim + 1 :]
+    if not c.fits(c.shape(labels), expected):
+        raise ValueError(
+            f"`target` must have the shape of `input` without its class dimension (dim "
+            f"{class_dim}): expected {expected}, received {c.shape(labels)} for input of shape "
+            f"{c.shape(x)}. torch's layout: input (N, C, d1, ...), target (N, d1, ...)."
+        )
+    n = x.shape[class_dim]
+    bad = c.bad_label(ns.backend.adapter, ns.xp, labels, n, skip=ignore_index)
+    if bad is not None:
+        raise ValueError(
+            f"`target` holds the class index {bad}, outside [0, {n}): `input` has {n} classes "
+            f"along dim {class_dim} (torch raises 'Target {bad} is out of bounds'). Give "
+            f"positions to leave out the value ignore_index={ignore_index}."
+        )
+    return labels
+
+
+def _class_index_loss(
+    xp: Any,
+    log_p: Any,
+    labels: Any,
+    weight: Any,
+    *,
+    ignore_index: int,
+    class_dim: int,
+    reduction: str,
+    label_smoothing: float,
+) -> Any:
+    """torch's ``nll_loss`` on log-probabilities, mixed with the smoothing term
+    ``-sum_c w_c log p_c / C`` as ``cross_entropy`` mixes them; both share one divisor."""
+    n = c.class_count(xp, log_p, class_dim)
+    picked, in_range = c.pick(xp, log_p, labels, class_dim, n)
+    valid = labels != ignore_index
+    zero = xp.zeros_like(picked)
+    if weight is None:
+        target_weight = xp.astype(valid, log_p.dtype)
+    else:
+        target_weight, _ = c.pick(xp, weight * xp.ones_like(log_p), labels, class_dim, n)
+        target_weight = xp.where(valid, target_weight, zero)
+    per_sample = -xp.where(valid, picked, zero) * target_weight
+    if label_smoothing:
+        terms = log_p if weight is None else log_p * weight
+        smooth = xp.where(valid, -xp.sum(terms, axis=class_dim), zero)
+        per_sample = (1.0 - label_smoothing) * per_sample + (label_smoothing / n) * smooth
+    per_sample = c.nan_where(xp, xp.logical_and(xp.logical_not(in_range), valid), per_sample)
+    if reduction == "none":
+        return per_sample
+    total = xp.sum(per_sample)
+    return total if reduction == "sum" else c.divide(xp, total, xp.sum(target_weight))
+
+
+def _probability_loss(
+    ns: Namespace,
+    target: Any,
+    log_p: Any,
+    weight: Any,
+    *,
+    class_dim: int,
+    reduction: str,
+    label_smoothing: float,
+) -> Any:
+    xp = ns.xp
+    if not xp.isdtype(target.dtype, "real floating"):
+        raise TypeError(
+            f"`target` has `input`'s shape, so it is read as class probabilities, which must be "
+            f"floating point; received dtype {target.dtype}. For class indices, give `target` "
+            f"the shape of `input` without dim {class_dim}."
+        )
+    if not c.fits(c.shape(target), c.shape(log_p)):
+        raise ValueError(
+            f"probability targets must have `input`'s shape {c.shape(log_p)}; received "
+            f"{c.shape(target)}."
+        )
+    t = target if target.dtype == log_p.dtype else xp.astype(target, log_p.dtype)
+    if label_smoothing:
+        n = c.class_count(xp, log_p, class_dim, keepdims=True)
+        t = t * (1.0 - label_smoothing) + label_smoothing / n
+    terms = t * log_p if weight is None else t * log_p * weight
+    per_sample = -xp.sum(terms, axis=class_dim)
+    if reduction == "none":
+        return per_sample
+    total = xp.sum(per_sample)
+    return total if reduction == "sum" else c.divide(xp, total, c.count(xp, per_sample))
+
+
+def cross_entropy(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Any:
+    r"""``torch.nn.functional.cross_entropy``: softmax cross-entropy from logits, class dim 1.
+
+    Class-index targets: ``l_n = -w_{y_n} \log p_{n, y_n}`` (0 where ``y_n == ignore_index``);
+    ``"mean"`` divides by ``sum_n w_{y_n}`` over the non-ignored positions, so when every target
+    is ignored the mean is ``nan``, as in torch. With ``label_smoothing`` ``s`` the loss is
+    ``(1 - s) l_n + (s / C) (-\sum_c w_c \log p_{n,c})``, with the same divisor.
+
+    Probability targets (``target`` with ``input``'s shape):
+    ``l_n = -\sum_c w_c y'_{n,c} \log p_{n,c}`` with ``y' = y (1 - s) + s / C``; ``"mean"``
+    divides by the number of samples ``N d_1 ...``, not by the weights.
+
+    Args:
+        input: logits, shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``; real floating point.
+        target: class indices (any integer dtype), shape ``(N, d1, ...)`` (``()`` for ``(C,)``
+            input), or class probabilities with ``input``'s shape.
+        weight: one weight per class, shape ``(C,)``, or ``None``.
+        ignore_index: a class index whose positions give 0 and are left out of the mean. With
+            probability targets only negative values are allowed (as in torch).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (one loss per position).
+        label_smoothing: in [0, 1].
+
+    Returns:
+        A scalar (``"mean"``, ``"sum"``) or an ``(N, d1, ...)`` array, with ``input``'s type,
+        dtype and device.
+
+    Raises:
+        TypeError: ``input`` is not floating point; class indices are not integers; probability
+            targets are not floating point.
+        ValueError: shapes do not match; ``weight`` is not ``(C,)``; a class index is out of
+            range (checked eagerly; under tracing that position gives ``nan``); ``ignore_index``
+            is ``>= 0`` with probability targets; ``reduction`` or ``label_smoothing`` is invalid.
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import torch as F
+        >>> logits = np.array([[2.0, 0.5, -1.0], [0.0, 0.0, 3.0], [1.0, 1.0, 1.0]])
+        >>> round(float(F.cross_entropy(logits, [0, 2, -100])), 4)
+        0.1681
+        >>> F.cross_entropy(logits, [0, 2, 1], reduction="none", label_smoothing=0.1).round(4)
+        array([0.3913, 0.2949, 1.0986])
+    """
+    reduction = _check_reduction(reduction)
+    ignore_index = as_int(ignore_index, "ignore_index")
+    label_smoothing = c.check_unit(
+        label_smoothing,
+        "label_smoothing",
+        hint=" torch raises above 1 and silently ignores negative values; 0 disables smoothing.",
+    )
+    ns = resolve(input=input, target=target, weight=weight)
+    xp = ns.xp
+    x, dtype = c.floating(ns, input, "input")
+    class_dim = _class_dim(x)
+    w = _class_weight(ns, weight, x, class_dim)
+    target_array = as_array(target, ns)
+    log_p = log_softmax_xp(xp, x, class_dim)
+    if target_array.ndim == x.ndim:
+        if ignore_index >= 0:
+            raise ValueError(
+                f"`ignore_index`={ignore_index} cannot be used with probability targets (torch "
+                f"raises 'ignore_index is not supported for floating point target'); leave it "
+                f"at its default, or pass class indices."
+            )
+        loss = _probability_loss(
+            ns,
+            target_array,
+            log_p,
+            w,
+            class_dim=class_dim,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        )
+    else:
+        labels = _class_indices(ns, target_array, x, class_dim, ignore_index)
+        loss = _class_index_loss(
+            xp,
+            log_p,
+            labels,
+            w,
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        )
+    return to_caller_dtype(xp, loss, dtype)
+
+
+def nll_loss(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Any:
+    r"""``torch.nn.functional.nll_loss``: negative log-likelihood of log-probabilities.
+
+    ``l_n = -w_{y_n} x_{n, y_n}``, 0 where ``y_n == ignore_index``; ``"mean"`` divides by the
+    summed weights of the non-ignored targets (``nan`` when all are ignored).
+    ``cross_entropy(x, y) == nll_loss(log_softmax(x, axis=1), y)``.
+
+    Args:
+        input: log-probabilities, shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``.
+        target: class indices (any integer dtype), ``input``'s shape without dim 1.
+        weight: one weight per class, shape ``(C,)``, or ``None``.
+        ignore_index: a class index whose positions give 0 and are left out of the mean.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+
+    Returns:
+        A scalar or an ``(N, d1, ...)`` array, with ``input``'s type, dtype and device.
+
+    Raises:
+        TypeError: ``input`` is not floating point; ``target`` is not integer.
+        ValueError: shapes do not match; ``weight`` is not ``(C,)``; a class index is out of
+            range (eagerly; under tracing that position gives ``nan``); bad ``reduction``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import torch as F
+        >>> log_p = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+        >>> F.nll_loss(log_p, [0, 2], weight=[1.0, 1.0, 3.0], reduction="none").round(4)
+        array([0.3567, 0.6694])
+    """
+    reduction = _check_reduction(reduction)
+    ignore_index = as_int(ignore_index, "ignore_index")
+    ns = resolve(input=input, target=target, weight=weight)
+    xp = ns.xp
+    x, dtype = c.floating(ns, input, "input")
+    class_dim = _class_dim(x)
+    w = _class_weight(ns, weight, x, class_dim)
+    labels = _class_indices(ns, target, x, class_dim, ignore_index)
+    loss = _class_index_loss(
+        xp,
+        x,
+        labels,
+        w,
+        ignore_index=ignore_index,
+        class_dim=class_dim,
+        reduction=reduction,
+        label_smoothing=0.0,
+    )
+    return to_caller_dtype(xp, loss, dtype)
+
+
+def _same_shape(x: Any, target: Any) -> None:
+    if not c.fits(c.shape(target), c.shape(x)):
+        raise ValueError(
+            f"`target` must have `input`'s shape {c.shape(x)}; received {c.shape(target)} "
+            f"(torch refuses to broadcast them)."
+        )
+
+
+def _elementwise_weight(ns: Namespace, value: Any, name: str, x: Any) -> Any:
+    if value is None:
+        return None
+    w = c.real(ns, value, name, x.dtype)
+    if not c.broadcasts_to(c.shape(w), c.shape(x)):
+        raise ValueError(
+            f"`{name}` of shape {c.shape(w)} does not broadcast to `input`'s shape {c.shape(x)}."
+        )
+    return w
+
+
+def _reduce(xp: Any, loss: Any, reduction: str) -> Any:
+    if reduction == "none":
+        return loss
+    total = xp.sum(loss)
+    return total if reduction == "sum" else c.divide(xp, total, c.count(xp, loss))
+
+
+def _check_probabilities(ns: Namespace, x: Any, name: str) -> None:
+    found = c.value_range(ns.backend.adapter, ns.xp, x)
+    if found is not None and not 0.0 <= found[0] <= found[1] <= 1.0:
+        low, high = found
+        received = "nan" if low != low else f"values from {low:.4g} to {high:.4g}"
+        hint = " For logits use binary_cross_entropy_with_logits." if name == "input" else ""
+        raise ValueError(
+            f"`{name}` must hold probabilities in [0, 1] (torch raises 'all elements of {name} "
+            f"should be between 0 and 1'); received {received}.{hint}"
+        )
+
+
+def binary_cross_entropy(
+    input: Any, target: Any, weight: Any = None, *, reduction: str = "mean"
+) -> Any:
+    r"""``torch.nn.functional.binary_cross_entropy``: binary cross-entropy of probabilities.
+
+    ``l = -w (y \max(\log p, -100) + (1 - y) \max(\log(1 - p), -100))``: torch clamps each log
+    at -100, so one element's loss never exceeds 100 (Keras clips ``p`` instead, capping it at
+    16.118). ``"mean"`` averages over every element.
+
+    Args:
+        input: probabilities in [0, 1], any shape.
+        target: targets in [0, 1] with ``input``'s shape.
+        weight: rescales each element; broadcast to ``input``'s shape.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+
+    Returns:
+        A scalar or an array of ``input``'s shape, with ``input``'s type, dtype and device.
+
+    Raises:
+        TypeError: ``input`` is not floating point.
+        ValueError: the shapes differ; ``input`` or ``target`` holds values outside [0, 1] or
+            ``nan`` (checked eagerly, as torch does on CPU; under tracing, where values cannot
+            be read, such inputs give ``nan`` and targets are not checked); bad ``reduction``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import torch as F
+        >>> p = np.array([0.9, 0.2, 0.0])
+        >>> F.binary_cross_entropy(p, np.array([1.0, 0.0, 1.0]), reduction="none").round(4)
+        array([  0.1054,   0.2231, 100.    ])
+    """
+    reduction = _check_reduction(reduction)
+    ns = resolve(input=input, target=target, weight=weight)
+    xp = ns.xp
+    p, dtype = c.floating(ns, input, "input")
+    t = c.real(ns, target, "target", p.dtype)
+    _same_shape(p, t)
+    _check_probabilities(ns, p, "input")
+    _check_probabilities(ns, t, "target")
+    w = _elementwise_weight(ns, weight, "weight", p)
+    loss = -(t * c.log_clamped(xp, p) + (1.0 - t) * c.log_clamped(xp, p, complement=True))
+    if w is not None:
+        loss = loss * w
+    return to_caller_dtype(xp, _reduce(xp, loss, reduction), dtype)
+
+
+def binary_cross_entropy_with_logits(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    *,
+    reduction: str = "mean",
+    pos_weight: Any = None,
+) -> Any:
+    r"""``torch.nn.functional.binary_cross_entropy_with_logits``: sigmoid cross-entropy.
+
+    ``l = w ((1 - y) x - (1 + (q - 1) y) \log \sigma(x))``, torch's stable form (finite for any
+    finite logit), with ``q = pos_weight`` weighting the positive term.
+
+    Args:
+        input: logits, any shape; real floating point.
+        target: targets in [0, 1] with ``input``'s shape.
+        weight: rescales each element; broadcast to ``input``'s shape.
+        reduction: ``"mean"`` (default, over every element), ``"sum"`` or ``"none"``.
+        pos_weight: weight of positive examples, broadcast along the trailing dimensions
+            (one per class: shape ``(C,)`` for ``(N, C)`` input).
+
+    Returns:
+        A scalar or an array of ``input``'s shape, with ``input``'s type, dtype and device.
+
+    Raises:
+        TypeError: ``input`` is not floating point.
+        ValueError: the shapes differ; ``weight`` or ``pos_weight`` does not broadcast to
+            ``input``; bad ``reduction``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import torch as F
+        >>> x = np.array([[2.0, -1.0], [0.0, 3.0]])
+        >>> y = np.array([[1.0, 0.0], [1.0, 1.0]])
+        >>> F.binary_cross_entropy_with_logits(x, y, reduction="none", pos_weight=[2.0, 1.0])
+        array([[0.25385602, 0.31326169],
+               [1.38629436, 0.04858735]])
+    """
+    reduction = _check_reduction(reduction)
+    ns = resolve(input=input, target=target, weight=weight, pos_weight=pos_weight)
+    xp = ns.xp
+    x, dtype = c.floating(ns, input, "input")
+    t = c.real(ns, target, "target", x.dtype)
+    _same_shape(x, t)
+    w = _elementwise_weight(ns, weight, "weight", x)
+    q = _elementwise_weight(ns, pos_weight, "pos_weight", x)
+    loss = c.logistic_xp(xp, t, x, q)
+    if w is not None:
+        loss = loss * w
+    return to_caller_dtype(xp, _reduce(xp, loss, reduction), dtype)
