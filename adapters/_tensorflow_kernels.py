@@ -33,7 +33,48 @@ def _binary(
     return tf.reduce_mean(tf.math.softplus(x) - x * z, axis=axis), None
 
 
+SMALL = 1 << 16
+"""Below this many logits ``tf.nn.sparse_softmax_cross_entropy_with_logits`` (one op) beats
+the gather form on call overhead; above, the gather form wins (the native op also computes
+and writes the gradient, a second logits-sized array)."""
+
+
+def _sparse(
+    labels: Any,
+    x: Any,
+    *,
+    axis: int,
+    from_logits: bool,
+    ignore_class: int | None,
+    checked: bool,
+    **_: Any,
+) -> tuple[Any, Any] | None:
+    """``lse(x - m) - (x - m)[label]`` with one batched ``tf.gather``, class axis last."""
+    tf = sys.modules["tensorflow"]
+    last = x.shape.rank - 1
+    if not from_logits or axis != last:
+        return None
+    valid = None if ignore_class is None else tf.not_equal(labels, ignore_class)
+    size = x.shape.num_elements()
+    if checked and valid is None and size is not None and size <= SMALL:
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, x), None
+    num_classes = tf.shape(x, out_type=labels.dtype)[-1]
+    in_range = tf.logical_and(labels >= 0, labels < num_classes)
+    index = tf.where(in_range, labels, tf.zeros_like(labels))
+    m = tf.reduce_max(x, axis=-1, keepdims=True)
+    shifted = x - tf.where(tf.math.is_finite(m), m, tf.zeros_like(m))
+    lse = tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=-1))
+    loss = lse - tf.gather(shifted, index, axis=last, batch_dims=last)
+    if not checked:  # a label outside [0, C) gives nan, as in the generic body
+        wrong = tf.logical_not(in_range) if valid is None else ~in_range & valid
+        loss = tf.where(wrong, tf.constant(float("nan"), loss.dtype), loss)
+    if valid is not None:
+        loss = tf.where(valid, loss, tf.zeros_like(loss))
+    return loss, valid
+
+
 KERNELS: dict[str, Callable[..., Any]] = {
+    "sparse": _sparse,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "logsumexp": _logsumexp,

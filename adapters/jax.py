@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 NAME = "jax"
+TAKES_HALF = ("*",)  # its kernel is the generic body under jit: the upcast fuses in
 
 
 def owns(x: Any) -> bool:
@@ -42,12 +43,21 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     are static; ``readable``/``checked`` are not the body's."""
     options.pop("readable", None)
     options.pop("checked", None)
-    return _jitted(generic, tuple(sorted(options)))(xp, *args, **options)
+    return _jitted(_upcast_then, tuple(sorted(options)), 2)(generic, xp, *args, **options)
+
+
+def _upcast_then(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
+    from xloss._fast import upcast_last
+
+    return generic(xp, *upcast_last(xp, args), **options)
 
 
 @functools.cache
-def _jitted(generic: Any, static: tuple[str, ...]) -> Any:
-    return sys.modules["jax"].jit(generic, static_argnums=0, static_argnames=static)
+def _jitted(fn: Any, static: tuple[str, ...], leading_static: int = 0) -> Any:
+    """``fn`` under ``jax.jit`` with the named and the first ``leading_static`` positional
+    arguments static (the generic body and the namespace)."""
+    jit = sys.modules["jax"].jit
+    return jit(fn, static_argnums=tuple(range(leading_static)), static_argnames=static)
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
@@ -55,8 +65,13 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
 
     For the smallest entries of a float array the key is ``-x`` with NaN as ``-inf``, exact
     unless a row holds both NaN and +inf; ``lax.cond`` sends such calls to order-preserving
-    integer keys (slower: XLA's fast TopK is for floats).
+    integer keys (slower: XLA's fast TopK is for floats). Compiled once per shape and options:
+    eagerly, ``lax.cond``'s fresh closures would otherwise be traced and compiled every call.
     """
+    return _jitted(_top_k, ("axis", "k", "largest"))(x, k=k, axis=axis, largest=largest)
+
+
+def _top_k(x: Any, *, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
     jax = sys.modules["jax"]
     jnp, lax = jax.numpy, jax.lax
     last = x.ndim - 1

@@ -7,6 +7,8 @@ import sys
 from typing import Any
 
 NAME = "torch"
+HOST_VIEW = True  # np.asarray of a readable array is a view, no copy
+TAKES_HALF = ("softmax",)  # see _torch_kernels._softmax
 
 
 def owns(x: Any) -> bool:

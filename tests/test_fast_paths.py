@@ -232,3 +232,16 @@ def test_masked_gradients_agree(backend):
     fast, generic = _grad_both(backend, lambda p: fn(p, None, None, backend.asarray(labels)), x)
     np.testing.assert_array_equal(fast[:, [1, 3]], 0.0)
     np.testing.assert_allclose(fast, generic, rtol=TOL, atol=TOL)
+
+
+def test_sparse_large_agrees(backend):
+    """Above the size where a backend switches kernels (TensorFlow's native op is for small
+    inputs; its gather form for large ones)."""
+    x = _logits((300, 256))
+    x[0, :10] = -INF
+    labels = RNG.integers(0, 256, 300)
+
+    def fn(y, p):
+        return xloss.sparse_categorical_crossentropy(y, p, from_logits=True)
+
+    assert_agree(backend, fn, *_on(backend, labels, x))

@@ -222,10 +222,22 @@ def test_keras_backends_agree_on_finite_ties():
     (On non-finite scores and out-of-range labels they disagree; xloss follows TensorFlow.)"""
     need("keras")
     torch = need("torch")
+    import keras.src.backend as active
+
+    # Importing a backend package sets it as an attribute of keras.src.backend, hiding the
+    # active backend's module of the same name (`numpy`) from every later Keras call.
+    saved = {name: getattr(active, name) for name in ("jax", "numpy", "tensorflow", "torch")
+             if hasattr(active, name)}  # fmt: skip
     from keras.src.backend.jax import math as jax_math
     from keras.src.backend.numpy import math as numpy_math
     from keras.src.backend.tensorflow import math as tf_math
     from keras.src.backend.torch import math as torch_math
+
+    for name in ("jax", "numpy", "tensorflow", "torch"):
+        if name in saved:
+            setattr(active, name, saved[name])
+        else:
+            delattr(active, name)
 
     scores = np.concatenate([TIED_SCORES, CRAFTED_SCORES])
     labels = np.concatenate([TIED_LABELS, CRAFTED_LABELS]).astype(np.int32)

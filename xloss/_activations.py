@@ -110,7 +110,7 @@ def softmax(x: Any, /, axis: int = -1) -> Any:
         >>> xloss.softmax(np.array([1.0, 2.0, 3.0])).round(4)
         array([0.09  , 0.2447, 0.6652])
     """
-    return _along_axis(float_input(x), "softmax", softmax_xp, axis)
+    return _along_axis(float_input(x, upcast=False), "softmax", softmax_xp, axis)
 
 
 def log_softmax(x: Any, /, axis: int = -1) -> Any:
@@ -136,7 +136,7 @@ def log_softmax(x: Any, /, axis: int = -1) -> Any:
         >>> xloss.log_softmax(np.array([0.0, 1000.0]))
         array([-1000.,     0.])
     """
-    return _along_axis(float_input(x), "log_softmax", log_softmax_xp, axis)
+    return _along_axis(float_input(x, upcast=False), "log_softmax", log_softmax_xp, axis)
 
 
 def logsumexp(x: Any, /, axis: int = -1, *, keepdims: bool = False) -> Any:
@@ -163,7 +163,8 @@ def logsumexp(x: Any, /, axis: int = -1, *, keepdims: bool = False) -> Any:
         >>> float(xloss.logsumexp(np.array([1000.0, 1000.0])))
         1000.6931471805599
     """
-    return _along_axis(float_input(x), "logsumexp", logsumexp_xp, axis, keepdims=keepdims)
+    x = float_input(x, upcast=False)
+    return _along_axis(x, "logsumexp", logsumexp_xp, axis, keepdims=keepdims)
 
 
 def log_sigmoid(x: Any, /) -> Any:

@@ -11,13 +11,13 @@ import importlib
 import os
 import sys
 import warnings
-from types import TracebackType
 from typing import Any
+
+from xloss._switch import Switch
 
 SAMPLE_ROWS = 8
 """The from_logits heuristics look at this many rows of ``y_pred``: cheap on any batch."""
 
-_enabled = True
 _warned: set[tuple[str, int, str]] = set()
 # Frames in these folders are xloss's own; a warning points at the first frame outside them.
 _INTERNAL_DIRS = (
@@ -34,7 +34,7 @@ class FromLogitsWarning(UserWarning):
     """
 
 
-class value_checks:
+class value_checks(Switch):
     """Switch the checks that read values on or off, globally or for a ``with`` block.
 
     The checks are the label range of the sparse loss and the `FromLogitsWarning`
@@ -47,46 +47,42 @@ class value_checks:
         ...     loss = xloss.categorical_crossentropy([[0.0, 1.0]], np.array([[-3.0, 3.0]]))
     """
 
-    def __init__(self, enabled: bool) -> None:
-        global _enabled
-        self._previous = _enabled
-        _enabled = bool(enabled)
-
-    def __enter__(self) -> value_checks:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        global _enabled
-        _enabled = self._previous
-
 
 def enabled() -> bool:
     """Whether value checks are on (`value_checks`)."""
-    return _enabled
+    return value_checks.on
 
 
 def readable(adapter: Any, x: Any) -> Any:
     """``x`` ready for its values to be read, or ``None`` when checks are off, ``x`` is traced
     or lives in accelerator memory."""
-    return adapter.readable(x) if _enabled else None
+    return adapter.readable(x) if value_checks.on else None
+
+
+def _host(x: Any) -> Any:
+    """A readable array as NumPy: a zero-copy view for NumPy, PyTorch (CPU), TensorFlow (eager,
+    CPU), JAX (CPU) and array-api-strict; the checks then cost NumPy's per-call overhead, a
+    microsecond, not a framework's dispatch."""
+    import numpy as np  # a dependency of xloss (and of every framework)
+
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError):
+        return np.from_dlpack(x)
 
 
 def check_label_range(xp: Any, labels: Any, num_classes: int, axis: int, ignore_class: Any) -> None:
-    invalid = xp.logical_or(labels < 0, labels >= num_classes)
+    """Raise if a label is outside ``[0, num_classes)`` (and not ``ignore_class``).
+
+    ``labels`` must be readable (see `readable`); it is looked at through NumPy."""
+    labels = _host(labels)
+    invalid = (labels < 0) | (labels >= num_classes)
     if ignore_class is not None:
-        invalid = xp.logical_and(invalid, labels != ignore_class)
-    if not bool(xp.any(invalid)):
+        invalid &= labels != ignore_class
+    if not invalid.any():
         return
-    zero = xp.zeros_like(labels)
-    low, high = (
-        int(xp.min(xp.where(invalid, labels, zero))),
-        int(xp.max(xp.where(invalid, labels, zero))),
-    )
+    wrong = labels[invalid]
+    low, high = int(wrong.min()), int(wrong.max())
     received = low if low < 0 else high
     hint = (
         f" (or ignore_class={ignore_class})"
@@ -101,7 +97,14 @@ def check_label_range(xp: Any, labels: Any, num_classes: int, axis: int, ignore_
 
 
 def warn_if_mistaken(
-    xp: Any, raw_y_pred: Any, y_pred: Any, axis: int, *, from_logits: bool, kind: str
+    xp: Any,
+    raw_y_pred: Any,
+    y_pred: Any,
+    axis: int,
+    *,
+    from_logits: bool,
+    kind: str,
+    adapter: Any = None,
 ) -> None:
     """Warn when ``y_pred`` looks like probabilities with ``from_logits=True``, or the reverse.
 
@@ -114,13 +117,13 @@ def warn_if_mistaken(
             "`_keras_logits` marker), but from_logits=True.",
         )
         return
-    sample = _sample(y_pred, axis)
-    low, high = float(xp.min(sample)), float(xp.max(sample))
+    sample = _host_sample(xp, y_pred, axis, adapter).astype("float64")
+    low, high = float(sample.min()), float(sample.max())
     if from_logits:
         if kind == "binary" or not (low >= 0.0 and high <= 1.0) or y_pred.shape[axis] == 1:
             return
-        sums = xp.sum(sample, axis=axis)
-        if float(xp.max(xp.abs(sums - 1.0))) <= 1e-3:
+        sums = sample.sum(axis=axis)
+        if float(abs(sums - 1.0).max()) <= 1e-3:
             _warn(
                 "probabilities",
                 f"`y_pred` looks like probabilities (values in [0, 1], each row summing to 1 "
@@ -157,14 +160,25 @@ _SILENCE = (
 )
 
 
-def _sample(y_pred: Any, axis: int) -> Any:
+def _host_sample(xp: Any, y_pred: Any, axis: int, adapter: Any) -> Any:
+    """The rows the heuristics look at, as a NumPy array."""
+    index = _sample_index(y_pred, axis)
+    wide = y_pred.dtype in (xp.float32, xp.float64)
+    if wide and getattr(adapter, "HOST_VIEW", False):  # NumPy sees the memory: view, slice
+        return _host(y_pred)[index]
+    # Converting may copy the whole array (JAX does): slice first; widen half precision (NumPy
+    # has no bfloat16).
+    rows = y_pred[index]
+    return _host(rows if wide else xp.astype(rows, xp.float32))
+
+
+def _sample_index(y_pred: Any, axis: int) -> tuple[slice, ...]:
     """The first ``SAMPLE_ROWS`` along the first non-class axis (the batch, usually)."""
     if y_pred.ndim < 2:
-        return y_pred
+        return (slice(None),) * y_pred.ndim
     batch = 1 if axis == 0 else 0
     rows = slice(0, min(SAMPLE_ROWS, y_pred.shape[batch]))  # the standard has no stop past the end
-    index = tuple(rows if d == batch else slice(None) for d in range(y_pred.ndim))
-    return y_pred[index]
+    return tuple(rows if d == batch else slice(None) for d in range(y_pred.ndim))
 
 
 def _warn(kind: str, evidence: str) -> None:

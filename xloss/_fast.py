@@ -10,13 +10,13 @@ body) and checks they agree, values and gradients.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
-_enabled = True
+from xloss._switch import Switch
+from xloss._validation import to_compute
 
 
-class fast_paths:
+class fast_paths(Switch):
     """Use backends' native kernels (the default) or only the generic Array-API bodies.
 
     The answers agree (the test suite proves it on every backend); switching the kernels off
@@ -32,23 +32,6 @@ class fast_paths:
         True
     """
 
-    def __init__(self, enabled: bool) -> None:
-        global _enabled
-        self._previous = _enabled
-        _enabled = bool(enabled)
-
-    def __enter__(self) -> fast_paths:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        global _enabled
-        _enabled = self._previous
-
 
 def run(
     adapter: Any,
@@ -62,12 +45,23 @@ def run(
 ) -> Any:
     """``generic(xp, *args, **options)``, or the adapter's kernel for ``name`` if it has one.
 
+    The last positional argument is the floating input, in the caller's dtype: the generic
+    body gets it in the compute dtype (half precision is computed in float32); a kernel gets
+    it as is when ``name`` is in the adapter's ``TAKES_HALF`` (its kernel upcasts itself, fused
+    into the computation: JAX's, under ``jit``), upcast otherwise.
     ``readable``: the arrays are eager and in host memory, so a kernel may branch on values.
     ``checked``: the sparse labels were checked to be in range (or ignored).
     """
-    kernel = getattr(adapter, "kernel", None) if _enabled else None
+    kernel = getattr(adapter, "kernel", None) if fast_paths.on else None
     if kernel is not None:
-        out = kernel(name, generic, xp, *args, readable=readable, checked=checked, **options)
+        takes_half = getattr(adapter, "TAKES_HALF", ())
+        given = args if "*" in takes_half or name in takes_half else upcast_last(xp, args)
+        out = kernel(name, generic, xp, *given, readable=readable, checked=checked, **options)
         if out is not None:
             return out
-    return generic(xp, *args, **options)
+    return generic(xp, *upcast_last(xp, args), **options)
+
+
+def upcast_last(xp: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``args`` with the last one (the floating input) in its compute dtype."""
+    return (*args[:-1], to_compute(xp, args[-1]))

@@ -12,17 +12,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from xloss import _checks
 from xloss._activations import log_sigmoid_xp, softmax_xp, softplus_xp
 from xloss._loss_classes import Loss
-from xloss._losses import _clip_probabilities, _num_classes, _row_total
-from xloss._reductions import reduce_xp
+from xloss._losses import _clip_probabilities, _num_classes, _row_total, per_sample
 from xloss._validation import (
-    LossInputs,
     check_from_logits,
     check_label_smoothing,
     in_unit_interval,
-    loss_inputs,
 )
 
 # --- argument checks --------------------------------------------------------------------------
@@ -153,31 +149,6 @@ def categorical_focal_xp(
     return xp.sum(terms, axis=axis), None
 
 
-def per_sample(
-    core: Any,
-    y_true: Any,
-    y_pred: Any,
-    sample_weight: Any = None,
-    *,
-    axis: Any,
-    kind: str,
-    **options: Any,
-) -> tuple[LossInputs, Any, None]:
-    """Validate the arguments and run a focal core: ``(inputs, per_sample, None)``.
-
-    ``kind`` (``"binary"`` or ``"categorical"``) selects the from_logits heuristics. The focal
-    losses have no native kernels: their core always runs.
-    """
-    args = loss_inputs(y_true, y_pred, sample_weight, axis=axis, sparse=False)
-    readable = _checks.readable(args.adapter, args.y_pred)
-    if readable is not None:
-        _checks.warn_if_mistaken(
-            args.xp, y_pred, readable, args.axis, from_logits=options["from_logits"], kind=kind
-        )
-    values, valid = core(args.xp, args.y_true, args.y_pred, axis=args.axis, **options)
-    return args, values, valid
-
-
 # --- public functions -------------------------------------------------------------------------
 
 
@@ -240,6 +211,7 @@ def binary_focal_crossentropy(
         y_pred,
         axis=axis,
         kind="binary",
+        name="binary_focal",
         apply_class_balancing=check_class_balancing(apply_class_balancing),
         alpha=check_binary_alpha(alpha),
         gamma=check_gamma(gamma),
@@ -306,6 +278,7 @@ def categorical_focal_crossentropy(
         y_pred,
         axis=axis,
         kind="categorical",
+        name="categorical_focal",
         alpha=check_categorical_alpha(alpha),
         gamma=check_gamma(gamma),
         from_logits=check_from_logits(from_logits),
@@ -318,19 +291,7 @@ def categorical_focal_crossentropy(
 
 
 class _FocalLoss(Loss):
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
-        args, values, valid = per_sample(
-            self._core,
-            y_true,
-            y_pred,
-            sample_weight,
-            axis=self.axis,
-            kind=self._kind,
-            **self._options,
-        )
-        return reduce_xp(args.xp, values, args.sample_weight, valid, self.reduction)
-
-    __call__.__doc__ = Loss.__call__.__doc__
+    """A focal loss: Keras's arguments, including ``name``."""
 
 
 class BinaryFocalCrossentropy(_FocalLoss):
@@ -360,6 +321,7 @@ class BinaryFocalCrossentropy(_FocalLoss):
 
     _core = staticmethod(binary_focal_xp)
     _kind = "binary"
+    _name = "binary_focal"
 
     def __init__(
         self,
@@ -412,6 +374,7 @@ class CategoricalFocalCrossentropy(_FocalLoss):
 
     _core = staticmethod(categorical_focal_xp)
     _kind = "categorical"
+    _name = "categorical_focal"
 
     def __init__(
         self,

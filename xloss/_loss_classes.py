@@ -23,6 +23,7 @@ class Loss:
 
     _core: Any
     _kind: str
+    _name: str | None = None  # the computation's name, when not ``_kind`` (see `per_sample`)
 
     def __init__(self, *, axis: int, reduction: str | None, **options: Any) -> None:
         self.axis = check_axis(axis)
@@ -49,6 +50,7 @@ class Loss:
             sample_weight,
             axis=self.axis,
             kind=self._kind,
+            name=self._name,
             **self._options,
         )
         return reduce_xp(args.xp, values, args.sample_weight, valid, self.reduction)

@@ -119,13 +119,19 @@ def per_sample(
     *,
     axis: Any,
     kind: str,
+    name: str | None = None,
     **options: Any,
 ) -> tuple[LossInputs, Any, Any]:
     """Validate the arguments and run one ``*_xp`` core: ``(inputs, per_sample, valid_mask)``.
 
-    ``kind`` is ``"categorical"``, ``"sparse"`` or ``"binary"``.
+    ``kind`` is ``"categorical"``, ``"sparse"`` or ``"binary"``: the targets it takes and the
+    from_logits heuristics. ``name`` (default: ``kind``) names the computation, for label
+    smoothing and native kernels: the focal losses pass their own, which have neither.
     """
-    args = loss_inputs(y_true, y_pred, sample_weight, axis=axis, sparse=kind == "sparse")
+    name = name or kind
+    args = loss_inputs(
+        y_true, y_pred, sample_weight, axis=axis, sparse=kind == "sparse", upcast=False
+    )
     xp, targets = args.xp, args.y_true
     host = args.adapter.readable(args.y_pred)
     checked = host is not None and _checks.enabled()
@@ -134,15 +140,21 @@ def per_sample(
             num_classes = args.y_pred.shape[args.axis]
             _checks.check_label_range(xp, targets, num_classes, args.axis, options["ignore_class"])
         _checks.warn_if_mistaken(
-            xp, y_pred, host, args.axis, from_logits=options["from_logits"], kind=kind
+            xp,
+            y_pred,
+            host,
+            args.axis,
+            from_logits=options["from_logits"],
+            kind=kind,
+            adapter=args.adapter,
         )
-    smoothing, smooth = options.get("label_smoothing"), _SMOOTHING.get(kind)
+    smoothing, smooth = options.get("label_smoothing"), _SMOOTHING.get(name)
     if smoothing and smooth is not None:  # here, once: kernels and generic bodies agree
         targets = smooth(xp, targets, args.y_pred, args.axis, smoothing)
         options["label_smoothing"] = 0.0
     values, valid = _fast.run(
         args.adapter,
-        kind,
+        name,
         core,
         xp,
         targets,

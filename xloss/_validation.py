@@ -97,21 +97,28 @@ class FloatInput(NamedTuple):
     dtype: Any  # the caller's dtype: results are returned in it
 
 
-def float_input(x: Any, *, name: str = "x") -> FloatInput:
-    """Resolve ``x``'s namespace, check it is real floating point and upcast half precision."""
+def float_input(x: Any, *, name: str = "x", upcast: bool = True) -> FloatInput:
+    """Resolve ``x``'s namespace, check it is real floating point and upcast half precision
+    (with ``upcast=False`` the caller upcasts later, inside a fused body: see `_fast.run`)."""
     ns = resolve(**{name: x})
     x = as_array(x, ns, floating=True)
-    return FloatInput(ns, *_to_compute(ns.xp, x, name))
+    x, dtype = _to_compute(ns.xp, x, name, upcast=upcast)
+    return FloatInput(ns, x, dtype)
 
 
-def _to_compute(xp: Any, x: Any, name: str) -> tuple[Any, Any]:
+def to_compute(xp: Any, x: Any) -> Any:
+    """``x`` in its compute dtype: float64 stays, everything else becomes float32."""
+    target = compute_dtype(xp, x.dtype)
+    return x if x.dtype == target else xp.astype(x, target)
+
+
+def _to_compute(xp: Any, x: Any, name: str, *, upcast: bool = True) -> tuple[Any, Any]:
     if not _is_float(xp, x.dtype):
         raise TypeError(
             f"`{name}` must be a real floating-point array; received dtype {x.dtype}. "
             f"Cast it first (e.g. `.astype(float32)`): scores and probabilities are real numbers."
         )
-    target = compute_dtype(xp, x.dtype)
-    return (x if x.dtype == target else xp.astype(x, target)), x.dtype
+    return (to_compute(xp, x) if upcast else x), x.dtype
 
 
 def to_caller_dtype(xp: Any, result: Any, dtype: Any) -> Any:
@@ -119,7 +126,8 @@ def to_caller_dtype(xp: Any, result: Any, dtype: Any) -> Any:
 
 
 class LossInputs(NamedTuple):
-    """The arrays of one loss call, in one namespace, in the compute dtype."""
+    """The arrays of one loss call, in one namespace, in the compute dtype (``y_pred`` may
+    keep a half-precision dtype: see `loss_inputs`)."""
 
     xp: Any
     adapter: Any
@@ -130,21 +138,32 @@ class LossInputs(NamedTuple):
 
 
 def loss_inputs(
-    y_true: Any, y_pred: Any, sample_weight: Any = None, *, axis: Any, sparse: bool
+    y_true: Any,
+    y_pred: Any,
+    sample_weight: Any = None,
+    *,
+    axis: Any,
+    sparse: bool,
+    upcast: bool = True,
 ) -> LossInputs:
-    """Validate and convert the arguments shared by every loss."""
+    """Validate and convert the arguments shared by every loss.
+
+    Targets and weights are converted to the compute dtype; ``y_pred`` too, unless ``upcast``
+    is False (then the body computing the loss upcasts it, fused: see `_fast.run`).
+    """
     ns = resolve(y_pred=y_pred, y_true=y_true, sample_weight=sample_weight)
     xp = ns.xp
-    y_pred, _ = _to_compute(xp, as_array(y_pred, ns, floating=True), "y_pred")
+    y_pred, dtype = _to_compute(xp, as_array(y_pred, ns, floating=True), "y_pred", upcast=upcast)
+    compute = compute_dtype(xp, dtype)
     axis = normalize_axis(axis, y_pred.ndim)
     if sparse:
         y_true = _sparse_labels(xp, as_array(y_true, ns), y_pred, axis)
     else:
-        y_true = _dense_targets(xp, as_array(y_true, ns), y_pred)
+        y_true = _dense_targets(xp, as_array(y_true, ns), y_pred, compute)
     if sample_weight is not None:
         sample_weight = as_array(sample_weight, ns)
         _check_real(xp, sample_weight, "sample_weight")
-        sample_weight = xp.astype(sample_weight, y_pred.dtype)
+        sample_weight = xp.astype(sample_weight, compute)
     return LossInputs(xp, ns.backend.adapter, y_true, y_pred, sample_weight, axis)
 
 
@@ -161,8 +180,8 @@ def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return len(a) == len(b) and all(m is None or n is None or m == n for m, n in zip(a, b))
 
 
-def _dense_targets(xp: Any, y_true: Any, y_pred: Any) -> Any:
-    """Targets with ``y_pred``'s shape, in ``y_pred``'s dtype.
+def _dense_targets(xp: Any, y_true: Any, y_pred: Any, dtype: Any) -> Any:
+    """Targets with ``y_pred``'s shape, in the compute dtype ``dtype``.
 
     As Keras's loss classes do, a trailing size-1 dimension on one side is added to the other
     (``(N,)`` targets against ``(N, 1)`` predictions), never broadcast into an ``(N, N)`` loss.
@@ -178,7 +197,7 @@ def _dense_targets(xp: Any, y_true: Any, y_pred: Any) -> Any:
             f"`y_true` and `y_pred` must have the same shape; received y_true.shape={t} and "
             f"y_pred.shape={p}. For integer class labels use the sparse loss."
         )
-    return y_true if y_true.dtype == y_pred.dtype else xp.astype(y_true, y_pred.dtype)
+    return y_true if y_true.dtype == dtype else xp.astype(y_true, dtype)
 
 
 def _sparse_labels(xp: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
