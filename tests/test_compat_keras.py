@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import inspect
 
+import backends
 import data as d
+import ml_dtypes
 import numpy as np
 import pytest
 import reference as ref
@@ -262,43 +264,197 @@ def test_focal_losses_compile(backend):
         )
 
 
-# --- the API: names, parameters, defaults, configs ---------------------------------------------
+# --- the API: signatures, positional calls, names, dtypes, configs ---------------------------
 
 KERAS_NAMES = [n for n in compat.__all__ if n != "Loss"]
+CLASS_NAMES = [n for n in KERAS_NAMES if n[0].isupper()]
+
+
+def parameters(obj):
+    """``(name, kind, default)`` of each parameter, in order (annotations left out)."""
+    return [(p.name, p.kind, p.default) for p in inspect.signature(obj).parameters.values()]
 
 
 @pytest.mark.parametrize("name", KERAS_NAMES)
-def test_parameters_and_defaults_are_keras(name):
-    """Every name is Keras's, with Keras's parameters (in Keras's order) and defaults; Keras's
-    ``dtype`` is left out (xloss computes in float32, float64 for float64 input)."""
-    ours = inspect.signature(getattr(compat, name)).parameters
-    theirs = inspect.signature(getattr(keras.losses, name)).parameters
-    theirs = {k: p for k, p in theirs.items() if k != "dtype"}
-    if name[0].islower() or name in {
-        "BinaryCrossentropy",
-        "CategoricalCrossentropy",
-        "SparseCategoricalCrossentropy",
-    }:
-        # xloss's own signatures: the name is not an argument; options are keyword-only.
-        theirs.pop("name", None)
-        assert set(ours) == set(theirs), name
-    else:
-        assert list(ours) == list(theirs), name
-    for key, parameter in theirs.items():
-        assert ours[key].default == parameter.default, (name, key)
+def test_signatures_are_keras(name):
+    """Every name is Keras's, with Keras's parameter names, kinds, order and defaults."""
+    assert parameters(getattr(compat, name)) == parameters(getattr(keras.losses, name))
 
 
-@pytest.mark.parametrize("kind", ["binary", "categorical"])
-def test_config_round_trip_and_matches_keras(kind):
-    ours, keras_name = CLASSES[kind]
-    options = {"gamma": 3.0, "from_logits": True, "reduction": "sum", "name": "focal"}
-    options["alpha"] = 0.4 if kind == "binary" else [0.5, 1.5]
+def test_ten_keras_names_and_xloss_keeps_its_own_signatures():
+    """The wrappers are subclasses of xloss's classes, which keep xloss's signatures."""
+    assert len(KERAS_NAMES) == 10
+    for name in ("CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy"):
+        ours, top = getattr(compat, name), getattr(xloss, name)
+        assert issubclass(ours, top) and ours is not top, name
+        assert not {"name", "dtype"} & set(inspect.signature(top).parameters), name
+    sparse = [name for name, *_ in parameters(xloss.SparseCategoricalCrossentropy)]
+    assert sparse == ["from_logits", "ignore_class", "axis", "reduction"]
+    for name in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        option = inspect.signature(getattr(xloss, name)).parameters["from_logits"]
+        assert option.kind is inspect.Parameter.KEYWORD_ONLY, name
+
+
+# Exact in float32: Keras converts a per-class alpha list to a float32 tensor, also when it
+# computes in float64 (0.1 would differ from xloss's float64 0.1 by 1.5e-8).
+ALPHAS = [0.125, 0.25, 0.5, 0.375, 0.75]
+# name -> (every option after (y_true, y_pred), or of the constructor, in order; the arrays).
+# No option is at its default, so a parameter out of place changes the result or fails.
+POSITIONAL = {
+    "CategoricalCrossentropy": (
+        (True, 0.1, -1, "sum", "cce", None),
+        (d.SOFT, d.LOGITS, d.SAMPLE_WEIGHT),
+    ),
+    "SparseCategoricalCrossentropy": (
+        (True, -1, "sum", -1, "scce", None),
+        (d.IGNORED, d.LOGITS, d.SAMPLE_WEIGHT),
+    ),
+    "BinaryCrossentropy": (
+        (True, 0.2, -1, "mean", "bce", None),
+        (d.BINARY_SOFT, d.BINARY_LOGITS, d.SAMPLE_WEIGHT),
+    ),
+    "BinaryFocalCrossentropy": (
+        (True, 0.4, 1.5, True, 0.1, -1, "sum", "bfce", None),
+        (d.BINARY_TARGETS, d.BINARY_LOGITS, d.SAMPLE_WEIGHT),
+    ),
+    "CategoricalFocalCrossentropy": (
+        (ALPHAS, 1.0, True, 0.1, -1, "mean_with_sample_weight", "cfce", None),
+        (d.SOFT, d.LOGITS, d.SAMPLE_WEIGHT),
+    ),
+    "categorical_crossentropy": ((True, 0.1, -1), (d.SOFT, d.LOGITS)),
+    "sparse_categorical_crossentropy": ((True, -1, -1), (d.IGNORED, d.LOGITS)),
+    "binary_crossentropy": ((True, 0.2, -1), (d.BINARY_SOFT, d.BINARY_LOGITS)),
+    "binary_focal_crossentropy": (
+        (True, 0.4, 1.5, True, 0.1, -1),
+        (d.BINARY_TARGETS, d.BINARY_LOGITS),
+    ),
+    "categorical_focal_crossentropy": ((ALPHAS, 1.0, True, 0.1, -1), (d.SOFT, d.LOGITS)),
+}
+
+
+@pytest.mark.parametrize("name", KERAS_NAMES)
+def test_positional_call_matches_keras(backend, name):
+    """The same positional call on xloss and on Keras gives Keras's numbers."""
+    options, arrays = POSITIONAL[name]
+    ours, theirs = getattr(compat, name), getattr(keras.losses, name)
+    if name in CLASS_NAMES:
+        ours, theirs, options = ours(*options), theirs(*options), ()
+    result = ours(*(backend.asarray(a) for a in arrays), *options)
+    assert_result(backend, result, np.asarray(theirs(*arrays, *options), np.float64))
+
+
+@pytest.mark.parametrize("name", CLASS_NAMES)
+def test_names(name):
+    """``name`` is kept as ``loss.name`` and in the config; the default is Keras's."""
+    ours, theirs = getattr(compat, name), getattr(keras.losses, name)
+    assert ours().name == theirs().name == ours().get_config()["name"]
+    assert ours(name=None).name == theirs().name  # Keras's appends a global counter: "_1"
+    assert ours(name="mine").name == ours(name="mine").get_config()["name"] == "mine"
+    with pytest.raises(TypeError, match="`name` must be a string or None; received 3"):
+        ours(name=3)
+
+
+def rounded(array, dtype):
+    """A floating ``array``'s values in ``dtype`` (round to nearest), as float64."""
+    if array.dtype.kind != "f":
+        return array
+    return array.astype(ml_dtypes.bfloat16 if dtype == "bfloat16" else dtype).astype(np.float64)
+
+
+@pytest.mark.parametrize("name", CLASS_NAMES)
+def test_dtype(backend_and_dtype, name):
+    """``dtype=None`` keeps xloss's rule (float32 for half inputs, float64 for float64); a float
+    ``dtype`` converts float32 inputs to it and returns the loss in it. Keras computes half
+    precision in half precision and xloss in float32, so the expected numbers are Keras's in
+    float32 (float64) on the targets and predictions rounded to ``dtype``."""
+    backend, dtype = backend_and_dtype
+    options, arrays = POSITIONAL[name]
+    compute = "float64" if dtype == "float64" else "float32"
+    targets, predictions, weights = arrays
+    keras_loss = getattr(keras.losses, name)(*options[:-1], compute)
+    expected = keras_loss(rounded(targets, dtype), rounded(predictions, dtype), weights)
+    expected = np.asarray(expected, np.float64)
+    converting = getattr(compat, name)(*options[:-1], dtype)
+    keeping = getattr(compat, name)(*options)
+    with backend.x64():
+        result = converting(*(backend.asarray(a) for a in arrays))
+        assert_result(backend, result, expected, dtype)
+        inputs = [backend.asarray(a, dtype if a.dtype.kind == "f" else None) for a in arrays[:2]]
+        result = keeping(*inputs, backend.asarray(weights))
+        assert_result(backend, result, expected, compute)
+
+
+@pytest.mark.parametrize("name", CLASS_NAMES)
+def test_dtype_names_and_policies_are_keras(name):
+    """``loss.dtype`` is the name of the dtype computed in, as Keras's, for dtype names, Keras's
+    mixed-precision policy names and ``keras.DTypePolicy`` objects."""
+    ours, theirs = getattr(compat, name), getattr(keras.losses, name)
+    assert ours().dtype is None and theirs().dtype == "float32"  # None: the inputs' dtype
+    given = [*backends.FLOAT_DTYPES["jax"], "mixed_float16", "mixed_bfloat16"]
+    for dtype in [*given, keras.DTypePolicy("mixed_bfloat16"), keras.DTypePolicy("float64")]:
+        assert ours(dtype=dtype).dtype == theirs(dtype=dtype).dtype, dtype
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float8", 3, "float"])
+def test_bad_dtype(dtype):
+    with pytest.raises(ValueError, match=f"`dtype` must be None or one of .*; received {dtype!r}"):
+        compat.CategoricalCrossentropy(dtype=dtype)
+
+
+@pytest.mark.backends("numpy", "array_api_strict")
+def test_a_dtype_the_library_lacks(backend):
+    """NumPy has no bfloat16, array-api-strict no float16: the call says so."""
+    missing = [
+        n for n in backends.FLOAT_DTYPES["jax"] if n not in backends.FLOAT_DTYPES[backend.name]
+    ]
+    for dtype in missing:
+        loss = compat.BinaryCrossentropy(dtype=dtype)
+        message = f"`dtype='{dtype}'`: {backend.name} arrays have no {dtype} dtype"
+        with pytest.raises(TypeError, match=message):
+            loss(backend.asarray(d.BINARY_TARGETS), backend.asarray(d.BINARY_PROBS))
+
+
+@pytest.mark.backends("jax", "torch", "tensorflow")
+def test_dtype_compiles(backend):
+    """Under jax.jit, torch.compile(fullgraph=True) and tf.function, the dtype conversion gives
+    the eager result, in the dtype."""
+    loss = compat.SparseCategoricalCrossentropy(True, -1, "sum", -1, "scce", "float16")
+    examples = (d.IGNORED, d.LOGITS, d.SAMPLE_WEIGHT)
+    compiled = backend.compile(loss.__call__, *examples)
+    out = compiled(*(backend.asarray(a) for a in examples))
+    eager = loss(*(backend.asarray(a) for a in examples))
+    assert out.dtype == eager.dtype == backend.dtype_of("float16")
+    np.testing.assert_allclose(
+        backend.to_numpy(out), backend.to_numpy(eager), rtol=tolerance("float16")
+    )
+
+
+CONFIGS = {
+    "CategoricalCrossentropy": {"from_logits": True, "label_smoothing": 0.1, "axis": 1},
+    "SparseCategoricalCrossentropy": {"from_logits": True, "ignore_class": -1, "axis": 1},
+    "BinaryCrossentropy": {"label_smoothing": 0.2, "axis": 0},
+    "BinaryFocalCrossentropy": {"apply_class_balancing": True, "alpha": 0.4, "gamma": 3.0},
+    "CategoricalFocalCrossentropy": {"alpha": [0.5, 1.5], "gamma": 3.0, "from_logits": True},
+}
+
+
+@pytest.mark.parametrize("name", CLASS_NAMES)
+def test_config_round_trip_and_matches_keras(name):
+    """``from_config(get_config())`` rebuilds the loss; the config has Keras's keys and values,
+    plus ``dtype`` (and the sparse loss's ``axis``), which Keras's leaves out; Keras's
+    ``from_config`` takes it."""
+    ours, theirs = getattr(compat, name), getattr(keras.losses, name)
+    options = {**CONFIGS[name], "reduction": "sum", "name": "mine", "dtype": "float64"}
     loss = ours(**options)
     config = loss.get_config()
     rebuilt = ours.from_config(config)
-    assert rebuilt.get_config() == config and repr(rebuilt) == repr(loss)
-    keras_config = getattr(keras.losses, keras_name)(**options).get_config()
-    assert {k: keras_config[k] for k in config} == config
+    assert type(rebuilt) is ours and rebuilt.get_config() == config and repr(rebuilt) == repr(loss)
+    assert (rebuilt.name, rebuilt.dtype) == ("mine", "float64")
+    assert config == {**config, **options}
+    keras_config = theirs(**options).get_config()
+    assert {k: config[k] for k in keras_config} == keras_config
+    assert set(config) - set(keras_config) <= {"dtype", "axis"}
+    assert theirs.from_config(config).get_config() == keras_config
 
 
 BAD = [

@@ -1,10 +1,32 @@
 """Keras 3's loss API on any backend's arrays, without importing Keras.
 
-The names, arguments, defaults and numbers of ``keras.losses``: probabilities renormalised and
-clipped to ``[1e-7, 1 - 1e-7]``, the binary loss averaged over the last axis, label smoothing
-towards ``1/C`` (categorical) or ``0.5`` (binary), and the reductions ``"sum_over_batch_size"``,
-``"sum"``, ``"mean"``, ``"mean_with_sample_weight"`` and ``None``. The cross-entropies are
-xloss's own (xloss follows Keras by default); the focal losses are Keras's formulas step by step.
+The names, signatures (parameter names, order and defaults, positional calls included), configs
+and numbers of ``keras.losses``: probabilities renormalised and clipped to ``[1e-7, 1 - 1e-7]``,
+the binary loss averaged over the last axis, label smoothing towards ``1/C`` (categorical) or
+``0.5`` (binary), and the reductions ``"sum_over_batch_size"``, ``"sum"``, ``"mean"``,
+``"mean_with_sample_weight"`` and ``None``. Each name here is a thin wrapper around xloss's own
+loss (`xloss.CategoricalCrossentropy`, `xloss.categorical_crossentropy`, ...; the focal losses
+are Keras's formulas step by step); the classes are subclasses of xloss's.
+
+The loss classes take Keras's ``name`` and ``dtype``:
+
+- ``name`` is kept as ``loss.name`` and in the config. ``None`` gives the class's default name
+  (Keras appends a counter, ``"categorical_crossentropy_1"``; xloss does not).
+- ``dtype`` is the dtype of the computation and of the result. Keras converts ``y_true`` and
+  ``y_pred`` to it and returns the loss in it; ``None`` there means ``keras.backend.floatx()``
+  (float32), so Keras computes float64 inputs in float32. Here, ``None`` keeps xloss's rule:
+  float32 for float16/bfloat16/float32 inputs, float64 for float64 inputs. A float dtype
+  (``"float16"``, ``"bfloat16"``, ``"float32"``, ``"float64"``, or Keras's policy names
+  ``"mixed_float16"``/``"mixed_bfloat16"``, or a Keras ``DTypePolicy``, whose ``compute_dtype``
+  is used) converts ``y_pred`` and floating ``y_true`` to it (as Keras does; integer labels are
+  kept), computes (half precision in float32 inside, as xloss always does, where Keras computes
+  in half precision), and returns the loss in that dtype. ``loss.dtype`` is ``None`` or the
+  dtype's name. The array library must have the dtype (NumPy has no bfloat16; JAX needs x64
+  switched on for float64). One difference in float64: Keras turns a per-class ``alpha`` list
+  into a float32 tensor, so its focal loss there is off by up to ~4e-8 relative; xloss keeps
+  ``alpha`` in the dtype computed in.
+
+The functions take no ``dtype``: they return xloss's dtypes.
 
 Examples:
     >>> import numpy as np
@@ -13,27 +35,522 @@ Examples:
     >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
     >>> round(float(keras.CategoricalCrossentropy()(y_true, y_pred)), 4)
     1.1769
+    >>> loss = keras.CategoricalCrossentropy(False, 0.1, -1, "sum", "cce", "float32")
+    >>> loss.name, loss.dtype, loss(y_true, y_pred).dtype
+    ('cce', 'float32', dtype('float32'))
 """
 
 from __future__ import annotations
 
-from xloss._focal import (
-    BinaryFocalCrossentropy,
-    CategoricalFocalCrossentropy,
-    binary_focal_crossentropy,
-    categorical_focal_crossentropy,
-)
-from xloss._loss_classes import (
-    BinaryCrossentropy,
-    CategoricalCrossentropy,
-    Loss,
-    SparseCategoricalCrossentropy,
-)
-from xloss._losses import (
-    binary_crossentropy,
-    categorical_crossentropy,
-    sparse_categorical_crossentropy,
-)
+from typing import Any
+
+from xloss import _focal, _loss_classes, _losses
+from xloss._dispatch import as_array, resolve
+from xloss._loss_classes import Loss
+
+_FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_POLICIES = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+
+
+def _check_name(name: Any, default: str) -> str:
+    if name is None:
+        return default
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be a string or None; received {name!r}.")
+    return name
+
+
+def _check_dtype(dtype: Any) -> str | None:
+    """``dtype`` as a float dtype name, or None. A Keras ``DTypePolicy`` gives its compute
+    dtype, as Keras uses it."""
+    if dtype is None:
+        return None
+    compute = getattr(dtype, "compute_dtype", None)
+    name = compute if isinstance(compute, str) else dtype
+    if isinstance(name, str):
+        name = _POLICIES.get(name, name)
+        if name in _FLOAT_DTYPES:
+            return name
+    allowed = ", ".join(repr(n) for n in (*_FLOAT_DTYPES, *_POLICIES))
+    raise ValueError(
+        f"`dtype` must be None or one of {allowed}; received {dtype!r}. It is the dtype the "
+        f"loss is computed and returned in; None keeps the inputs' (float32 for half precision)."
+    )
+
+
+class _KerasLoss(Loss):
+    """Keras's ``name`` and ``dtype`` on top of an xloss loss class (a mixin: it comes first
+    in the bases, the xloss class second)."""
+
+    _default_name: str
+
+    def _set_name_and_dtype(self, name: Any, dtype: Any) -> None:
+        self.name = _check_name(name, self._default_name)
+        self.dtype = _check_dtype(dtype)
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        """The reduced loss (or the weighted per-sample losses for ``reduction=None``).
+
+        Args:
+            y_true: targets, as the matching function takes them.
+            y_pred: logits or probabilities.
+            sample_weight: optional weights: one per sample (shape ``(N,)``), one per loss value,
+                or a scalar. A Python list or an array of ``y_pred``'s library.
+
+        Returns:
+            A scalar array (or the per-sample array for ``reduction=None``) of ``y_pred``'s type
+            and device, in ``dtype``; for ``dtype=None`` in float32 (float64 for float64
+            predictions).
+        """
+        if self.dtype is None:
+            return super().__call__(y_true, y_pred, sample_weight)
+        ns = resolve(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
+        xp = ns.xp
+        target = getattr(xp, self.dtype, None)
+        if target is None:
+            raise TypeError(
+                f"`dtype={self.dtype!r}`: {ns.backend.name} arrays have no {self.dtype} dtype. "
+                f"Pass dtype=None (the inputs' dtype) or a dtype {ns.backend.name} has."
+            )
+        y_pred = as_array(y_pred, ns, floating=True)
+        if xp.isdtype(y_pred.dtype, ("real floating", "integral", "bool")):
+            y_pred = xp.astype(y_pred, target)
+        y_true = as_array(y_true, ns)
+        if xp.isdtype(y_true.dtype, "real floating"):
+            y_true = xp.astype(y_true, target)
+        result = super().__call__(y_true, y_pred, sample_weight)
+        return result if result.dtype == target else xp.astype(result, target)
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments, as a dict, Keras's keys first (``name``,
+        ``reduction``, the options) and ``dtype`` last: ``type(loss).from_config(config)``
+        rebuilds an equal loss, and so does Keras's ``from_config``."""
+        options = {k: v for k, v in super().get_config().items() if k != "name"}
+        reduction = options.pop("reduction")
+        return {"name": self.name, "reduction": reduction, **options, "dtype": self.dtype}
+
+
+class CategoricalCrossentropy(_KerasLoss, _loss_classes.CategoricalCrossentropy):
+    """``keras.losses.CategoricalCrossentropy``: `xloss.CategoricalCrossentropy` with Keras's
+    signature, ``name`` and ``dtype``.
+
+    Args:
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        label_smoothing: in [0, 1]; targets become ``y * (1 - ls) + ls / C``.
+        axis: the class axis.
+        reduction: ``"sum_over_batch_size"`` (default), ``"mean"``, ``"sum"``,
+            ``"mean_with_sample_weight"`` or ``None``/``"none"``.
+        name: the loss's name (``loss.name``); None gives the default.
+        dtype: the dtype computed and returned in; None keeps the inputs' (see the module).
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import keras
+        >>> loss = keras.CategoricalCrossentropy(True, 0.0, -1, "sum")
+        >>> y_true = np.array([[0.0, 1.0], [1.0, 0.0]])
+        >>> logits = np.array([[0.0, 2.0], [0.0, 2.0]])
+        >>> round(float(loss(y_true, logits)), 4)
+        2.2539
+        >>> loss.get_config()["name"]
+        'categorical_crossentropy'
+    """
+
+    _default_name = "categorical_crossentropy"
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "categorical_crossentropy",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, reduction=reduction
+        )
+        self._set_name_and_dtype(name, dtype)
+
+
+class SparseCategoricalCrossentropy(_KerasLoss, _loss_classes.SparseCategoricalCrossentropy):
+    """``keras.losses.SparseCategoricalCrossentropy``: `xloss.SparseCategoricalCrossentropy`
+    with Keras's signature (``reduction`` before ``axis``), ``name`` and ``dtype``.
+
+    Positions labelled ``ignore_class`` count neither in the sum nor in the divisor of the
+    ``"sum_over_batch_size"``/``"mean"`` reductions. The config holds ``axis`` too (Keras's
+    leaves it out, so Keras's own round trip loses it).
+
+    Args:
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        ignore_class: a label value to leave out, or None.
+        reduction: as for `CategoricalCrossentropy`.
+        axis: the class axis.
+        name: the loss's name (``loss.name``); None gives the default.
+        dtype: the dtype computed and returned in; None keeps the inputs' (see the module).
+            Integer labels stay integers.
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import keras
+        >>> loss = keras.SparseCategoricalCrossentropy(True, -100, "sum_over_batch_size")
+        >>> logits = np.array([[2.0, 0.0], [0.0, 2.0], [5.0, 5.0]])
+        >>> round(float(loss(np.array([0, 1, -100]), logits)), 4)
+        0.1269
+    """
+
+    _default_name = "sparse_categorical_crossentropy"
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        ignore_class: int | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        axis: int = -1,
+        name: str | None = "sparse_categorical_crossentropy",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            from_logits=from_logits, ignore_class=ignore_class, axis=axis, reduction=reduction
+        )
+        self._set_name_and_dtype(name, dtype)
+
+
+class BinaryCrossentropy(_KerasLoss, _loss_classes.BinaryCrossentropy):
+    """``keras.losses.BinaryCrossentropy``: `xloss.BinaryCrossentropy` with Keras's signature,
+    ``name`` and ``dtype``.
+
+    Args:
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        label_smoothing: in [0, 1]; targets become ``z * (1 - ls) + 0.5 * ls``.
+        axis: the axis averaged over per sample.
+        reduction: as for `CategoricalCrossentropy`.
+        name: the loss's name (``loss.name``); None gives the default.
+        dtype: the dtype computed and returned in; None keeps the inputs' (see the module).
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import keras
+        >>> loss = keras.BinaryCrossentropy(True, 0.0, -1, "sum_over_batch_size", "bce")
+        >>> round(float(loss(np.array([[1.0], [0.0]]), np.array([[3.0], [-3.0]]))), 4)
+        0.0486
+        >>> loss
+        BinaryCrossentropy(name='bce', reduction='sum_over_batch_size', from_logits=True, \
+label_smoothing=0.0, axis=-1, dtype=None)
+    """
+
+    _default_name = "binary_crossentropy"
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "binary_crossentropy",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, reduction=reduction
+        )
+        self._set_name_and_dtype(name, dtype)
+
+
+class BinaryFocalCrossentropy(_KerasLoss, _focal.BinaryFocalCrossentropy):
+    """``keras.losses.BinaryFocalCrossentropy``: `binary_focal_crossentropy` with a Keras 3
+    reduction, Keras's signature, ``name`` and ``dtype``.
+
+    Args:
+        apply_class_balancing: whether to weigh class 1 by ``alpha`` and class 0 by
+            ``1 - alpha``.
+        alpha: in [0, 1]; used only with ``apply_class_balancing``.
+        gamma: the focusing parameter, >= 0.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        label_smoothing: in [0, 1].
+        axis: the axis averaged over per sample.
+        reduction: as for `CategoricalCrossentropy`.
+        name: the loss's name (``loss.name``); None gives the default.
+        dtype: the dtype computed and returned in; None keeps the inputs' (see the module).
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import keras
+        >>> loss = keras.BinaryFocalCrossentropy(gamma=2.0, from_logits=True)
+        >>> y_true = np.array([0.0, 1.0, 0.0, 0.0])
+        >>> logits = np.array([-18.6, 0.51, 2.94, -12.8])
+        >>> round(float(loss(y_true, logits)), 3)
+        0.691
+    """
+
+    _default_name = "binary_focal_crossentropy"
+
+    def __init__(
+        self,
+        apply_class_balancing: bool = False,
+        alpha: float = 0.25,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "binary_focal_crossentropy",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            apply_class_balancing=apply_class_balancing,
+            alpha=alpha,
+            gamma=gamma,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+            reduction=reduction,
+            name=_check_name(name, self._default_name),
+        )
+        self._set_name_and_dtype(name, dtype)
+
+
+class CategoricalFocalCrossentropy(_KerasLoss, _focal.CategoricalFocalCrossentropy):
+    """``keras.losses.CategoricalFocalCrossentropy``: `categorical_focal_crossentropy` with a
+    Keras 3 reduction, Keras's signature, ``name`` and ``dtype``.
+
+    Args:
+        alpha: the weight of every class (a number), or one weight per class (a sequence).
+        gamma: the focusing parameter, >= 0.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        label_smoothing: in [0, 1].
+        axis: the class axis.
+        reduction: as for `CategoricalCrossentropy`.
+        name: the loss's name (``loss.name``); None gives the default.
+        dtype: the dtype computed and returned in; None keeps the inputs' (see the module).
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import keras
+        >>> loss = keras.CategoricalFocalCrossentropy()
+        >>> y_true = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> y_pred = np.array([[0.05, 0.95, 0.0], [0.1, 0.8, 0.1]])
+        >>> round(float(loss(y_true, y_pred)), 4)
+        0.2332
+    """
+
+    _default_name = "categorical_focal_crossentropy"
+
+    def __init__(
+        self,
+        alpha: float | Any = 0.25,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "categorical_focal_crossentropy",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(
+            alpha=alpha,
+            gamma=gamma,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+            reduction=reduction,
+            name=_check_name(name, self._default_name),
+        )
+        self._set_name_and_dtype(name, dtype)
+
+
+def categorical_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Any:
+    """``keras.losses.categorical_crossentropy``: `xloss.categorical_crossentropy` with
+    Keras's signature (options may be positional). One loss per sample.
+
+    Args:
+        y_true: one-hot or soft targets with ``y_pred``'s shape.
+        y_pred: logits or probabilities, real floating point.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        label_smoothing: in [0, 1].
+        axis: the class axis.
+
+    Returns:
+        ``y_pred``'s type and device, with ``axis`` removed (xloss's dtypes).
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import keras
+        >>> y_true = np.array([[0.0, 1.0], [1.0, 0.0]])
+        >>> keras.categorical_crossentropy(y_true, np.array([[0.0, 2.0], [0.0, 2.0]]), True)
+        array([0.12692801, 2.12692801])
+    """
+    return _losses.categorical_crossentropy(
+        y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis
+    )
+
+
+def sparse_categorical_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> Any:
+    """``keras.losses.sparse_categorical_crossentropy``:
+    `xloss.sparse_categorical_crossentropy` with Keras's signature (options may be
+    positional). One loss per sample; 0 where the label is ``ignore_class``.
+
+    Args:
+        y_true: integer class indices, ``y_pred``'s shape without the class axis.
+        y_pred: logits or probabilities, real floating point.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        ignore_class: a label value to leave out, or None.
+        axis: the class axis.
+
+    Returns:
+        ``y_pred``'s type and device, with ``axis`` removed (xloss's dtypes).
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import keras
+        >>> logits = np.array([[2.0, 0.0], [0.0, 2.0]])
+        >>> keras.sparse_categorical_crossentropy(np.array([0, -1]), logits, True, -1)
+        array([0.12692801, 0.        ])
+    """
+    return _losses.sparse_categorical_crossentropy(
+        y_true, y_pred, from_logits=from_logits, ignore_class=ignore_class, axis=axis
+    )
+
+
+def binary_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Any:
+    """``keras.losses.binary_crossentropy``: `xloss.binary_crossentropy` with Keras's
+    signature (options may be positional). The mean over ``axis``: one loss per sample.
+
+    Args:
+        y_true: targets in [0, 1] with ``y_pred``'s shape.
+        y_pred: logits or probabilities, real floating point.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        label_smoothing: in [0, 1].
+        axis: the axis averaged over.
+
+    Returns:
+        ``y_pred``'s type and device, with ``axis`` removed (xloss's dtypes).
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import keras
+        >>> keras.binary_crossentropy(np.array([[1.0], [0.0]]), np.array([[3.0], [-3.0]]), True)
+        array([0.04858735, 0.04858735])
+    """
+    return _losses.binary_crossentropy(
+        y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis
+    )
+
+
+def binary_focal_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Any:
+    r"""``keras.losses.binary_focal_crossentropy`` with Keras's signature (options may be
+    positional). One loss per sample:
+
+    ``\ell = \operatorname{mean}_{axis}\big(w\,(1 - p_t)^\gamma\,\mathrm{bce}(z, p)\big)``,
+    ``p_t = z p + (1 - z)(1 - p)``, ``w = alpha`` for class 1 and ``1 - alpha`` for class 0 with
+    ``apply_class_balancing`` (else 1); ``bce`` is `binary_crossentropy`'s element-wise term
+    (probabilities clipped to ``[1e-7, 1 - 1e-7]`` in the log; from logits the stable form).
+
+    Args:
+        y_true: targets in [0, 1] with ``y_pred``'s shape.
+        y_pred: logits or probabilities, real floating point.
+        apply_class_balancing: whether to weigh class 1 by ``alpha`` and class 0 by
+            ``1 - alpha``.
+        alpha: in [0, 1]; used only with ``apply_class_balancing``.
+        gamma: the focusing parameter, >= 0.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        label_smoothing: in [0, 1].
+        axis: the axis averaged over.
+
+    Returns:
+        ``y_pred``'s type and device, with ``axis`` removed (xloss's dtypes).
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import keras
+        >>> y_true = np.array([[0.0, 1.0], [0.0, 0.0]])
+        >>> y_pred = np.array([[0.6, 0.4], [0.4, 0.6]])
+        >>> keras.binary_focal_crossentropy(y_true, y_pred, False, 0.25, 2.0).round(4)
+        array([0.3299, 0.2058])
+    """
+    return _focal.binary_focal_crossentropy(
+        y_true,
+        y_pred,
+        apply_class_balancing=apply_class_balancing,
+        alpha=alpha,
+        gamma=gamma,
+        from_logits=from_logits,
+        label_smoothing=label_smoothing,
+        axis=axis,
+    )
+
+
+def categorical_focal_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    alpha: float | Any = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Any:
+    r"""``keras.losses.categorical_focal_crossentropy`` with Keras's signature (options may be
+    positional). One loss per sample:
+
+    ``\ell = -\sum_c \alpha_c (1 - p_c)^\gamma\, y_c \log p_c``, ``p`` being ``y_pred`` (or
+    its softmax with ``from_logits=True``) divided by its sum along ``axis`` and clipped to
+    ``[1e-7, 1 - 1e-7]``, as Keras does.
+
+    Args:
+        y_true: one-hot or soft targets with ``y_pred``'s shape.
+        y_pred: logits or probabilities, real floating point.
+        alpha: the weight of every class (a number), or one weight per class (a sequence).
+        gamma: the focusing parameter, >= 0.
+        from_logits: whether ``y_pred`` holds logits rather than probabilities.
+        label_smoothing: in [0, 1].
+        axis: the class axis.
+
+    Returns:
+        ``y_pred``'s type and device, with ``axis`` removed (xloss's dtypes).
+
+    Examples:
+        >>> import numpy as np
+        >>> from xloss.compat import keras
+        >>> y_true = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> y_pred = np.array([[0.2, 0.7, 0.1], [0.1, 0.85, 0.05]])
+        >>> keras.categorical_focal_crossentropy(y_true, y_pred, [0.2, 0.3, 0.5]).round(4)
+        array([0.0096, 1.3518])
+    """
+    return _focal.categorical_focal_crossentropy(
+        y_true,
+        y_pred,
+        alpha=alpha,
+        gamma=gamma,
+        from_logits=from_logits,
+        label_smoothing=label_smoothing,
+        axis=axis,
+    )
+
 
 __all__ = [
     "BinaryCrossentropy",

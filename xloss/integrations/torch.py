@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 import xloss
-from xloss.compat import keras as compat
+from xloss import _focal
 
 __all__ = [
     "BinaryCrossentropy",
@@ -196,7 +196,7 @@ class BinaryFocalCrossentropy(_Module):
         0.691
     """
 
-    _xloss_class = compat.BinaryFocalCrossentropy
+    _xloss_class = _focal.BinaryFocalCrossentropy
 
     def __init__(
         self,
@@ -242,7 +242,7 @@ class CategoricalFocalCrossentropy(_Module):
         0.2332
     """
 
-    _xloss_class = compat.CategoricalFocalCrossentropy
+    _xloss_class = _focal.CategoricalFocalCrossentropy
 
     def __init__(
         self,
