@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+EPSILON = 1e-7  # Keras's epsilon, as xloss._losses.EPSILON
+
 
 def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
     """Takes bfloat16 as is: torch's CPU kernel computes it in float32 and rounds once, exactly
@@ -52,12 +54,13 @@ def _sparse(
     checked: bool,
     **_: Any,
 ) -> tuple[Any, Any] | None:
-    if not from_logits:
-        return None
     torch = sys.modules["torch"]
     F = torch.nn.functional
     valid = None if ignore_class is None else labels != ignore_class
-    logits, restore = _classes_on_dim_1(x, axis)
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    if not from_logits:
+        return _sparse_probabilities(torch, labels, x, axis, valid, compute) if checked else None
+    logits, restore = _classes_on_dim_1(x.to(compute), axis)
     flat = labels.reshape(-1) if logits.ndim == 2 and labels.ndim != 1 else labels
     if checked:  # every label is in [0, C) or is ignore_class
         ignore = -100 if ignore_class is None else ignore_class
@@ -71,6 +74,21 @@ def _sparse(
     safe = torch.where(keep, flat, torch.full_like(flat, -100))
     loss = F.cross_entropy(logits, safe, ignore_index=-100, reduction="none")
     return restore(torch.where(wrong, torch.full_like(loss, math.nan), loss)), valid
+
+
+def _sparse_probabilities(
+    torch: Any, labels: Any, p: Any, axis: int, valid: Any, compute: Any
+) -> tuple[Any, Any]:
+    """The picked probability over the row total, clipped, as Keras: reading half precision
+    as is (``sum(dtype=float32)`` accumulates in float32 without a converted copy)."""
+    index = labels if valid is None else torch.where(valid, labels, torch.zeros_like(labels))
+    picked = torch.take_along_dim(p, index.unsqueeze(axis), dim=axis).squeeze(axis).to(compute)
+    total = torch.sum(p, dim=axis, dtype=compute)
+    total = torch.where(total == 0, torch.ones_like(total), total)
+    loss = -torch.log(torch.clamp(picked / total, EPSILON, 1.0 - EPSILON))
+    if valid is None:
+        return loss, None
+    return torch.where(valid, loss, torch.zeros_like(loss)), valid
 
 
 def _categorical(
@@ -107,10 +125,16 @@ def _categorical(
 def _binary(
     z: Any, x: Any, *, axis: int, from_logits: bool, label_smoothing: float, **_: Any
 ) -> tuple[Any, None] | None:
-    if not from_logits or label_smoothing:
+    if label_smoothing:
         return None
-    F = sys.modules["torch"].nn.functional
-    return F.binary_cross_entropy_with_logits(x, z, reduction="none").mean(axis), None
+    torch = sys.modules["torch"]
+    if from_logits:
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x, z, reduction="none")
+        return loss.mean(axis), None
+    # -(z log p + (1 - z) log(1 - p)) with one lerp for the weighting: b + z (a - b).
+    # (F.binary_cross_entropy refuses targets outside [0, 1] and nan; Keras's formula does not.)
+    p = torch.clamp(x, EPSILON, 1.0 - EPSILON)
+    return -torch.lerp(torch.log(1.0 - p), torch.log(p), z).mean(axis), None
 
 
 KERNELS: dict[str, Callable[..., Any]] = {

@@ -43,7 +43,25 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     are static; ``readable``/``checked`` are not the body's."""
     options.pop("readable", None)
     options.pop("checked", None)
-    return _jitted(_upcast_then, tuple(sorted(options)), 2)(generic, xp, *args, **options)
+    body = _NATIVE.get(name, generic)
+    return _jitted(_upcast_then, tuple(sorted(options)), 2)(body, xp, *args, **options)
+
+
+# jax.nn's own, where they compute what the generic bodies compute (x - max, exp, sum, log):
+# the same numbers, in the fusions XLA knows best.
+def _softmax(xp: Any, x: Any, *, axis: int) -> Any:
+    return sys.modules["jax"].nn.softmax(x, axis=axis)
+
+
+def _log_softmax(xp: Any, x: Any, *, axis: int) -> Any:
+    return sys.modules["jax"].nn.log_softmax(x, axis=axis)
+
+
+def _logsumexp(xp: Any, x: Any, *, axis: int, keepdims: bool) -> Any:
+    return sys.modules["jax"].nn.logsumexp(x, axis=axis, keepdims=keepdims)
+
+
+_NATIVE = {"softmax": _softmax, "log_softmax": _log_softmax, "logsumexp": _logsumexp}
 
 
 def _upcast_then(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:

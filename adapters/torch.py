@@ -8,7 +8,7 @@ from typing import Any
 
 NAME = "torch"
 HOST_VIEW = True  # np.asarray of a readable array is a view, no copy
-TAKES_HALF = ("softmax",)  # see _torch_kernels._softmax
+TAKES_HALF = ("softmax", "sparse")  # see _torch_kernels: they upcast where they must
 
 
 def owns(x: Any) -> bool:

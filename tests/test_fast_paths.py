@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backends import FLOAT_DTYPES
 from checks import grad_of, tolerance
 
 import xloss
@@ -245,3 +246,51 @@ def test_sparse_large_agrees(backend):
         return xloss.sparse_categorical_crossentropy(y, p, from_logits=True)
 
     assert_agree(backend, fn, *_on(backend, labels, x))
+
+
+def _probabilities():
+    p = RNG.random((6, 5)).astype(np.float32)
+    p /= p.sum(-1, keepdims=True)
+    p[0] = [0.0, 1.0, 0.0, 0.0, 0.0]  # exact 0 and 1
+    p[1] = 0.0  # an all-zero row: the capped loss, not 0/0
+    p[2] *= 0.5  # unnormalised
+    return p
+
+
+@pytest.mark.parametrize("ignore_class", [None, 4])
+def test_sparse_from_probabilities_agrees(backend, ignore_class):
+    labels = np.array([0, 2, 1, 4, 3, 4])
+
+    def fn(y, p):
+        return xloss.sparse_categorical_crossentropy(y, p, ignore_class=ignore_class)
+
+    assert_agree(backend, fn, *_on(backend, labels, _probabilities()))
+
+
+def test_binary_from_probabilities_agrees(backend):
+    z = (RNG.random((6, 5)) < 0.5).astype(np.float32)
+    z[3] = [0.3, 0.0, 1.0, 0.5, 0.9]
+    assert_agree(backend, xloss.binary_crossentropy, *_on(backend, z, _probabilities()))
+
+
+@pytest.mark.backends("numpy", "jax", "torch", "tensorflow")  # array-api-strict has no half
+def test_half_precision_agrees(backend):
+    """Half precision reaches some kernels as is (they upcast inside): same answers."""
+    for dtype in ("float16", "bfloat16"):
+        if dtype in FLOAT_DTYPES[backend.name]:
+            _half_precision_agrees(backend, dtype)
+
+
+def _half_precision_agrees(backend, dtype):
+    x = _masked()
+    labels = np.array([0, 2, 1, 4, 2, 6])
+    probs = _probabilities()
+    cases = [
+        (xloss.softmax, (x,)),
+        (xloss.log_softmax, (x,)),
+        (lambda y, p: xloss.sparse_categorical_crossentropy(y, p, from_logits=True), (labels, x)),
+        (xloss.sparse_categorical_crossentropy, (labels[:6] % 5, probs)),
+    ]
+    for fn, arrays in cases:
+        converted = [backend.asarray(a, dtype if a.dtype.kind == "f" else None) for a in arrays]
+        assert_agree(backend, fn, *converted, tol=tolerance(dtype))

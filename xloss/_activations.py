@@ -32,16 +32,17 @@ def shifted_logsumexp_xp(xp: Any, x: Any, axis: int) -> tuple[Any, Any]:
     form is used because it never subtracts two large numbers.
     """
     shifted = x - shift_xp(xp, x, axis)
-    return shifted, _log_sum_exp(xp, shifted, axis)
+    return shifted, log_sum_exp_xp(xp, shifted, axis)
 
 
-def _log_sum_exp(xp: Any, x: Any, axis: int) -> Any:
+def log_sum_exp_xp(xp: Any, x: Any, axis: int) -> Any:
+    """``log(sum(exp(x)))`` along ``axis``, kept as a dimension; ``x`` already shifted."""
     return xp.log(xp.sum(xp.exp(x), axis=axis, keepdims=True))
 
 
 def logsumexp_xp(xp: Any, x: Any, axis: int, keepdims: bool = False) -> Any:
     m = shift_xp(xp, x, axis)
-    out = _log_sum_exp(xp, x - m, axis) + m
+    out = log_sum_exp_xp(xp, x - m, axis) + m
     return out if keepdims else xp.squeeze(out, axis=axis)
 
 

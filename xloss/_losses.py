@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from xloss import _checks, _fast
-from xloss._activations import log_softmax_xp, shifted_logsumexp_xp, softplus_xp
+from xloss._activations import log_softmax_xp, log_sum_exp_xp, shift_xp, softplus_xp
 from xloss._validation import (
     LossInputs,
     check_from_logits,
@@ -58,13 +58,12 @@ def categorical_xp(
         y_true = smooth_categorical(xp, y_true, y_pred, axis, label_smoothing)
     if from_logits:
         log_p = log_softmax_xp(xp, y_pred, axis)
-        # A class masked with a -inf logit and a zero target contributes 0 (0 * log 0 = 0),
-        # not nan; with a positive target the loss is +inf, as it should be.
-        keep = xp.logical_or(xp.isfinite(log_p), y_true != 0)
-        log_p = xp.where(keep, log_p, xp.zeros_like(log_p))
+        # A zero target contributes 0, also where a class is masked with a -inf logit
+        # (0 * log 0 = 0, not nan); with a positive target the loss is +inf, as it should be.
+        terms = y_true * xp.where(y_true != 0, log_p, xp.zeros_like(log_p))
     else:
-        log_p = xp.log(_clip_probabilities(xp, y_pred / _row_total(xp, y_pred, axis)))
-    return -xp.sum(y_true * log_p, axis=axis), None
+        terms = y_true * xp.log(_clip_probabilities(xp, y_pred / _row_total(xp, y_pred, axis)))
+    return -xp.sum(terms, axis=axis), None
 
 
 def sparse_categorical_xp(
@@ -85,8 +84,11 @@ def sparse_categorical_xp(
     index = xp.expand_dims(xp.where(in_range, labels, xp.zeros_like(labels)), axis=axis)
     if from_logits:
         # -log_softmax(x)[label] = lse(x - m) - (x[label] - m), gathered without a one-hot.
-        shifted, lse = shifted_logsumexp_xp(xp, y_pred, axis)
-        loss = lse - xp.take_along_axis(shifted, index, axis=axis)
+        # The logit is gathered from x, not from x - m: the same number, and compilers need
+        # not keep x - m in memory for the gather.
+        m = shift_xp(xp, y_pred, axis)
+        lse = log_sum_exp_xp(xp, y_pred - m, axis)
+        loss = lse - (xp.take_along_axis(y_pred, index, axis=axis) - m)
     else:
         picked = xp.take_along_axis(y_pred, index, axis=axis)
         loss = -xp.log(_clip_probabilities(xp, picked / _row_total(xp, y_pred, axis)))
