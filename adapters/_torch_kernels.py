@@ -82,7 +82,7 @@ def _sparse_probabilities(
     """The picked probability over the row total, clipped, as Keras: reading half precision
     as is (``sum(dtype=float32)`` accumulates in float32 without a converted copy)."""
     index = labels if valid is None else torch.where(valid, labels, torch.zeros_like(labels))
-    picked = torch.take_along_dim(p, index.unsqueeze(axis), dim=axis).squeeze(axis).to(compute)
+    picked = torch.gather(p, axis, index.unsqueeze(axis)).squeeze(axis).to(compute)
     total = torch.sum(p, dim=axis, dtype=compute)
     total = torch.where(total == 0, torch.ones_like(total), total)
     loss = -torch.log(torch.clamp(picked / total, EPSILON, 1.0 - EPSILON))
@@ -123,10 +123,17 @@ def _categorical(
 
 
 def _binary(
-    z: Any, x: Any, *, axis: int, from_logits: bool, label_smoothing: float, **_: Any
+    z: Any,
+    x: Any,
+    *,
+    axis: int,
+    from_logits: bool,
+    label_smoothing: float,
+    readable: bool,
+    **_: Any,
 ) -> tuple[Any, None] | None:
-    if label_smoothing:
-        return None
+    if label_smoothing or not (from_logits or readable):
+        return None  # from probabilities under torch.compile: inductor fuses the generic body
     torch = sys.modules["torch"]
     if from_logits:
         loss = torch.nn.functional.binary_cross_entropy_with_logits(x, z, reduction="none")
