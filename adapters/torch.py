@@ -52,15 +52,19 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
 
     ``torch.topk`` ranks NaN above +inf, as xloss does, but breaks ties in no fixed order. Rows
     whose candidates hold a tie (or a NaN) are re-sorted stably by (value, index); rows where
-    the K-th and (K+1)-th candidates tie, and every call under ``torch.compile`` (which cannot
-    branch on data), take the exact path on unique keys. 64-bit dtypes there decline (``None``)
-    and take the generic stable-sort path.
+    the K-th and (K+1)-th candidates tie take the exact path on unique keys. Under
+    ``torch.compile``, which cannot branch on data in Python, ``torch.cond`` makes the choice
+    for the whole call: ``torch.topk`` when no candidates tie, the exact path otherwise (and
+    always inside ``torch.func`` transforms). 64-bit dtypes on the exact path decline
+    (``None``) and take the generic stable-sort path.
     """
     torch = sys.modules["torch"]
     n = x.shape[axis]
-    if torch.compiler.is_compiling() or _functorch_wrapped(x):
-        return _exact_top_k(torch, x, k, axis, largest)
     count = min(k + 1, n)
+    if torch.compiler.is_compiling():
+        return _compiled_top_k(torch, x, k, count, axis, largest)
+    if _functorch_wrapped(x):
+        return _exact_top_k(torch, x, k, axis, largest)
     values, indices = torch.topk(x, count, dim=axis, largest=largest, sorted=True)
     values, indices = values.movedim(axis, -1), indices.movedim(axis, -1)
     doubtful = _tied(torch, values[..., 1:], values[..., :-1]).any(dim=-1)
@@ -75,6 +79,26 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
         if bool(boundary.any()):
             return _exact_top_k(torch, x, k, axis, largest)
     return values[..., :k].movedim(-1, axis), indices[..., :k].movedim(-1, axis)
+
+
+def _compiled_top_k(
+    torch: Any, x: Any, k: int, count: int, axis: int, largest: bool
+) -> tuple[Any, Any] | None:
+    if x.dtype.itemsize > 4 or x.dtype == getattr(torch, "uint32", None):
+        return None  # no exact path for these: the generic body
+
+    def fast(x: Any) -> tuple[Any, Any]:
+        values, indices = torch.topk(x, k, dim=axis, largest=largest, sorted=True)
+        return values, indices
+
+    def exact(x: Any) -> tuple[Any, Any]:
+        result = _exact_top_k(torch, x, k, axis, largest)
+        assert result is not None
+        return result
+
+    values = torch.topk(x, count, dim=axis, largest=largest, sorted=True)[0].movedim(axis, -1)
+    tied = _tied(torch, values[..., 1:], values[..., :-1]).any()
+    return tuple(torch.cond(tied, exact, fast, (x,)))
 
 
 def _tied(torch: Any, a: Any, b: Any) -> Any:

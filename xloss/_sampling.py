@@ -12,6 +12,7 @@ import numbers
 import operator
 from typing import Any
 
+from xloss import _fast
 from xloss._filters import check_temperature, top_k_filter_xp, top_p_filter_xp
 from xloss._topk import check_k
 from xloss._topk import top_k as _top_k
@@ -58,6 +59,14 @@ def _check_rng(rng: Any, adapter: Any, like: Any, backend: str) -> Any:
 def _repeat_last(xp: Any, x: Any, n: int, device: Any) -> Any:
     """``x`` of shape ``(..., 1)`` repeated ``n`` times along the last axis (a fresh array)."""
     return x + xp.zeros_like(xp.arange(n, dtype=x.dtype, device=device))
+
+
+def gumbel_argmax_xp(xp: Any, u: Any, x: Any) -> Any:
+    """``argmax(x + Gumbel noise)`` along the last axis, the noise ``-log(-log(u))`` made from
+    uniforms ``u`` kept inside ``(0, 1)``."""
+    info = xp.finfo(x.dtype)
+    u = xp.clip(u, float(info.smallest_normal), 1.0 - float(info.eps))
+    return xp.argmax(x - xp.log(-xp.log(u)), axis=-1)
 
 
 def sample(
@@ -189,9 +198,7 @@ def sample(
     # Samples lead, so the uniforms' shape ends with x's shape (what an adapter needs to fill in
     # dimensions unknown while tracing) and x broadcasts against them as it is.
     u = adapter.random_uniform(rng, (n, *x.shape), x.dtype, x)
-    info = xp.finfo(x.dtype)
-    u = xp.clip(u, float(info.smallest_normal), 1.0 - float(info.eps))
-    drawn = xp.argmax(x - xp.log(-xp.log(u)), axis=-1)  # (n, *batch)
+    drawn = _fast.run(adapter, "gumbel_argmax", gumbel_argmax_xp, xp, u, x)  # (n, *batch)
     if drawn.ndim > 1:
         drawn = xp.moveaxis(drawn, 0, -1)
     return drawn if drawn.dtype == index_dtype else xp.astype(drawn, index_dtype)
