@@ -81,24 +81,44 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     return values[..., :k].movedim(-1, axis), indices[..., :k].movedim(-1, axis)
 
 
+SORTED_CANDIDATES = 128
+"""Under torch.compile, up to this k the candidates are re-sorted and ``torch.cond`` checks
+the K-th place (measured 2048 x 8192 float32: 1.05x at k = 1, 1.15x at k = 50, 1.8x at
+k = 1000); above it the exact path on packed keys is faster (1.4x at k = 1000)."""
+
+
 def _compiled_top_k(
     torch: Any, x: Any, k: int, count: int, axis: int, largest: bool
 ) -> tuple[Any, Any] | None:
+    """Without data-dependent Python: the K + 1 candidates always re-sorted stably by (value,
+    index), then ``torch.cond`` on a tie at the K-th place, the only case where an entry left
+    out of the candidates could belong in (the exact path on unique keys)."""
     if x.dtype.itemsize > 4 or x.dtype == getattr(torch, "uint32", None):
         return None  # no exact path for these: the generic body
+    if k > SORTED_CANDIDATES:  # sorting that many candidates twice costs more than the keys
+        return _exact_top_k(torch, x, k, axis, largest)
+    values, indices = torch.topk(x, count, dim=axis, largest=largest, sorted=True)
+    values, indices = values.movedim(axis, -1), indices.movedim(axis, -1)
+    by_index, perm = indices.sort(dim=-1)
+    by_index_values = values.gather(-1, perm)
+    _, order = _zero_canonical(torch, by_index_values).sort(dim=-1, descending=largest, stable=True)
+    values = by_index_values.gather(-1, order)
+    indices = by_index.gather(-1, order)
+    best = (values[..., :k].movedim(-1, axis).clone(), indices[..., :k].movedim(-1, axis).clone())
+    if count == k:
+        return best
 
-    def fast(x: Any) -> tuple[Any, Any]:
-        values, indices = torch.topk(x, k, dim=axis, largest=largest, sorted=True)
-        return values, indices
+    # torch.cond wants both branches' outputs contiguous alike (and not aliasing its inputs).
+    def fast(x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
+        return values.contiguous().clone(), indices.contiguous().clone()
 
-    def exact(x: Any) -> tuple[Any, Any]:
+    def exact(x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
         result = _exact_top_k(torch, x, k, axis, largest)
         assert result is not None
-        return result
+        return result[0].contiguous(), result[1].contiguous()
 
-    values = torch.topk(x, count, dim=axis, largest=largest, sorted=True)[0].movedim(axis, -1)
-    tied = _tied(torch, values[..., 1:], values[..., :-1]).any()
-    return tuple(torch.cond(tied, exact, fast, (x,)))
+    boundary = _tied(torch, values[..., k - 1], values[..., k]).any()
+    return tuple(torch.cond(boundary, exact, fast, (x, *best)))
 
 
 def _tied(torch: Any, a: Any, b: Any) -> Any:
