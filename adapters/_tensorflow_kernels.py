@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+EPSILON = 1e-7  # Keras's epsilon, as xloss._losses.EPSILON
+
 
 def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
     return sys.modules["tensorflow"].nn.softmax(x, axis=axis)
@@ -52,9 +54,11 @@ def _sparse(
     """``lse(x - m) - (x - m)[label]`` with one batched ``tf.gather``, class axis last."""
     tf = sys.modules["tensorflow"]
     last = x.shape.rank - 1
-    if not from_logits or axis != last:
+    if axis != last:
         return None
     valid = None if ignore_class is None else tf.not_equal(labels, ignore_class)
+    if not from_logits:
+        return _sparse_probabilities(tf, labels, x, last, valid) if checked else None
     size = x.shape.num_elements()
     if checked and valid is None and size is not None and size <= SMALL:
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, x), None
@@ -71,6 +75,17 @@ def _sparse(
     if valid is not None:
         loss = tf.where(valid, loss, tf.zeros_like(loss))
     return loss, valid
+
+
+def _sparse_probabilities(tf: Any, labels: Any, p: Any, last: int, valid: Any) -> tuple[Any, Any]:
+    """The picked probability over the row total (1 for an all-zero row), clipped, as Keras;
+    labels already checked."""
+    index = labels if valid is None else tf.where(valid, labels, tf.zeros_like(labels))
+    picked = tf.gather(p, index, axis=last, batch_dims=last)
+    total = tf.reduce_sum(p, axis=-1)
+    total = tf.where(tf.equal(total, 0.0), tf.ones_like(total), total)
+    loss = -tf.math.log(tf.clip_by_value(picked / total, EPSILON, 1.0 - EPSILON))
+    return (loss, None) if valid is None else (tf.where(valid, loss, tf.zeros_like(loss)), valid)
 
 
 KERNELS: dict[str, Callable[..., Any]] = {
