@@ -82,12 +82,12 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
         # A NaN anywhere makes the sum NaN: one reduction, no boolean temporary (inf - inf also
         # gives NaN: the exact path then runs needlessly, still exactly).
         indices = tf.cond(tf.math.is_nan(tf.reduce_sum(moved)), exact, by_value)
+    values = tf.gather(moved, indices, axis=last, batch_dims=last)
     indices = tf.cast(indices, tf.int64)
     if axis != last:
-        indices = tf.transpose(indices, [perm.index(d) for d in range(last + 1)])
-    from xloss.adapters import _tensorflow_namespace as xp
-
-    return xp.take_along_axis(x, indices, axis=axis), indices
+        back = [perm.index(d) for d in range(last + 1)]
+        values, indices = tf.transpose(values, back), tf.transpose(indices, back)
+    return values, indices
 
 
 def _sortable_key(tf: Any, x: Any) -> Any:
