@@ -291,7 +291,14 @@ def categorical_focal_crossentropy(
 
 
 class _FocalLoss(Loss):
-    """A focal loss: Keras's arguments, including ``name``."""
+    """A focal loss: Keras's arguments, including ``name`` (kept, and in the config)."""
+
+    def __init__(self, *, name: Any, axis: int, reduction: str | None, **options: Any) -> None:
+        super().__init__(axis=axis, reduction=reduction, **options)
+        self.name = _check_name(name)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "name": self.name}
 
 
 class BinaryFocalCrossentropy(_FocalLoss):
@@ -335,6 +342,7 @@ class BinaryFocalCrossentropy(_FocalLoss):
         name: str = "binary_focal_crossentropy",
     ) -> None:
         super().__init__(
+            name=name,
             axis=axis,
             reduction=reduction,
             apply_class_balancing=check_class_balancing(apply_class_balancing),
@@ -343,10 +351,6 @@ class BinaryFocalCrossentropy(_FocalLoss):
             from_logits=check_from_logits(from_logits),
             label_smoothing=check_label_smoothing(label_smoothing),
         )
-        self.name = _check_name(name)
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "name": self.name}
 
 
 class CategoricalFocalCrossentropy(_FocalLoss):
@@ -387,6 +391,7 @@ class CategoricalFocalCrossentropy(_FocalLoss):
         name: str = "categorical_focal_crossentropy",
     ) -> None:
         super().__init__(
+            name=name,
             axis=axis,
             reduction=reduction,
             alpha=check_categorical_alpha(alpha),
@@ -394,13 +399,12 @@ class CategoricalFocalCrossentropy(_FocalLoss):
             from_logits=check_from_logits(from_logits),
             label_smoothing=check_label_smoothing(label_smoothing),
         )
-        self.name = _check_name(name)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         if isinstance(config["alpha"], tuple):
             config["alpha"] = list(config["alpha"])
-        return {**config, "name": self.name}
+        return config
 
 
 def _check_name(name: Any) -> str:
