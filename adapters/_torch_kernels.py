@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-EPSILON = 1e-7  # Keras's epsilon, as xloss._losses.EPSILON
+from xloss._losses import EPSILON
 
 
 def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
@@ -115,11 +115,18 @@ def _categorical(
     logits, restore = _classes_on_dim_1(x, axis)
     targets = _classes_on_dim_1(y, axis)[0]
     loss = restore(torch.nn.functional.cross_entropy(logits, targets, reduction="none"))
-    bad = torch.isnan(loss)
-    if bool(bad.any()):
-        exact, _ = generic(xp, y, x, axis=axis, from_logits=True, label_smoothing=0.0)
-        loss = torch.where(bad, exact, loss)
-    return loss, None
+    return _generic_where(torch.isnan(loss), loss, generic, xp, y, x, axis), None
+
+
+def _generic_where(
+    bad: Any, loss: Any, generic: Callable[..., Any], xp: Any, y: Any, x: Any, axis: int
+) -> Any:
+    """``loss`` with its ``bad`` samples recomputed by the generic body from logits: a check
+    of the (N,)-sized result, for host arrays only (it branches on values)."""
+    if not bool(bad.any()):
+        return loss
+    exact, _ = generic(xp, y, x, axis=axis, from_logits=True, label_smoothing=0.0)
+    return sys.modules["torch"].where(bad, exact, loss)
 
 
 def _binary(
@@ -130,14 +137,21 @@ def _binary(
     from_logits: bool,
     label_smoothing: float,
     readable: bool,
+    generic: Callable[..., Any],
+    xp: Any,
     **_: Any,
 ) -> tuple[Any, None] | None:
-    if label_smoothing or not (from_logits or readable):
-        return None  # from probabilities under torch.compile: inductor fuses the generic body
+    """From logits, ``F.binary_cross_entropy_with_logits``; its samples that are not finite
+    (infinite logits, where torch's formula and the generic body's meet ``inf - inf`` or
+    ``0 * inf`` in different places) are recomputed by the generic body. Under
+    ``torch.compile``, which cannot branch on values, inductor fuses the generic body."""
+    if label_smoothing or not readable:
+        return None
     torch = sys.modules["torch"]
     if from_logits:
         loss = torch.nn.functional.binary_cross_entropy_with_logits(x, z, reduction="none")
-        return loss.mean(axis), None
+        loss = loss.mean(axis)
+        return _generic_where(~torch.isfinite(loss), loss, generic, xp, z, x, axis), None
     # -(z log p + (1 - z) log(1 - p)) with one lerp for the weighting: b + z (a - b).
     # (F.binary_cross_entropy refuses targets outside [0, 1] and nan; Keras's formula does not.)
     p = torch.clamp(x, EPSILON, 1.0 - EPSILON)

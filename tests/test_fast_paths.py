@@ -8,6 +8,8 @@ nan and inf in the same places, on random and edge-case inputs; gradients must a
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from backends import FLOAT_DTYPES
@@ -79,6 +81,64 @@ def test_activations_agree(backend, name, axis):
     fn = ACTIVATIONS[name]
     for x in (_logits((5, 9)), _masked(), _logits((3, 4, 5))):
         assert_agree(backend, lambda a, fn=fn: fn(a, axis), *_on(backend, x))
+
+
+def _non_finite():
+    """Rows holding +inf (once, twice), nan, only -inf, and a finite row."""
+    x = _logits((5, 6))
+    x[0, 2] = INF
+    x[1, [0, 3]] = INF
+    x[2, 4] = np.nan
+    x[3] = -INF
+    return x
+
+
+def _activation_of(fn, x, on):
+    return fn(x, -1)
+
+
+_SOFT = _soft_targets((5, 6))
+_BITS = (np.arange(30).reshape(5, 6) % 2).astype(np.float32)
+NON_FINITE = {
+    **{name: functools.partial(_activation_of, fn) for name, fn in ACTIVATIONS.items()},
+    "sparse": lambda x, on: xloss.sparse_categorical_crossentropy(
+        on(np.array([1, 0, 2, 5, 3])), x, from_logits=True
+    ),
+    "categorical": lambda x, on: xloss.categorical_crossentropy(on(_SOFT), x, from_logits=True),
+    "binary": lambda x, on: xloss.binary_crossentropy(on(_BITS), x, from_logits=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NON_FINITE))
+def test_non_finite_logits_agree(backend, name):
+    """A row holding +inf or nan is nan throughout in softmax, log_softmax and the losses from
+    logits (as PyTorch's, JAX's and TensorFlow's log_softmax give); logsumexp keeps +inf.
+    The one exception, documented: TensorFlow's softmax kernel leaves the finite entries of
+    such a row at 0."""
+    x = _non_finite()
+    fn = NON_FINITE[name]
+
+    def call(a):
+        return fn(backend.asarray(a), backend.asarray)
+
+    if backend.name == "tensorflow" and name == "softmax":
+        with np.errstate(all="ignore"):
+            fast, generic = (backend.to_numpy(r) for r in _both(call, x))
+        bad_rows = ~np.isfinite(x[:3]).all(axis=-1)
+        assert bad_rows.all() and np.isnan(generic[:4]).all()
+        np.testing.assert_array_equal(np.isnan(fast[:3]), ~np.isfinite(x[:3]))
+        np.testing.assert_array_equal(fast[:3][np.isfinite(x[:3])], 0.0)
+        np.testing.assert_allclose(fast[3:], generic[3:], rtol=TOL, atol=TOL, equal_nan=True)
+        return
+    assert_agree(backend, call, x)
+    with np.errstate(all="ignore"):
+        out = backend.to_numpy(call(x))
+    if name in ("softmax", "log_softmax"):
+        assert np.isnan(out[:4]).all() and np.isfinite(out[4]).all()
+    elif name.startswith("logsumexp"):
+        np.testing.assert_array_equal(out.ravel()[:4], [INF, INF, np.nan, -INF])
+    elif name in ("sparse", "categorical"):
+        assert np.isnan(out[:4]).all() and np.isfinite(out[4])
 
 
 @pytest.mark.parametrize("ignore_class", [None, -100, 2])
@@ -265,6 +325,7 @@ def test_sparse_from_probabilities_agrees(backend, ignore_class):
         return xloss.sparse_categorical_crossentropy(y, p, ignore_class=ignore_class)
 
     assert_agree(backend, fn, *_on(backend, labels, _probabilities()))
+    assert_agree(backend, fn, *_on(backend, np.array(2), _probabilities()[3]))  # unbatched
 
 
 def test_binary_from_probabilities_agrees(backend):

@@ -25,16 +25,6 @@ def shift_xp(xp: Any, x: Any, axis: int) -> Any:
     return xp.where(xp.isfinite(m), m, xp.zeros_like(m))
 
 
-def shifted_logsumexp_xp(xp: Any, x: Any, axis: int) -> tuple[Any, Any]:
-    """``(x - m, log(sum(exp(x - m))))`` with ``m`` from `shift_xp`, keeping dims.
-
-    ``logsumexp(x) = m + lse_shifted`` and ``log_softmax(x) = (x - m) - lse_shifted``; the second
-    form is used because it never subtracts two large numbers.
-    """
-    shifted = x - shift_xp(xp, x, axis)
-    return shifted, log_sum_exp_xp(xp, shifted, axis)
-
-
 def log_sum_exp_xp(xp: Any, x: Any, axis: int) -> Any:
     """``log(sum(exp(x)))`` along ``axis``, kept as a dimension; ``x`` already shifted."""
     return xp.log(xp.sum(xp.exp(x), axis=axis, keepdims=True))
@@ -47,12 +37,18 @@ def logsumexp_xp(xp: Any, x: Any, axis: int, keepdims: bool = False) -> Any:
 
 
 def log_softmax_xp(xp: Any, x: Any, axis: int) -> Any:
-    shifted, lse = shifted_logsumexp_xp(xp, x, axis)
-    return shifted - lse
+    """``(x - max) - log(sum(exp(x - max)))``: never subtracts two large numbers.
+
+    The maximum is not guarded (unlike `shift_xp`'s): a row holding ``+inf`` or ``nan`` is
+    ``nan`` throughout, as in PyTorch, JAX and TensorFlow; an all-``-inf`` row is ``nan`` too.
+    """
+    shifted = x - xp.max(x, axis=axis, keepdims=True)
+    return shifted - log_sum_exp_xp(xp, shifted, axis)
 
 
 def softmax_xp(xp: Any, x: Any, axis: int) -> Any:
-    e = xp.exp(x - shift_xp(xp, x, axis))
+    """``exp(x - max) / sum``; rows with ``+inf``, ``nan`` or only ``-inf`` are ``nan``."""
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
@@ -100,7 +96,9 @@ def softmax(x: Any, /, axis: int = -1) -> Any:
         An array of ``x``'s type, dtype, shape and device whose entries along ``axis`` are in
         [0, 1] and sum to 1. float16/bfloat16 inputs are computed in float32 and returned in
         their own dtype. ``-inf`` entries get probability 0; a row that is all ``-inf`` has no
-        distribution and gives ``nan`` (as ``torch.softmax`` and ``jax.nn.softmax`` do).
+        distribution and gives ``nan``, and so does a row holding ``+inf`` or ``nan`` (as
+        ``torch.softmax`` and ``jax.nn.softmax`` do; TensorFlow's ``tf.nn.softmax``, used on
+        TensorFlow, leaves such a row's finite entries at 0: see the Numerics page).
 
     Raises:
         TypeError: ``x`` is not a real floating-point array.
@@ -126,7 +124,8 @@ def log_softmax(x: Any, /, axis: int = -1) -> Any:
 
     Returns:
         An array like ``x`` (type, dtype, shape, device) of log-probabilities, all ``<= 0``.
-        ``-inf`` entries stay ``-inf``; an all-``-inf`` row gives ``nan``.
+        ``-inf`` entries stay ``-inf``; an all-``-inf`` row gives ``nan``, and so does a row
+        holding ``+inf`` or ``nan``, throughout.
 
     Raises:
         TypeError: ``x`` is not a real floating-point array.

@@ -117,12 +117,12 @@ def warn_if_mistaken(
             "`_keras_logits` marker), but from_logits=True.",
         )
         return
-    sample = _host_sample(xp, y_pred, axis, adapter).astype("float64")
+    sample = _host_sample(xp, y_pred, axis, adapter)
     low, high = float(sample.min()), float(sample.max())
     if from_logits:
         if kind == "binary" or not (low >= 0.0 and high <= 1.0) or y_pred.shape[axis] == 1:
             return
-        sums = sample.sum(axis=axis)
+        sums = sample.sum(axis=axis, dtype="float64")
         if float(abs(sums - 1.0).max()) <= 1e-3:
             _warn(
                 "probabilities",

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from xloss import _checks, _fast
-from xloss._activations import log_softmax_xp, log_sum_exp_xp, shift_xp, softplus_xp
+from xloss._activations import log_softmax_xp, log_sum_exp_xp, softplus_xp
 from xloss._validation import (
     LossInputs,
     check_from_logits,
@@ -85,8 +85,9 @@ def sparse_categorical_xp(
     if from_logits:
         # -log_softmax(x)[label] = lse(x - m) - (x[label] - m), gathered without a one-hot.
         # The logit is gathered from x, not from x - m: the same number, and compilers need
-        # not keep x - m in memory for the gather.
-        m = shift_xp(xp, y_pred, axis)
+        # not keep x - m in memory for the gather. m is log_softmax's unguarded maximum: a row
+        # holding +inf or nan gives nan.
+        m = xp.max(y_pred, axis=axis, keepdims=True)
         lse = log_sum_exp_xp(xp, y_pred - m, axis)
         loss = lse - (xp.take_along_axis(y_pred, index, axis=axis) - m)
     else:
