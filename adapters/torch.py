@@ -83,8 +83,10 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
 
 SORTED_CANDIDATES = 128
 """Under torch.compile, up to this k the candidates are re-sorted and ``torch.cond`` checks
-the K-th place (measured 2048 x 8192 float32: 1.05x at k = 1, 1.15x at k = 50, 1.8x at
-k = 1000); above it the exact path on packed keys is faster (1.4x at k = 1000)."""
+the K-th place (measured 2048 x 8192 float32: 1.05x at k = 1, 1.03x at k = 50). Above it the
+exact path on packed keys runs every call (1.38x at k = 1000): with many candidates a tie at
+the K-th place, which needs the exact path after the re-sort, becomes likely (about 4 calls in
+10 at k = 1000 on 2048 rows of normal float32 data), and paying both costs more."""
 
 
 def _compiled_top_k(
@@ -95,30 +97,32 @@ def _compiled_top_k(
     out of the candidates could belong in (the exact path on unique keys)."""
     if x.dtype.itemsize > 4 or x.dtype == getattr(torch, "uint32", None):
         return None  # no exact path for these: the generic body
-    if k > SORTED_CANDIDATES:  # sorting that many candidates twice costs more than the keys
+    if k > SORTED_CANDIDATES:
         return _exact_top_k(torch, x, k, axis, largest)
     values, indices = torch.topk(x, count, dim=axis, largest=largest, sorted=True)
     values, indices = values.movedim(axis, -1), indices.movedim(axis, -1)
-    by_index, perm = indices.sort(dim=-1)
-    by_index_values = values.gather(-1, perm)
-    _, order = _zero_canonical(torch, by_index_values).sort(dim=-1, descending=largest, stable=True)
-    values = by_index_values.gather(-1, order)
-    indices = by_index.gather(-1, order)
+    # One sort on the candidates' unique keys (value key << 32 | reversed index): stable by
+    # construction, NaN first, -0.0 tied with 0.0.
+    order = _packed(torch, values, indices, x.shape[axis], largest).argsort(dim=-1, descending=True)
+    values, indices = values.gather(-1, order), indices.gather(-1, order)
     best = (values[..., :k].movedim(-1, axis).clone(), indices[..., :k].movedim(-1, axis).clone())
     if count == k:
         return best
 
-    # torch.cond wants both branches' outputs contiguous alike (and not aliasing its inputs).
+    # torch.cond wants both branches' outputs alike and not aliasing its inputs; they travel
+    # flattened (torch 2.13's cond fails on (1, k)-shaped operands sliced from a batch of one).
     def fast(x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
-        return values.contiguous().clone(), indices.contiguous().clone()
+        return values.clone(), indices.clone()
 
     def exact(x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
         result = _exact_top_k(torch, x, k, axis, largest)
         assert result is not None
-        return result[0].contiguous(), result[1].contiguous()
+        return result[0].reshape(-1), result[1].reshape(-1)
 
     boundary = _tied(torch, values[..., k - 1], values[..., k]).any()
-    return tuple(torch.cond(boundary, exact, fast, (x, *best)))
+    flat = (best[0].reshape(-1), best[1].reshape(-1))
+    chosen = torch.cond(boundary, exact, fast, (x, *flat))
+    return chosen[0].reshape(best[0].shape), chosen[1].reshape(best[1].shape)
 
 
 def _tied(torch: Any, a: Any, b: Any) -> Any:
@@ -135,15 +139,20 @@ def _exact_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tuple[
     """``torch.topk`` on unique keys ``(value key << 32) | reversed index``."""
     if x.dtype.itemsize > 4 or x.dtype == getattr(torch, "uint32", None):
         return None
-    key = _sortable_key(torch, x)
-    key = key if largest else ~key
     n = x.shape[axis]
     shape = [1] * x.ndim
     shape[axis] = n
-    reversed_index = torch.arange(n - 1, -1, -1, device=x.device, dtype=torch.int64).reshape(shape)
-    packed = (key.to(torch.int64) << 32) | reversed_index
-    _, indices = torch.topk(packed, k, dim=axis, largest=True, sorted=True)
+    index = torch.arange(n, device=x.device, dtype=torch.int64).reshape(shape)
+    _, indices = torch.topk(_packed(torch, x, index, n, largest), k, dim=axis, sorted=True)
     return torch.take_along_dim(x, indices, dim=axis), indices
+
+
+def _packed(torch: Any, x: Any, index: Any, n: int, largest: bool) -> Any:
+    """Unique int64 keys ``(value key << 32) | (n - 1 - index)``: the largest key is the best
+    entry (the largest value, or the smallest; ties to the lower index)."""
+    key = _sortable_key(torch, x)
+    key = key if largest else ~key
+    return (key.to(torch.int64) << 32) | (n - 1 - index)
 
 
 def _sortable_key(torch: Any, x: Any) -> Any:

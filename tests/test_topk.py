@@ -123,9 +123,38 @@ def test_boolean_input_is_rejected(backend):
 
 @pytest.mark.backends("jax", "tensorflow", "torch")
 @pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
-def test_compiled(backend, largest):
-    fn = backend.compile(lambda x: tuple(xloss.top_k(x, 4, axis=0, largest=largest)), TIES)
-    values, indices = fn(backend.asarray(TIES.T.copy()))
-    expected_values, expected_indices = ref.top_k(TIES.T, 4, 0, largest)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled(backend, largest, dtype):
+    x = TIES.T.astype(dtype)  # float32: torch's compiled kernel; float64: the generic body
+    fn = backend.compile(lambda a: tuple(xloss.top_k(a, 4, axis=0, largest=largest)), x)
+    values, indices = fn(backend.asarray(x))
+    expected_values, expected_indices = ref.top_k(x, 4, 0, largest)
     np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
     np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
+
+
+INNER_TIES = np.array(
+    [
+        [2.0, np.nan, 7.0, 7.0, 1.0, -1.0, 8.0, 0.5, -3.0, 6.0],
+        [0.0, -0.0, 5.0, -0.0, 4.0, 9.0, np.inf, 9.0, -np.inf, -np.inf],
+        [0.0, -0.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0, -7.0, -8.0],
+    ]
+)
+
+
+@pytest.mark.backends("jax", "tensorflow", "torch")
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compiled_ties_among_the_k_best(backend, largest, dtype):
+    """Ties (NaN, infinities, -0.0 and 0.0) inside the K best but none at the K-th place: under
+    torch.compile the candidates' re-sort alone orders them (no exact path)."""
+    k = 4
+    x = (INNER_TIES if largest else -INNER_TIES).astype(dtype)
+    wider, _ = ref.top_k(x, k + 1, -1, largest)
+    assert not (wider[:, k - 1] == wider[:, k]).any()  # the premise: no tie at the K-th place
+    for rows in (x, x[:1], x[2]):  # a batch, a batch of one, one unbatched row
+        fn = backend.compile(lambda a: tuple(xloss.top_k(a, k, largest=largest)), rows)
+        values, indices = fn(backend.asarray(rows))
+        expected_values, expected_indices = ref.top_k(rows, k, -1, largest)
+        np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
+        np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
