@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 
 import numpy as np
 import pytest
@@ -121,16 +122,26 @@ def test_boolean_input_is_rejected(backend):
         xloss.top_k(backend.asarray(DISTINCT > 0), 1)
 
 
+def _compiled_paths(backend, monkeypatch):
+    """The compiled paths to run: torch's small-input exact path (the default for test-sized
+    inputs) and its candidates-and-``torch.cond`` path for large inputs (forced)."""
+    yield "default"
+    if backend.name == "torch":
+        monkeypatch.setattr(importlib.import_module("xloss.adapters.torch"), "SMALL", 0)
+        yield "torch.cond"
+
+
 @pytest.mark.backends("jax", "tensorflow", "torch")
 @pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled(backend, largest, dtype):
+def test_compiled(backend, largest, dtype, monkeypatch):
     x = TIES.T.astype(dtype)  # float32: torch's compiled kernel; float64: the generic body
-    fn = backend.compile(lambda a: tuple(xloss.top_k(a, 4, axis=0, largest=largest)), x)
-    values, indices = fn(backend.asarray(x))
-    expected_values, expected_indices = ref.top_k(x, 4, 0, largest)
-    np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
-    np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
+    for _ in _compiled_paths(backend, monkeypatch):
+        fn = backend.compile(lambda a: tuple(xloss.top_k(a, 4, axis=0, largest=largest)), x)
+        values, indices = fn(backend.asarray(x))
+        expected_values, expected_indices = ref.top_k(x, 4, 0, largest)
+        np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
+        np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
 
 
 INNER_TIES = np.array(
@@ -145,16 +156,17 @@ INNER_TIES = np.array(
 @pytest.mark.backends("jax", "tensorflow", "torch")
 @pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_compiled_ties_among_the_k_best(backend, largest, dtype):
+def test_compiled_ties_among_the_k_best(backend, largest, dtype, monkeypatch):
     """Ties (NaN, infinities, -0.0 and 0.0) inside the K best but none at the K-th place: under
     torch.compile the candidates' re-sort alone orders them (no exact path)."""
     k = 4
     x = (INNER_TIES if largest else -INNER_TIES).astype(dtype)
     wider, _ = ref.top_k(x, k + 1, -1, largest)
     assert not (wider[:, k - 1] == wider[:, k]).any()  # the premise: no tie at the K-th place
-    for rows in (x, x[:1], x[2]):  # a batch, a batch of one, one unbatched row
-        fn = backend.compile(lambda a: tuple(xloss.top_k(a, k, largest=largest)), rows)
-        values, indices = fn(backend.asarray(rows))
-        expected_values, expected_indices = ref.top_k(rows, k, -1, largest)
-        np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
-        np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
+    for _ in _compiled_paths(backend, monkeypatch):
+        for rows in (x, x[:1], x[2]):  # a batch, a batch of one, one unbatched row
+            fn = backend.compile(lambda a: tuple(xloss.top_k(a, k, largest=largest)), rows)
+            values, indices = fn(backend.asarray(rows))
+            expected_values, expected_indices = ref.top_k(rows, k, -1, largest)
+            np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
+            np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
