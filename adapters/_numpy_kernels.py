@@ -23,17 +23,21 @@ def _sparse(
     checked: bool,
     **_: Any,
 ) -> tuple[Any, Any] | None:
-    """``lse(x - m) - (x - m)[label]`` in eight NumPy calls; labels already checked."""
+    """``lse(x - m) - (x[label] - m)`` with one logits-sized buffer, exponentiated in place;
+    labels already checked."""
     if not checked:
         return None
     np = sys.modules["numpy"]
     if not from_logits:
         return _sparse_probabilities(np, labels, x, axis, ignore_class)
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    lse = np.log(np.sum(np.exp(shifted), axis=axis))
+    m = np.max(x, axis=axis, keepdims=True)
+    e = np.subtract(x, m)
+    np.exp(e, out=e)
+    lse = np.log(np.sum(e, axis=axis))
+    del e
     valid = None if ignore_class is None else labels != ignore_class
     index = labels if valid is None else np.where(valid, labels, 0)
-    picked = np.take_along_axis(shifted, np.expand_dims(index, axis), axis=axis)
+    picked = np.take_along_axis(x, np.expand_dims(index, axis), axis=axis) - m
     loss = lse - np.squeeze(picked, axis=axis)
     return (loss, None) if valid is None else (np.where(valid, loss, 0.0), valid)
 
@@ -63,7 +67,8 @@ def _categorical(
     xp: Any,
     **_: Any,
 ) -> tuple[Any, None] | None:
-    """``lse * sum(y) - y . (x - m)``: no log-softmax array, one dot product per row.
+    """``lse * sum(y) - y . (x - m)``: no log-softmax array, one dot product per row, and one
+    logits-sized buffer (``x - m``, dotted with ``y`` and then exponentiated in place).
 
     The dot product gives nan where a ``-inf`` logit meets a zero target (``0 * -inf``), which
     the generic body defines as 0; those rows are found in the (N,)-sized result and recomputed.
@@ -71,12 +76,14 @@ def _categorical(
     if not from_logits or label_smoothing:
         return None
     np = sys.modules["numpy"]
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    lse = np.log(np.sum(e, axis=axis))
-    del e  # at most two logits-sized temporaries at once
+    shifted = np.subtract(x, np.max(x, axis=axis, keepdims=True))
     with np.errstate(invalid="ignore"):
-        loss = lse * np.sum(y, axis=axis) - np.vecdot(y, shifted, axis=axis)
+        dot = np.vecdot(y, shifted, axis=axis)
+    np.exp(shifted, out=shifted)
+    lse = np.log(np.sum(shifted, axis=axis))
+    del shifted
+    with np.errstate(invalid="ignore"):
+        loss = lse * np.sum(y, axis=axis) - dot
     bad = np.isnan(loss)
     if bad.any():
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -89,13 +96,21 @@ def _binary(
     z: Any, x: Any, *, axis: int, from_logits: bool, label_smoothing: float, **_: Any
 ) -> tuple[Any, None] | None:
     """``max(x, 0) + log1p(exp(-|x|)) - x z``: the generic body's arithmetic without its
-    ``where``s (which keep autodiff exact at 0; NumPy has no autodiff). ``np.logaddexp`` would
-    be one ufunc but is not vectorised: 4x slower than these."""
+    ``where``s (which keep autodiff exact at 0; NumPy has no autodiff), in two logits-sized
+    buffers written in place (fresh large arrays cost page faults). ``np.logaddexp`` would be
+    one ufunc but is not vectorised: 4x slower than these."""
     if not from_logits or label_smoothing:
         return None
     np = sys.modules["numpy"]
-    softplus = np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
-    return np.mean(softplus - x * z, axis=axis), None
+    out = np.abs(x)
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    other = np.maximum(x, 0.0)
+    out += other
+    np.multiply(x, z, out=other)
+    out -= other
+    return np.mean(out, axis=axis), None
 
 
 KERNELS: dict[str, Callable[..., Any]] = {
