@@ -33,6 +33,22 @@ def readable(x: Any) -> Any:
     return x
 
 
+def host_rows(x: Any, index: tuple[slice, ...]) -> Any:
+    """``x[index]`` as a NumPy array, half precision widened to float32, for the value checks:
+    sliced by a compiled program (an eager slice costs about four times its dispatch), since
+    converting the whole array would copy it."""
+    import numpy as np
+
+    bounds = tuple((s.start, s.stop) for s in index)
+    return np.asarray(_jitted(_rows, ("bounds",))(x, bounds=bounds))
+
+
+def _rows(x: Any, *, bounds: tuple[tuple[Any, Any], ...]) -> Any:
+    jnp = sys.modules["jax"].numpy
+    rows = x[tuple(slice(start, stop) for start, stop in bounds)]
+    return rows if rows.dtype in (jnp.float32, jnp.float64) else rows.astype(jnp.float32)
+
+
 def _is_tracer(x: Any) -> bool:
     return isinstance(x, sys.modules["jax"].core.Tracer)
 

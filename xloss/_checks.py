@@ -166,6 +166,9 @@ def _host_sample(xp: Any, y_pred: Any, axis: int, adapter: Any) -> Any:
     wide = y_pred.dtype in (xp.float32, xp.float64)
     if wide and getattr(adapter, "HOST_VIEW", False):  # NumPy sees the memory: view, slice
         return _host(y_pred)[index]
+    host_rows = getattr(adapter, "host_rows", None)
+    if host_rows is not None:  # the adapter slices (and widens) in one call of its own
+        return host_rows(y_pred, index)
     # Converting may copy the whole array (JAX does): slice first; widen half precision (NumPy
     # has no bfloat16).
     rows = y_pred[index]
