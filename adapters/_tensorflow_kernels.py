@@ -15,7 +15,20 @@ from xloss._losses import EPSILON
 
 
 def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
-    return sys.modules["tensorflow"].nn.softmax(x, axis=axis)
+    """Takes bfloat16 as is on the CPU: TensorFlow's kernel computes it in float32 and rounds
+    once, bit for bit what upcasting first gives (checked, -inf masks included), without two
+    conversion passes. Its float16 path rounds differently, so float16 is upcast."""
+    tf = sys.modules["tensorflow"]
+    if x.dtype == tf.float16 or (x.dtype == tf.bfloat16 and not _on_cpu(tf, x)):
+        x = tf.cast(x, tf.float32)
+    return tf.nn.softmax(x, axis=axis)
+
+
+def _on_cpu(tf: Any, x: Any) -> bool:
+    """Whether ``x`` is computed on the CPU: its device, or (a symbolic tensor, placed later)
+    whether TensorFlow sees no GPU at all. Under ``tf.function`` this runs at trace time."""
+    device = getattr(x, "device", "") or ""
+    return "CPU" in device if device else not tf.config.list_logical_devices("GPU")
 
 
 def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:

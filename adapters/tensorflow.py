@@ -10,6 +10,7 @@ from typing import Any
 
 NAME = "tensorflow"
 HOST_VIEW = True  # np.asarray of a readable array is a view, no copy
+TAKES_HALF = ("softmax",)  # see _tensorflow_kernels: it upcasts where it must
 
 
 def owns(x: Any) -> bool:

@@ -357,6 +357,20 @@ def _half_precision_agrees(backend, dtype):
         assert_agree(backend, fn, *converted, tol=tolerance(dtype))
 
 
+@pytest.mark.backends("torch", "tensorflow")
+def test_bfloat16_softmax_bit_for_bit(backend):
+    """PyTorch's and TensorFlow's softmax kernels take bfloat16 as is (no conversion passes)
+    because on the CPU they compute in float32 and round once: bit for bit what upcasting to
+    float32 first and rounding the result gives."""
+    for x in (_masked(), _logits((64, 1000), scale=10.0)):
+        half = backend.asarray(x, "bfloat16")
+        as_is = backend.to_numpy(xloss.softmax(half))
+        upcast = backend.cast(xloss.softmax(backend.cast(half, "float32")), "bfloat16")
+        np.testing.assert_array_equal(
+            as_is.astype(np.float32), backend.to_numpy(upcast).astype(np.float32)
+        )
+
+
 def test_sample_agrees(backend):
     """The same seed draws the same uniforms; the Gumbel argmax (jitted on JAX) picks alike."""
     x = _masked()[[0, 2, 3, 4, 5]]  # no all--inf row: it has nothing to draw
