@@ -60,6 +60,8 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     options.pop("readable", None)
     options.pop("checked", None)
     body = _NATIVE.get(name, generic)
+    if name == "gumbel_sample" and isinstance(args[0], int):  # a seed: its key, made here
+        args = (sys.modules["jax"].random.key(args[0]), *args[1:])
     return _jitted(_upcast_then, tuple(sorted(options)), 2)(body, xp, *args, **options)
 
 

@@ -69,6 +69,16 @@ def gumbel_argmax_xp(xp: Any, u: Any, x: Any) -> Any:
     return xp.argmax(x - xp.log(-xp.log(u)), axis=-1)
 
 
+def gumbel_sample_xp(xp: Any, rng: Any, x: Any, *, n: int, uniform: Any) -> Any:
+    """``n`` Gumbel-max draws along the last axis, shaped ``(n, *batch)``, with the uniforms of
+    ``uniform`` (an adapter's ``random_uniform``): the draw and the argmax in one body, so that
+    a compiling backend (JAX) fuses them."""
+    # Samples lead, so the uniforms' shape ends with x's shape (what an adapter needs to fill in
+    # dimensions unknown while tracing) and x broadcasts against them as it is.
+    u = uniform(rng, (n, *x.shape), x.dtype, x)
+    return gumbel_argmax_xp(xp, u, x)
+
+
 def sample(
     logits: Any,
     rng: Any,
@@ -195,10 +205,8 @@ def sample(
     if p is not None and p < 1:
         x = top_p_filter_xp(xp, x, p, last, 1, -math.inf)
 
-    # Samples lead, so the uniforms' shape ends with x's shape (what an adapter needs to fill in
-    # dimensions unknown while tracing) and x broadcasts against them as it is.
-    u = adapter.random_uniform(rng, (n, *x.shape), x.dtype, x)
-    drawn = _fast.run(adapter, "gumbel_argmax", gumbel_argmax_xp, xp, u, x)  # (n, *batch)
+    uniform = adapter.random_uniform
+    drawn = _fast.run(adapter, "gumbel_sample", gumbel_sample_xp, xp, rng, x, n=n, uniform=uniform)
     if drawn.ndim > 1:
         drawn = xp.moveaxis(drawn, 0, -1)
     return drawn if drawn.dtype == index_dtype else xp.astype(drawn, index_dtype)
