@@ -25,15 +25,9 @@ import array_api_compat.dask.array as _compat
 import dask.array as da
 import numpy as np
 from array_api_compat.dask.array._aliases import clip as _compat_clip
+from xloss.adapters._reexport import namespace_names
 
-globals().update(
-    {
-        name: getattr(_compat, name)
-        for name in dir(_compat)
-        if not name.startswith("__")
-        or name in ("__array_namespace_info__", "__array_api_version__")
-    }
-)
+globals().update(namespace_names(_compat))
 
 
 def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:

@@ -13,15 +13,9 @@ from typing import Any
 
 import array_api_compat.torch as _compat
 import torch
+from xloss.adapters._reexport import namespace_names
 
-globals().update(
-    {
-        name: getattr(_compat, name)
-        for name in dir(_compat)
-        if not name.startswith("__")
-        or name in ("__array_namespace_info__", "__array_api_version__")
-    }
-)
+globals().update(namespace_names(_compat))
 
 
 def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
