@@ -73,14 +73,20 @@ def _sparse(
     if not from_logits:
         return _sparse_probabilities(tf, labels, x, last, valid) if checked else None
     size = x.shape.num_elements()
-    if checked and valid is None and size is not None and size <= SMALL:
+    small = size is not None and size <= SMALL
+    if checked and valid is None and small:
         return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, x), None
-    num_classes = tf.shape(x, out_type=labels.dtype)[-1]
+    num_classes = x.shape[-1]
+    if num_classes is None:  # unknown while tracing (a static size needs no slicing op)
+        num_classes = tf.shape(x, out_type=labels.dtype)[-1]
     in_range = tf.logical_and(labels >= 0, labels < num_classes)
     index = tf.where(in_range, labels, tf.zeros_like(labels))
-    shifted = x - tf.reduce_max(x, axis=-1, keepdims=True)
-    lse = tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=-1))
-    loss = lse - tf.gather(shifted, index, axis=last, batch_dims=last)
+    if small:  # the native op raises on a label outside [0, C): it gets 0 there
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(index, x)
+    else:
+        shifted = x - tf.reduce_max(x, axis=-1, keepdims=True)
+        lse = tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=-1))
+        loss = lse - tf.gather(shifted, index, axis=last, batch_dims=last)
     if not checked:  # a label outside [0, C) gives nan, as in the generic body
         wrong = tf.logical_not(in_range) if valid is None else ~in_range & valid
         loss = tf.where(wrong, tf.constant(float("nan"), loss.dtype), loss)
