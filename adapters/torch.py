@@ -48,23 +48,24 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
-    """``torch.topk`` for K + 1 candidates, then checks for ties; exact keys where they matter.
+    """``torch.topk`` for candidates, then checks for ties; exact keys where they matter.
 
     ``torch.topk`` ranks NaN above +inf, as xloss does, but breaks ties in no fixed order. Rows
-    whose candidates hold a tie (or a NaN) are re-sorted stably by (value, index); rows where
-    the K-th and (K+1)-th candidates tie take the exact path on unique keys. Under
-    ``torch.compile``, which cannot branch on data in Python, ``torch.cond`` makes the choice
-    for the whole call: ``torch.topk`` when no candidates tie, the exact path otherwise (and
-    always inside ``torch.func`` transforms). 64-bit dtypes on the exact path decline
-    (``None``) and take the generic stable-sort path.
+    whose candidates (K + 1, or K + `EXTRA` for k above `SORTED_CANDIDATES`) hold a tie (or a
+    NaN) are re-sorted stably by (value, index); rows where the K-th place ties with the last
+    candidate take the exact path on unique keys: an entry left out of the candidates could
+    belong in. Under ``torch.compile``, which cannot branch on data in Python, the candidates
+    are always re-sorted by unique keys and ``torch.cond`` makes the choice for the whole call
+    (and the exact path runs always inside ``torch.func`` transforms). 64-bit dtypes on the
+    exact path decline (``None``) and take the generic stable-sort path.
     """
     torch = sys.modules["torch"]
     n = x.shape[axis]
-    count = min(k + 1, n)
     if torch.compiler.is_compiling():
-        return _compiled_top_k(torch, x, k, count, axis, largest)
+        return _compiled_top_k(torch, x, k, axis, largest)
     if _functorch_wrapped(x):
         return _exact_top_k(torch, x, k, axis, largest)
+    count = _candidates(k, n)
     values, indices = torch.topk(x, count, dim=axis, largest=largest, sorted=True)
     values, indices = values.movedim(axis, -1), indices.movedim(axis, -1)
     doubtful = _tied(torch, values[..., 1:], values[..., :-1]).any(dim=-1)
@@ -74,19 +75,25 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
         _, order = key.sort(dim=-1, descending=largest, stable=True)
         indices[doubtful] = by_index.gather(-1, order)
         values[doubtful] = values[doubtful].gather(-1, perm).gather(-1, order)
-    if count > k:
-        boundary = _tied(torch, values[..., k - 1], values[..., k])
+    if count < n:
+        boundary = _tied(torch, values[..., k - 1], values[..., count - 1])
         if bool(boundary.any()):
             return _exact_top_k(torch, x, k, axis, largest)
     return values[..., :k].movedim(-1, axis), indices[..., :k].movedim(-1, axis)
 
 
 SORTED_CANDIDATES = 128
-"""Under torch.compile, up to this k the candidates are re-sorted and ``torch.cond`` checks
-the K-th place (measured 2048 x 8192 float32: 1.05x at k = 1, 1.03x at k = 50). Above it the
-exact path on packed keys runs every call (1.38x at k = 1000): with many candidates a tie at
-the K-th place, which needs the exact path after the re-sort, becomes likely (about 4 calls in
-10 at k = 1000 on 2048 rows of normal float32 data), and paying both costs more."""
+"""Up to this k, K + 1 candidates; above, K + `EXTRA`. With K + 1 a tie at the K-th place (which
+needs the exact path) is likely for large k: about 4 calls in 10 at k = 1000 on 2048 rows of
+normal float32 data; with K + 8 it needs a run of 9 equal values. Extra candidates cost at small
+k (k = 1: 1.3x under torch.compile)."""
+
+EXTRA = 8
+"""Candidates past the K-th taken for k above `SORTED_CANDIDATES` (see there)."""
+
+
+def _candidates(k: int, n: int) -> int:
+    return min(k + (EXTRA if k > SORTED_CANDIDATES else 1), n)
 
 
 SMALL = 1 << 15
@@ -95,24 +102,41 @@ SMALL = 1 << 15
 native with the cond, 1.2x without; 64 x 256: 1.8x and 1.3x; 256 x 1024: 1.3x and 1.9x)."""
 
 
-def _compiled_top_k(
-    torch: Any, x: Any, k: int, count: int, axis: int, largest: bool
-) -> tuple[Any, Any] | None:
-    """Without data-dependent Python: the K + 1 candidates always re-sorted stably by (value,
-    index), then ``torch.cond`` on a tie at the K-th place, the only case where an entry left
-    out of the candidates could belong in (the exact path on unique keys)."""
-    if x.dtype.itemsize > 4 or x.dtype == getattr(torch, "uint32", None):
-        return None  # no exact path for these: the generic body
-    if k > SORTED_CANDIDATES or x.numel() <= SMALL:
-        return _exact_top_k(torch, x, k, axis, largest)
-    values, indices = torch.topk(x, count, dim=axis, largest=largest, sorted=True)
+def _has_keys(torch: Any, x: Any) -> bool:
+    """Whether ``x``'s dtype has unique packed keys (`_packed`): up to 32 bits, not uint32."""
+    return x.dtype.itemsize <= 4 and x.dtype != getattr(torch, "uint32", None)
+
+
+def _resorted_candidates(
+    torch: Any, x: Any, k: int, axis: int, largest: bool
+) -> tuple[Any, Any, Any | None]:
+    """The candidates from ``torch.topk``, class axis last, sorted by unique keys (value key
+    << 32 | reversed index: stable by construction, NaN first, -0.0 tied with 0.0), and whether
+    the K-th place ties with the last candidate in some row (then the exact path must decide).
+    Many candidates are taken unsorted: sorting them by key costs less than ``torch.topk``'s own
+    sort (2048 x 8192 float32, k = 1000, compiled: 1.12x native against 1.38x for the exact
+    path)."""
+    n = x.shape[axis]
+    count = _candidates(k, n)
+    values, indices = torch.topk(x, count, dim=axis, largest=largest, sorted=k <= SORTED_CANDIDATES)
     values, indices = values.movedim(axis, -1), indices.movedim(axis, -1)
-    # One sort on the candidates' unique keys (value key << 32 | reversed index): stable by
-    # construction, NaN first, -0.0 tied with 0.0.
-    order = _packed(torch, values, indices, x.shape[axis], largest).argsort(dim=-1, descending=True)
+    order = _packed(torch, values, indices, n, largest).argsort(dim=-1, descending=True)
     values, indices = values.gather(-1, order), indices.gather(-1, order)
+    if count == n:  # every entry is a candidate: the re-sort alone is exact
+        return values, indices, None
+    return values, indices, _tied(torch, values[..., k - 1], values[..., count - 1]).any()
+
+
+def _compiled_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
+    """Without data-dependent Python: the candidates always re-sorted by unique keys, then
+    ``torch.cond`` on a tie at the K-th place with the last candidate (the exact path)."""
+    if not _has_keys(torch, x):
+        return None  # no exact path for these: the generic body
+    if x.numel() <= SMALL:
+        return _exact_top_k(torch, x, k, axis, largest)
+    values, indices, boundary = _resorted_candidates(torch, x, k, axis, largest)
     best = (values[..., :k].movedim(-1, axis).clone(), indices[..., :k].movedim(-1, axis).clone())
-    if count == k:
+    if boundary is None:
         return best
 
     # torch.cond wants both branches' outputs alike and not aliasing its inputs; they travel
@@ -125,7 +149,6 @@ def _compiled_top_k(
         assert result is not None
         return result[0].reshape(-1), result[1].reshape(-1)
 
-    boundary = _tied(torch, values[..., k - 1], values[..., k]).any()
     flat = (best[0].reshape(-1), best[1].reshape(-1))
     chosen = torch.cond(boundary, exact, fast, (x, *flat))
     return chosen[0].reshape(best[0].shape), chosen[1].reshape(best[1].shape)
@@ -143,7 +166,7 @@ def _zero_canonical(torch: Any, x: Any) -> Any:
 
 def _exact_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     """``torch.topk`` on unique keys ``(value key << 32) | reversed index``."""
-    if x.dtype.itemsize > 4 or x.dtype == getattr(torch, "uint32", None):
+    if not _has_keys(torch, x):
         return None
     n = x.shape[axis]
     shape = [1] * x.ndim

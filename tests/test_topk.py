@@ -46,17 +46,30 @@ def _assert_topk(backend, x, k, axis=-1, largest=True):
 @pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
 @pytest.mark.parametrize("axis", [0, 1, -1])
 @pytest.mark.parametrize("k", [1, 3])
-def test_distinct_values_any_axis(backend, k, axis, largest):
-    _assert_topk(backend, DISTINCT, k, axis, largest)
+def test_distinct_values_any_axis(backend, k, axis, largest, monkeypatch):
+    for _ in _eager_paths(backend, monkeypatch):
+        _assert_topk(backend, DISTINCT, k, axis, largest)
+
+
+def _large_k(monkeypatch):
+    """Force torch's path for large k (K + EXTRA unsorted candidates, re-sorted), with 2 extra
+    candidates so that test rows hold both ties at the K-th place with the last candidate
+    and candidates that are every entry."""
+    module = importlib.import_module("xloss.adapters.torch")
+    monkeypatch.setattr(module, "SORTED_CANDIDATES", 0)
+    monkeypatch.setattr(module, "EXTRA", 2)
 
 
 def _eager_paths(backend, monkeypatch):
-    """The eager paths to run: the default for test-sized inputs, and TensorFlow's NaN check
-    for large inputs (a TF reduction instead of NumPy's; forced)."""
+    """The eager paths to run: the default for test-sized inputs, TensorFlow's NaN check for
+    large inputs (a TF reduction instead of NumPy's) and torch's large-k path (forced)."""
     yield "default"
     if backend.name == "tensorflow":
         monkeypatch.setattr(importlib.import_module("xloss.adapters.tensorflow"), "HOST_SUM", 0)
         yield "tf.reduce_sum"
+    if backend.name == "torch":
+        _large_k(monkeypatch)
+        yield "large k"
 
 
 @pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
@@ -79,15 +92,17 @@ def test_integer_dtypes(backend, dtype):
         _assert_topk(backend, x, 4, 0, False)
 
 
-def test_every_float_dtype(backend):
-    for dtype in FLOAT_DTYPES[backend.name]:
-        with backend.x64() if dtype == "float64" else contextlib.nullcontext():
-            array = backend.asarray(TIES, dtype)
-            held = backend.to_numpy(array).astype(np.float64)
-            expected_values, expected_indices = ref.top_k(held, 5)
-            for values, indices in _both_paths(backend, array, 5, -1, True):
-                np.testing.assert_array_equal(indices, expected_indices, err_msg=dtype)
-                np.testing.assert_array_equal(values.astype(np.float64), expected_values)
+def test_every_float_dtype(backend, monkeypatch):
+    for path in _eager_paths(backend, monkeypatch):
+        for dtype in FLOAT_DTYPES[backend.name]:
+            with backend.x64() if dtype == "float64" else contextlib.nullcontext():
+                array = backend.asarray(TIES, dtype)
+                held = backend.to_numpy(array).astype(np.float64)
+                expected_values, expected_indices = ref.top_k(held, 5)
+                for values, indices in _both_paths(backend, array, 5, -1, True):
+                    message = f"{dtype}, {path}"
+                    np.testing.assert_array_equal(indices, expected_indices, err_msg=message)
+                    np.testing.assert_array_equal(values.astype(np.float64), expected_values)
 
 
 def test_result_types(backend):
@@ -137,11 +152,14 @@ def test_boolean_input_is_rejected(backend):
 
 def _compiled_paths(backend, monkeypatch):
     """The compiled paths to run: torch's small-input exact path (the default for test-sized
-    inputs) and its candidates-and-``torch.cond`` path for large inputs (forced)."""
+    inputs) and its candidates-and-``torch.cond`` path for large inputs, small and large k
+    (forced)."""
     yield "default"
     if backend.name == "torch":
         monkeypatch.setattr(importlib.import_module("xloss.adapters.torch"), "SMALL", 0)
         yield "torch.cond"
+        _large_k(monkeypatch)
+        yield "torch.cond, large k"
 
 
 @pytest.mark.backends("jax", "tensorflow", "torch")
