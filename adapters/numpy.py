@@ -60,9 +60,7 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     if values.dtype.kind == "f":
         doubtful |= np.isnan(values).any(axis=-1)
     if doubtful.any():
-        exact = np.lexsort(
-            _order_keys(np, values[doubtful], candidates[doubtful], largest), axis=-1
-        )
+        exact = _exact_order(np, values[doubtful], candidates[doubtful], n, largest)
         values[doubtful] = np.take_along_axis(values[doubtful], exact, axis=-1)
         candidates[doubtful] = np.take_along_axis(candidates[doubtful], exact, axis=-1)
     if count > k:
@@ -89,17 +87,36 @@ def _tied(np: Any, a: Any, b: Any) -> Any:
     return same | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else same
 
 
+def _has_keys(np: Any, x: Any) -> bool:
+    """Whether ``x``'s dtype has unique packed keys (`_packed`): up to 32 bits, not uint32."""
+    return bool(x.dtype.itemsize <= 4 and x.dtype != np.uint32)
+
+
+def _packed(np: Any, x: Any, index: Any, n: int, largest: bool) -> Any:
+    """Unique int64 keys ``(value key << 32) | (n - 1 - index)``: the largest key is the best
+    entry (the largest value, or the smallest; ties to the lower index)."""
+    key = _sortable_key(np, x)
+    key = key if largest else ~key
+    return (key.astype(np.int64) << 32) | (n - 1 - index)
+
+
+def _exact_order(np: Any, values: Any, index: Any, n: int, largest: bool) -> Any:
+    """The order of 2-D ``values`` (at ``index`` in rows of ``n``) by (NaN, value, index): one
+    sort of unique keys (8x faster than a three-key ``np.lexsort``), a lexsort for 64-bit."""
+    if not _has_keys(np, values):
+        return np.lexsort(_order_keys(np, values, index, largest), axis=-1)
+    return np.argsort(_packed(np, values, index, n, largest), axis=-1)[:, ::-1]
+
+
 def _exact_top_k(np: Any, rows: Any, k: int, largest: bool) -> tuple[Any, Any]:
     """Top K of 2-D ``rows`` along the last axis, exactly: a stable sort for 64-bit dtypes,
     else a partition on unique keys ``(value key << 32) | reversed index``."""
     n = rows.shape[-1]
-    if rows.dtype.itemsize > 4 or rows.dtype == np.uint32:
+    if not _has_keys(np, rows):
         index = np.broadcast_to(np.arange(n), rows.shape)
         order = np.lexsort(_order_keys(np, rows, index, largest), axis=-1)[:, :k]
         return np.take_along_axis(rows, order, axis=-1), order
-    key = _sortable_key(np, rows)
-    key = key if largest else ~key
-    packed = (key.astype(np.int64) << 32) | np.arange(n - 1, -1, -1, dtype=np.int64)
+    packed = _packed(np, rows, np.arange(n, dtype=np.int64), n, largest)
     chosen = np.argpartition(packed, n - k, axis=-1)[:, n - k :] if k < n else None
     chosen = np.broadcast_to(np.arange(n), rows.shape) if chosen is None else chosen
     order = np.argsort(np.take_along_axis(packed, chosen, axis=-1), axis=-1)[:, ::-1]
