@@ -101,7 +101,7 @@ def _sparse_probabilities(tf: Any, labels: Any, p: Any, last: int, valid: Any) -
     index = labels if valid is None else tf.where(valid, labels, tf.zeros_like(labels))
     picked = tf.gather(p, index, axis=last, batch_dims=last)
     total = tf.reduce_sum(p, axis=-1)
-    total = tf.where(tf.equal(total, 0.0), tf.ones_like(total), total)
+    total = tf.where(tf.equal(total, 0.0), tf.constant(1.0, total.dtype), total)
     loss = -tf.math.log(tf.clip_by_value(picked / total, EPSILON, 1.0 - EPSILON))
     return (loss, None) if valid is None else (tf.where(valid, loss, tf.zeros_like(loss)), valid)
 
