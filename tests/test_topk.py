@@ -52,9 +52,10 @@ def test_distinct_values_any_axis(backend, k, axis, largest, monkeypatch):
 
 
 def _large_k(monkeypatch):
-    """Force torch's path for large k (K + EXTRA unsorted candidates, re-sorted), with 2 extra
-    candidates so that test rows hold both ties at the K-th place with the last candidate
-    and candidates that are every entry."""
+    """Force torch's path for large k (K + EXTRA candidates; unsorted and re-sorted under
+    torch.compile), with few extra candidates (2 for float32, 8 for 16-bit floats) so that test
+    rows hold both ties at the K-th place with the last candidate and candidates that are every
+    entry."""
     module = importlib.import_module("xloss.adapters.torch")
     monkeypatch.setattr(module, "SORTED_CANDIDATES", 0)
     monkeypatch.setattr(module, "EXTRA", 2)
@@ -98,11 +99,31 @@ def test_every_float_dtype(backend, monkeypatch):
             with backend.x64() if dtype == "float64" else contextlib.nullcontext():
                 array = backend.asarray(TIES, dtype)
                 held = backend.to_numpy(array).astype(np.float64)
-                expected_values, expected_indices = ref.top_k(held, 5)
-                for values, indices in _both_paths(backend, array, 5, -1, True):
-                    message = f"{dtype}, {path}"
-                    np.testing.assert_array_equal(indices, expected_indices, err_msg=message)
-                    np.testing.assert_array_equal(values.astype(np.float64), expected_values)
+                for k in (1, 5):
+                    expected_values, expected_indices = ref.top_k(held, k)
+                    for values, indices in _both_paths(backend, array, k, -1, True):
+                        message = f"{dtype}, k={k}, {path}"
+                        np.testing.assert_array_equal(indices, expected_indices, err_msg=message)
+                        np.testing.assert_array_equal(values.astype(np.float64), expected_values)
+
+
+RUNS = np.array([[0.5] * 12, [-1.0, 2.0] * 6, np.arange(12.0) / 4, [-0.0, 0.0, 1.0] * 4])
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_long_runs_of_ties(backend, k, monkeypatch):
+    """Rows whose ties run past every candidate the fast paths take (they need the exact path)
+    next to rows that do not, in every float dtype (16-bit floats take more candidates)."""
+    for path in _eager_paths(backend, monkeypatch):
+        for dtype in FLOAT_DTYPES[backend.name]:
+            with backend.x64() if dtype == "float64" else contextlib.nullcontext():
+                for largest in (True, False):
+                    expected_values, expected_indices = ref.top_k(RUNS, k, -1, largest)
+                    array = backend.asarray(RUNS, dtype)
+                    for values, indices in _both_paths(backend, array, k, -1, largest):
+                        message = f"{dtype}, largest={largest}, {path}"
+                        np.testing.assert_array_equal(indices, expected_indices, err_msg=message)
+                        np.testing.assert_array_equal(values.astype(np.float64), expected_values)
 
 
 def test_result_types(backend):
