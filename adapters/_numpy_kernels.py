@@ -30,16 +30,24 @@ def _sparse(
     np = sys.modules["numpy"]
     if not from_logits:
         return _sparse_probabilities(np, labels, x, axis, ignore_class)
-    m = np.max(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)
     e = np.subtract(x, m)
     np.exp(e, out=e)
-    lse = np.log(np.sum(e, axis=axis))
+    lse = np.log(e.sum(axis=axis))
     del e
     valid = None if ignore_class is None else labels != ignore_class
     index = labels if valid is None else np.where(valid, labels, 0)
-    picked = np.take_along_axis(x, np.expand_dims(index, axis), axis=axis) - m
-    loss = lse - np.squeeze(picked, axis=axis)
+    loss = lse - (_pick(np, x, index, axis) - np.squeeze(m, axis=axis))
     return (loss, None) if valid is None else (np.where(valid, loss, 0.0), valid)
+
+
+def _pick(np: Any, x: Any, index: Any, axis: int) -> Any:
+    """``x``'s entries at ``index`` along ``axis`` (that axis removed): plain indexing for the
+    common (N, C) case, which costs less per call than ``take_along_axis``."""
+    if x.ndim == 2 and axis == 1:
+        return x[np.arange(x.shape[0]), index]
+    picked = np.take_along_axis(x, np.expand_dims(index, axis), axis=axis)
+    return np.squeeze(picked, axis=axis)
 
 
 def _sparse_probabilities(
@@ -49,11 +57,29 @@ def _sparse_probabilities(
     six calls instead of the generic body's fourteen (labels already checked)."""
     valid = None if ignore_class is None else labels != ignore_class
     index = labels if valid is None else np.where(valid, labels, 0)
-    picked = np.squeeze(np.take_along_axis(p, np.expand_dims(index, axis), axis=axis), axis=axis)
-    total = np.sum(p, axis=axis)
+    picked = _pick(np, p, index, axis)
+    total = p.sum(axis=axis)
     total = np.where(total == 0, 1.0, total)
     loss = -np.log(np.clip(picked / total, EPSILON, 1.0 - EPSILON))
     return (loss, None) if valid is None else (np.where(valid, loss, 0.0), valid)
+
+
+def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
+    """``exp(x - max) / sum``, the generic body's arithmetic in one buffer."""
+    np = sys.modules["numpy"]
+    e = np.subtract(x, x.max(axis=axis, keepdims=True))
+    np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:
+    """``(x - max) - log(sum(exp(x - max)))``, the generic body's arithmetic in two buffers."""
+    np = sys.modules["numpy"]
+    shifted = np.subtract(x, x.max(axis=axis, keepdims=True))
+    e = np.exp(shifted)
+    shifted -= np.log(e.sum(axis=axis, keepdims=True))
+    return shifted
 
 
 def _categorical(
@@ -114,6 +140,8 @@ def _binary(
 
 
 KERNELS: dict[str, Callable[..., Any]] = {
+    "softmax": _softmax,
+    "log_softmax": _log_softmax,
     "sparse": _sparse,
     "categorical": _categorical,
     "binary": _binary,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from xloss.adapters import _kernel_table
+
 NAME = "numpy"
 HOST_VIEW = True  # np.asarray of a readable array is a view, no copy
 
@@ -30,10 +32,7 @@ def readable(x: Any) -> Any:
 
 def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     """The fused kernel for ``name`` (see `_numpy_kernels`), or ``None``."""
-    from xloss.adapters._numpy_kernels import KERNELS
-
-    fast = KERNELS.get(name)
-    return None if fast is None else fast(*args, generic=generic, xp=xp, **options)
+    return _kernel_table.run("xloss.adapters._numpy_kernels", name, generic, xp, *args, **options)
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from xloss.adapters import _kernel_table
+
 NAME = "tensorflow"
 HOST_VIEW = True  # np.asarray of a readable array is a view, no copy
 TAKES_HALF = ("softmax",)  # see _tensorflow_kernels: it upcasts where it must
@@ -43,10 +45,9 @@ def readable(x: Any) -> Any:
 
 def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     """The fused kernel for ``name`` (see `_tensorflow_kernels`), or ``None``."""
-    from xloss.adapters._tensorflow_kernels import KERNELS
-
-    fast = KERNELS.get(name)
-    return None if fast is None else fast(*args, generic=generic, xp=xp, **options)
+    return _kernel_table.run(
+        "xloss.adapters._tensorflow_kernels", name, generic, xp, *args, **options
+    )
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:

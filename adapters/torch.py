@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from xloss.adapters import _kernel_table
+
 NAME = "torch"
 HOST_VIEW = True  # np.asarray of a readable array is a view, no copy
 TAKES_HALF = ("softmax", "sparse")  # see _torch_kernels: they upcast where they must
@@ -41,10 +43,7 @@ def _functorch_wrapped(x: Any) -> bool:
 
 def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     """PyTorch's fused kernel for ``name`` (see `_torch_kernels`), or ``None``."""
-    from xloss.adapters._torch_kernels import KERNELS
-
-    fast = KERNELS.get(name)
-    return None if fast is None else fast(*args, generic=generic, xp=xp, **options)
+    return _kernel_table.run("xloss.adapters._torch_kernels", name, generic, xp, *args, **options)
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:

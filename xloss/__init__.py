@@ -31,6 +31,11 @@ from xloss._losses import (
 from xloss._metrics import sparse_top_k_categorical_accuracy, top_k_categorical_accuracy
 from xloss._sampling import sample
 from xloss._topk import TopK, top_k
+from xloss.adapters import (  # noqa: F401  (last: they use the cores; see adapters/_kernel_table)
+    _numpy_kernels,
+    _tensorflow_kernels,
+    _torch_kernels,
+)
 
 __version__ = "0.1.0"
 
