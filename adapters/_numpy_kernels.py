@@ -102,14 +102,13 @@ def _categorical(
     if not from_logits or label_smoothing:
         return None
     np = sys.modules["numpy"]
-    shifted = np.subtract(x, np.max(x, axis=axis, keepdims=True))
-    with np.errstate(invalid="ignore"):
+    shifted = np.subtract(x, x.max(axis=axis, keepdims=True))
+    with np.errstate(invalid="ignore"):  # 0 * -inf, here and in the total
         dot = np.vecdot(y, shifted, axis=axis)
-    np.exp(shifted, out=shifted)
-    lse = np.log(np.sum(shifted, axis=axis))
-    del shifted
-    with np.errstate(invalid="ignore"):
-        loss = lse * np.sum(y, axis=axis) - dot
+        np.exp(shifted, out=shifted)
+        lse = np.log(shifted.sum(axis=axis))
+        del shifted
+        loss = lse * y.sum(axis=axis) - dot
     bad = np.isnan(loss)
     if bad.any():
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -71,11 +71,18 @@ def _host(x: Any) -> Any:
         return np.from_dlpack(x)
 
 
+_UNSIGNED = {f"{order}i{size}": f"{order}u{size}" for order in "<>|" for size in (1, 2, 4, 8)}
+
+
 def check_label_range(xp: Any, labels: Any, num_classes: int, axis: int, ignore_class: Any) -> None:
     """Raise if a label is outside ``[0, num_classes)`` (and not ``ignore_class``).
 
     ``labels`` must be readable (see `readable`); it is looked at through NumPy."""
     labels = _host(labels)
+    unsigned = _UNSIGNED.get(labels.dtype.str) if ignore_class is None else None
+    # Negative labels read as unsigned are >= num_classes: one comparison finds both kinds.
+    if unsigned is not None and not (labels.view(unsigned) >= num_classes).any():
+        return
     invalid = (labels < 0) | (labels >= num_classes)
     if ignore_class is not None:
         invalid &= labels != ignore_class
@@ -117,10 +124,13 @@ def warn_if_mistaken(
             "`_keras_logits` marker), but from_logits=True.",
         )
         return
+    if from_logits and (kind == "binary" or y_pred.shape[axis] == 1):
+        return  # the row-sum test needs a softmax over more than one class
     sample = _host_sample(xp, y_pred, axis, adapter)
-    low, high = float(sample.min()), float(sample.max())
+    # The minimum first: logits below 0 (nearly always) settle it without the maximum.
+    low = float(sample.min())
     if from_logits:
-        if kind == "binary" or not (low >= 0.0 and high <= 1.0) or y_pred.shape[axis] == 1:
+        if not low >= 0.0 or not float(sample.max()) <= 1.0:
             return
         sums = sample.sum(axis=axis, dtype="float64")
         if float(abs(sums - 1.0).max()) <= 1e-3:
@@ -129,7 +139,9 @@ def warn_if_mistaken(
                 f"`y_pred` looks like probabilities (values in [0, 1], each row summing to 1 "
                 f"along axis {axis}), but from_logits=True.",
             )
-    elif low < 0.0 or high > 1.0:
+        return
+    high = float(sample.max())
+    if low < 0.0 or high > 1.0:
         _warn(
             "logits",
             f"`y_pred` has values outside [0, 1] (from {low:.4g} to {high:.4g}), so it looks "
