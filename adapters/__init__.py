@@ -20,7 +20,14 @@ Every adapter module defines:
 and may define ``to_array(x)``: an array the namespace computes with, for inputs that are not
 one yet (a ``tf.Variable``'s value); and native fast paths the core prefers when present, each
 returning what the core's generic body would (or ``None`` to decline):
-``top_k(x, k, axis, largest) -> (values, indices)``.
+``top_k(x, k, axis, largest) -> (values, indices)``, and
+``kernel(name, generic, xp, *args, **options)``, a native kernel for the computation ``name``
+(see ``xloss._fast``; the tables live in ``_<framework>_kernels.py``, which ``xloss`` imports
+after its cores). Flags: ``TAKES_HALF`` (computations whose kernel takes half precision as is;
+``"*"``: all), ``DRAWS_IN_KERNEL`` (``sample`` runs ``"gumbel_sample"``, the uniforms' draw
+inside the kernel, where a compiler fuses it; otherwise it draws first, then runs
+``"gumbel_argmax"``), ``HOST_VIEW`` (``np.asarray`` of a readable array is a view) and
+``host_rows(x, index)`` (the value checks' sample rows as NumPy, in one call of the adapter's).
 
 Adapters that can draw random numbers (for ``xloss.sample``) define both of:
 
@@ -35,5 +42,5 @@ Adapters that can draw random numbers (for ``xloss.sample``) define both of:
   draws with NumPy and converts with ``xp.asarray(..., device=...)``: the standard has no
   random numbers.
 
-Adapters are leaves: they never import ``xloss``'s core.
+Adapters are leaves: they never import ``xloss``'s core (their kernel tables do).
 """

@@ -8,6 +8,7 @@ from typing import Any
 
 NAME = "jax"
 TAKES_HALF = ("*",)  # its kernel is the generic body under jit: the upcast fuses in
+DRAWS_IN_KERNEL = True  # `sample`'s uniforms are drawn inside that body: XLA fuses them in
 
 
 def owns(x: Any) -> bool:

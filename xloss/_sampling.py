@@ -206,7 +206,15 @@ def sample(
         x = top_p_filter_xp(xp, x, p, last, 1, -math.inf)
 
     uniform = adapter.random_uniform
-    drawn = _fast.run(adapter, "gumbel_sample", gumbel_sample_xp, xp, rng, x, n=n, uniform=uniform)
+    if getattr(adapter, "DRAWS_IN_KERNEL", False):  # JAX: the draw compiles with the argmax
+        drawn = _fast.run(
+            adapter, "gumbel_sample", gumbel_sample_xp, xp, rng, x, n=n, uniform=uniform
+        )
+    else:
+        # The draw on its own, first: torch.compile cannot trace a torch.Generator, and a graph
+        # break here, rather than inside the body, leaves one compiled graph after it.
+        u = uniform(rng, (n, *x.shape), x.dtype, x)
+        drawn = _fast.run(adapter, "gumbel_argmax", gumbel_argmax_xp, xp, u, x)
     if drawn.ndim > 1:
         drawn = xp.moveaxis(drawn, 0, -1)
     return drawn if drawn.dtype == index_dtype else xp.astype(drawn, index_dtype)
