@@ -117,15 +117,15 @@ def _native_top_k(tf: Any, key: Any, k: int) -> tuple[Any, Any]:
     return values, tf.cast(indices, tf.int64)
 
 
-HOST_SUM = 1 << 16
+HOST_NAN_CHECK = 1 << 16
 """Up to this many entries NumPy looks for NaN in a readable tensor faster than a TensorFlow
 op's call; above, one TF reduction (two threads) does."""
 
 
 def _holds_nan(tf: Any, x: Any) -> bool:
-    """Whether the readable ``x`` holds a NaN (above `HOST_SUM` entries, also when its sum is
-    ``inf - inf``: the exact path then runs needlessly, still exactly)."""
-    if x.shape.num_elements() <= HOST_SUM:
+    """Whether the readable ``x`` holds a NaN (above `HOST_NAN_CHECK` entries, also when its sum
+    is ``inf - inf``: the exact path then runs needlessly, still exactly)."""
+    if x.shape.num_elements() <= HOST_NAN_CHECK:
         import numpy as np
 
         return bool(np.isnan(_host(x)).any())
