@@ -143,11 +143,19 @@ def _binary(
 ) -> tuple[Any, None] | None:
     """From logits, ``F.binary_cross_entropy_with_logits``; its samples that are not finite
     (infinite logits, where torch's formula and the generic body's meet ``inf - inf`` or
-    ``0 * inf`` in different places) are recomputed by the generic body. Under
-    ``torch.compile``, which cannot branch on values, inductor fuses the generic body."""
-    if label_smoothing or not readable:
+    ``0 * inf`` in different places) are recomputed by the generic body. Where values cannot
+    be read (``torch.compile``, accelerators), float32 takes ``F.softplus(x) - x z``: the generic
+    body's formula and non-finite cases, with fewer ``where``s for inductor to fuse (0.93x
+    ``F.binary_cross_entropy_with_logits`` compiled, against 1.03-1.10x for the generic body).
+    ``F.softplus`` returns ``x`` above 20, where ``log1p(exp(-x))`` is below half a float32 ulp
+    of ``x`` but not of a float64 one: float64 keeps the generic body."""
+    if label_smoothing:
         return None
     torch = sys.modules["torch"]
+    if not readable:
+        if not from_logits or x.dtype != torch.float32:
+            return None
+        return (torch.nn.functional.softplus(x) - x * z).mean(axis), None
     if from_logits:
         loss = torch.nn.functional.binary_cross_entropy_with_logits(x, z, reduction="none")
         loss = loss.mean(axis)

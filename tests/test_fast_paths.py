@@ -382,3 +382,31 @@ def test_sample_agrees(backend):
     x = _masked()[[0, 2, 3, 4, 5]]  # no all--inf row: it has nothing to draw
     fast, generic = _both(lambda a: xloss.sample(a, 3, num_samples=4), backend.asarray(x))
     np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(generic))
+
+
+@pytest.mark.backends("torch")
+def test_binary_compiled_kernel_agrees(backend):
+    """Under torch.compile (values unreadable) float32 binary logits take ``F.softplus(x) - x z``:
+    the generic body's values on finite, +-1e4 (past softplus's threshold) and non-finite
+    logits, and its gradients on the finite ones."""
+    extra = np.array([[1e4, -1e4, 20.5, -20.5, 0.0, 1.0], [0.0, 7.5, -3.0, 2.0, -0.5, 4.0]])
+    x = np.concatenate([_non_finite(), extra.astype(np.float32)])
+    z = np.concatenate([_BITS, _BITS[:2]])
+
+    def loss(t, p):
+        return xloss.binary_crossentropy(t, p, from_logits=True)
+
+    compiled = backend.compile(loss, z, x)
+    with np.errstate(all="ignore"):
+        fast = backend.to_numpy(compiled(*_on(backend, z, x)))
+        with xloss.fast_paths(False):
+            generic = backend.to_numpy(loss(*_on(backend, z, x)))
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(generic))
+    np.testing.assert_array_equal(np.isinf(fast), np.isinf(generic))
+    finite = np.isfinite(generic)
+    np.testing.assert_allclose(fast[finite], generic[finite], rtol=TOL, atol=TOL)
+    rows = x[4:]  # finite logits: gradients of the compiled kernel and the generic body
+    fast_grad = grad_of(backend, compiled, z[4:], rows, wrt=1)
+    with xloss.fast_paths(False):
+        generic_grad = grad_of(backend, loss, z[4:], rows, wrt=1)
+    np.testing.assert_allclose(fast_grad, generic_grad, rtol=TOL, atol=TOL)
