@@ -56,6 +56,11 @@ def _both(fn, *arrays):
 def assert_agree(backend, fn, *arrays, tol=TOL):
     with np.errstate(all="ignore"):
         fast, generic = (backend.to_numpy(r) for r in _both(fn, *arrays))
+    assert_same(fast, generic, tol)
+
+
+def assert_same(fast, generic, tol=TOL):
+    """Two NumPy results alike: dtype, shape, nan and +-inf places, finite values within tol."""
     assert fast.dtype == generic.dtype and fast.shape == generic.shape
     np.testing.assert_array_equal(np.isnan(fast), np.isnan(generic))
     np.testing.assert_array_equal(np.isposinf(fast), np.isposinf(generic))
@@ -401,10 +406,7 @@ def test_binary_compiled_kernel_agrees(backend):
         fast = backend.to_numpy(compiled(*_on(backend, z, x)))
         with xloss.fast_paths(False):
             generic = backend.to_numpy(loss(*_on(backend, z, x)))
-    np.testing.assert_array_equal(np.isnan(fast), np.isnan(generic))
-    np.testing.assert_array_equal(np.isinf(fast), np.isinf(generic))
-    finite = np.isfinite(generic)
-    np.testing.assert_allclose(fast[finite], generic[finite], rtol=TOL, atol=TOL)
+    assert_same(fast, generic)
     rows = x[4:]  # finite logits: gradients of the compiled kernel and the generic body
     fast_grad = grad_of(backend, compiled, z[4:], rows, wrt=1)
     with xloss.fast_paths(False):
