@@ -3,6 +3,13 @@
 ``tf.nn.softmax``/``log_softmax``, ``tf.reduce_logsumexp`` and ``tf.math.softplus`` (whose
 registered gradient is ``sigmoid(x)``: exact at 0, unlike a ``max``/``abs`` formulation). Each
 kernel takes the generic body's arguments and returns its result, or ``None`` to decline.
+
+Some call ``tf.raw_ops`` directly: the same ops (and registered gradients) as the ``tf.nn`` and
+``tf.math`` functions, without those functions' Python, which eagerly costs 1-20 us a call
+(``tf.clip_by_value`` 19 us against 6 us for ``ClipByValue`` on 8 x 10, ``tf.gather`` 18 us
+against 7 us, ``tf.nn.sparse_softmax_cross_entropy_with_logits`` 27 us against 7 us). Scalars
+are passed as tensors of the operand's dtype: traced, a raw op would make a Python float
+float32.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
     tf = sys.modules["tensorflow"]
     if x.dtype == tf.float16 or (x.dtype == tf.bfloat16 and not _on_cpu(tf, x)):
         x = tf.cast(x, tf.float32)
+    if axis == x.shape.rank - 1:  # what tf.nn.softmax calls for the last axis
+        return tf.raw_ops.Softmax(logits=x)
     return tf.nn.softmax(x, axis=axis)
 
 
@@ -32,7 +41,10 @@ def _on_cpu(tf: Any, x: Any) -> bool:
 
 
 def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:
-    return sys.modules["tensorflow"].nn.log_softmax(x, axis=axis)
+    tf = sys.modules["tensorflow"]
+    if axis == x.shape.rank - 1:  # what tf.nn.log_softmax calls for the last axis
+        return tf.raw_ops.LogSoftmax(logits=x)
+    return tf.nn.log_softmax(x, axis=axis)
 
 
 def _logsumexp(x: Any, *, axis: int, keepdims: bool, **_: Any) -> Any:
@@ -75,14 +87,14 @@ def _sparse(
     size = x.shape.num_elements()
     small = size is not None and size <= SMALL
     if checked and valid is None and small:
-        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, x), None
+        return _native_sparse(tf, labels, x), None
     num_classes = x.shape[-1]
     if num_classes is None:  # unknown while tracing (a static size needs no slicing op)
         num_classes = tf.shape(x, out_type=labels.dtype)[-1]
     in_range = tf.logical_and(labels >= 0, labels < num_classes)
     index = tf.where(in_range, labels, tf.zeros_like(labels))
     if small:  # the native op raises on a label outside [0, C): it gets 0 there
-        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(index, x)
+        loss = _native_sparse(tf, index, x)
     else:
         shifted = x - tf.reduce_max(x, axis=-1, keepdims=True)
         lse = tf.math.log(tf.reduce_sum(tf.exp(shifted), axis=-1))
@@ -95,19 +107,56 @@ def _sparse(
     return loss, valid
 
 
+def _native_sparse(tf: Any, labels: Any, x: Any) -> Any:
+    """The native op's loss: raw for 2-D logits on the CPU (what the ``tf.nn`` function calls
+    there; on a GPU with op determinism on, it computes another way), ``tf.nn`` otherwise."""
+    if x.shape.rank == 2 and _on_cpu(tf, x):
+        return tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=x, labels=labels)[0]
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, x)
+
+
 def _sparse_probabilities(tf: Any, labels: Any, p: Any, last: int, valid: Any) -> tuple[Any, Any]:
     """The picked probability over the row total (1 for an all-zero row), clipped, as Keras;
     labels already checked."""
-    index = labels if valid is None else tf.where(valid, labels, tf.zeros_like(labels))
-    picked = tf.gather(p, index, axis=last, batch_dims=last)
-    total = tf.reduce_sum(p, axis=-1)
-    total = tf.where(tf.equal(total, 0.0), tf.constant(1.0, total.dtype), total)
-    loss = -tf.math.log(tf.clip_by_value(picked / total, EPSILON, 1.0 - EPSILON))
+    raw = tf.raw_ops
+    if valid is not None:
+        labels = raw.SelectV2(condition=valid, t=labels, e=tf.zeros_like(labels))
+    picked = raw.GatherV2(params=p, indices=labels, axis=last, batch_dims=last)
+    loss = raw.Neg(x=raw.Log(x=_clip(tf, raw.RealDiv(x=picked, y=_row_total(tf, p, last)))))
     return (loss, None) if valid is None else (tf.where(valid, loss, tf.zeros_like(loss)), valid)
+
+
+def _categorical(
+    y: Any, p: Any, *, axis: int, from_logits: bool, label_smoothing: float, **_: Any
+) -> tuple[Any, None] | None:
+    """From probabilities: ``-sum(y log(clip(p / total)))``, the generic body's formula in raw
+    ops (smoothing is applied before kernels run)."""
+    if from_logits or label_smoothing:
+        return None
+    tf = sys.modules["tensorflow"]
+    raw = tf.raw_ops
+    total = _row_total(tf, p, axis, keep_dims=True)
+    terms = raw.Mul(x=y, y=raw.Log(x=_clip(tf, raw.RealDiv(x=p, y=total))))
+    return raw.Neg(x=raw.Sum(input=terms, axis=axis)), None
+
+
+def _row_total(tf: Any, p: Any, axis: int, keep_dims: bool = False) -> Any:
+    """The sum along ``axis``, 1 for an all-zero row (its probabilities then clip to 1e-7)."""
+    raw = tf.raw_ops
+    total = raw.Sum(input=p, axis=axis, keep_dims=keep_dims)
+    zero, one = tf.constant(0.0, p.dtype), tf.constant(1.0, p.dtype)
+    return raw.SelectV2(condition=raw.Equal(x=total, y=zero), t=one, e=total)
+
+
+def _clip(tf: Any, p: Any) -> Any:
+    """``p`` clipped to ``[EPSILON, 1 - EPSILON]`` (nan stays nan), as Keras."""
+    low, high = tf.constant(EPSILON, p.dtype), tf.constant(1.0 - EPSILON, p.dtype)
+    return tf.raw_ops.ClipByValue(t=p, clip_value_min=low, clip_value_max=high)
 
 
 KERNELS: dict[str, Callable[..., Any]] = {
     "sparse": _sparse,
+    "categorical": _categorical,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "logsumexp": _logsumexp,

@@ -278,7 +278,17 @@ GRADIENT_CASES = {
     )(labels, x),
     "categorical": lambda x, y, z, labels: xloss.categorical_crossentropy(y, x, from_logits=True),
     "binary": lambda x, y, z, labels: xloss.binary_crossentropy(z, x, from_logits=True),
+    # from probabilities: softmax(x) * 0.9, unnormalised
+    "sparse_probs": lambda x, y, z, labels: xloss.sparse_categorical_crossentropy(
+        labels, _positive(x)
+    ),
+    "categorical_probs": lambda x, y, z, labels: xloss.categorical_crossentropy(y, _positive(x)),
 }
+
+
+def _positive(x):
+    """Unnormalised probabilities from logits, differentiable: rows sum to 0.9."""
+    return xloss.softmax(x) * 0.9
 
 
 @AUTODIFF
@@ -337,6 +347,23 @@ def test_sparse_from_probabilities_agrees(backend, ignore_class):
 
     assert_agree(backend, fn, *_on(backend, labels, _probabilities()))
     assert_agree(backend, fn, *_on(backend, np.array(2), _probabilities()[3]))  # unbatched
+    p_nan = _probabilities()
+    p_nan[3, 0] = np.nan  # not the label's entry: nan through the row total
+    p_nan[4, 3] = np.nan  # the label's entry
+    assert_agree(backend, fn, *_on(backend, labels, p_nan))
+
+
+def test_categorical_from_probabilities_agrees(backend):
+    y = _soft_targets((6, 5), zero_at=(slice(0, 2), [0, 2]))
+    p = _probabilities()
+    assert_agree(backend, xloss.categorical_crossentropy, *_on(backend, y, p))
+    y_inf = y.copy()
+    y_inf[0, 0] = np.nan  # a nan target; and below, nan probabilities
+    p_nan = p.copy()
+    p_nan[3, 1] = np.nan
+    assert_agree(backend, xloss.categorical_crossentropy, *_on(backend, y_inf, p_nan))
+    fn = functools.partial(xloss.categorical_crossentropy, axis=0)
+    assert_agree(backend, fn, *_on(backend, np.ascontiguousarray(y.T), np.ascontiguousarray(p.T)))
 
 
 def test_binary_from_probabilities_agrees(backend):
