@@ -62,14 +62,17 @@ def _large_k(monkeypatch):
 
 
 def _eager_paths(backend, monkeypatch):
-    """The eager paths to run: the default for test-sized inputs, TensorFlow's NaN check for
-    large inputs (a TF reduction instead of NumPy's) and torch's large-k path (forced)."""
+    """The eager paths to run: the default for test-sized inputs (checks read through NumPy),
+    then the checks large inputs take (TensorFlow's NaN check as a TF reduction, torch's tie
+    checks as torch ops) and torch's large-k path (forced)."""
     yield "default"
     if backend.name == "tensorflow":
         module = importlib.import_module("xloss.adapters.tensorflow")
         monkeypatch.setattr(module, "HOST_NAN_CHECK", 0)
         yield "tf.reduce_sum"
     if backend.name == "torch":
+        monkeypatch.setattr(importlib.import_module("xloss.adapters.torch"), "HOST_CHECK", 0)
+        yield "torch ops"
         _large_k(monkeypatch)
         yield "large k"
 
