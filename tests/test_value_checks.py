@@ -6,13 +6,14 @@ and there an out-of-range label gives nan for its sample on every backend.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import data as d
 import numpy as np
 import pytest
 import reference as ref
-from backends import need
+from backends import FLOAT_DTYPES, need
 
 import xloss
 
@@ -116,6 +117,25 @@ def test_mistake_warns_with_the_fix(backend, mistake):
     assert "Logits are the raw" in text or "must hold probabilities" in text
     assert "Fix:" in text and "xloss.value_checks(False)" in text
     assert record[0].filename == __file__  # points at the caller, not into xloss
+
+
+def test_mistakes_warn_in_every_float_dtype(backend):
+    """The sample rows are read in each dtype's own way (NumPy views, slices widened from half
+    precision by NumPy or by the framework, JAX's compiled slice)."""
+    from xloss import _checks
+
+    for dtype in FLOAT_DTYPES[backend.name]:
+        with backend.x64() if dtype == "float64" else contextlib.nullcontext():
+            _checks._warned.clear()
+            probabilities = backend.asarray(SOFTMAX_OUTPUT, dtype)
+            with pytest.warns(xloss.FromLogitsWarning, match="looks like probabilities"):
+                xloss.categorical_crossentropy(
+                    backend.asarray(d.ONE_HOT), probabilities, from_logits=True
+                )
+            with pytest.warns(xloss.FromLogitsWarning, match="looks like logits"):
+                xloss.sparse_categorical_crossentropy(
+                    backend.asarray(d.LABELS), backend.asarray(d.LOGITS, dtype)
+                )
 
 
 def test_right_usage_does_not_warn(backend):

@@ -133,7 +133,7 @@ def warn_if_mistaken(
         if not low >= 0.0 or not float(sample.max()) <= 1.0:
             return
         sums = sample.sum(axis=axis, dtype="float64")
-        if float(abs(sums - 1.0).max()) <= 1e-3:
+        if float(abs(sums - 1.0).max()) <= sum_tolerance(xp, y_pred.dtype):
             _warn(
                 "probabilities",
                 f"`y_pred` looks like probabilities (values in [0, 1], each row summing to 1 "
@@ -147,6 +147,12 @@ def warn_if_mistaken(
             f"`y_pred` has values outside [0, 1] (from {low:.4g} to {high:.4g}), so it looks "
             f"like logits, but from_logits=False.",
         )
+
+
+def sum_tolerance(xp: Any, dtype: Any) -> float:
+    """How close to 1 a row of probabilities in ``dtype`` sums: ``max(1e-3, 8 * eps)`` (a
+    softmax output rounded to bfloat16 sums only within 2**-8 of 1, past 1e-3)."""
+    return max(1e-3, 8.0 * float(xp.finfo(dtype).eps))
 
 
 _EXPLAIN = {

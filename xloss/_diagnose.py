@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from xloss._checks import sum_tolerance
 from xloss._dispatch import _PYTHON_VALUES, Namespace, as_array, resolve
 from xloss._validation import check_from_logits, normalize_axis
 
@@ -280,7 +281,7 @@ def diagnose(
     rows_total = size // classes
     rows = min(rows_total, max(1, MAX_VALUES // classes))
     values = _host_rows(name, xp, pred, axis_index, rows)
-    tolerance = max(1e-3, 8.0 * float(xp.finfo(pred.dtype).eps))
+    tolerance = sum_tolerance(xp, pred.dtype)
 
     if kind is None:
         kind, kind_reason = _infer_kind(true_ns, true, pred, axis_index, rows, tolerance)
