@@ -6,8 +6,9 @@ kernel takes the generic body's arguments and returns its result, or ``None`` to
 
 Some call ``tf.raw_ops`` directly: the same ops (and registered gradients) as the ``tf.nn`` and
 ``tf.math`` functions, without those functions' Python, which eagerly costs 1-20 us a call
-(``tf.clip_by_value`` 19 us against 6 us for ``ClipByValue`` on 8 x 10, ``tf.gather`` 18 us
-against 7 us, ``tf.nn.sparse_softmax_cross_entropy_with_logits`` 27 us against 7 us). Scalars
+(``tf.gather`` 18 us against 7 us for ``GatherV2`` on 8 x 10, ``tf.clip_by_value`` 19 us
+against 10 us for ``Maximum`` and ``Minimum``, ``tf.nn.sparse_softmax_cross_entropy_with_logits``
+27 us against 7 us). Scalars
 are passed as tensors of the operand's dtype: traced, a raw op would make a Python float
 float32.
 """
@@ -149,9 +150,11 @@ def _row_total(tf: Any, p: Any, axis: int, keep_dims: bool = False) -> Any:
 
 
 def _clip(tf: Any, p: Any) -> Any:
-    """``p`` clipped to ``[EPSILON, 1 - EPSILON]`` (nan stays nan), as Keras."""
+    """``p`` clipped to ``[EPSILON, 1 - EPSILON]`` (nan stays nan), as Keras. Not with
+    ``ClipByValue``: under ``tf.function`` Grappler fuses ``Maximum`` and ``Minimum`` better
+    (categorical loss from probabilities on 2048 x 8192: 1.04x native with it, 0.98x without)."""
     low, high = tf.constant(EPSILON, p.dtype), tf.constant(1.0 - EPSILON, p.dtype)
-    return tf.raw_ops.ClipByValue(t=p, clip_value_min=low, clip_value_max=high)
+    return tf.raw_ops.Minimum(x=tf.raw_ops.Maximum(x=p, y=low), y=high)
 
 
 KERNELS: dict[str, Callable[..., Any]] = {
