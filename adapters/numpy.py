@@ -30,9 +30,8 @@ def readable(x: Any) -> Any:
     return x
 
 
-def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
-    """The fused kernel for ``name`` (see `_numpy_kernels`), or ``None``."""
-    return _kernel_table.run("xloss.adapters._numpy_kernels", name, generic, xp, *args, **options)
+kernel = _kernel_table.hook("xloss.adapters._numpy_kernels")
+"""The fused kernel for a computation (see `_numpy_kernels`), or ``None``."""
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:

@@ -51,11 +51,8 @@ def host_rows(x: Any, index: tuple[slice, ...]) -> Any:
     return _host(x)[index].astype(np.float32)
 
 
-def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
-    """The fused kernel for ``name`` (see `_tensorflow_kernels`), or ``None``."""
-    return _kernel_table.run(
-        "xloss.adapters._tensorflow_kernels", name, generic, xp, *args, **options
-    )
+kernel = _kernel_table.hook("xloss.adapters._tensorflow_kernels")
+"""The fused kernel for a computation (see `_tensorflow_kernels`), or ``None``."""
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:

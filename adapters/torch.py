@@ -41,9 +41,8 @@ def _functorch_wrapped(x: Any) -> bool:
     return check is not None and check(x)
 
 
-def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
-    """PyTorch's fused kernel for ``name`` (see `_torch_kernels`), or ``None``."""
-    return _kernel_table.run("xloss.adapters._torch_kernels", name, generic, xp, *args, **options)
+kernel = _kernel_table.hook("xloss.adapters._torch_kernels")
+"""The fused kernel for a computation (see `_torch_kernels`), or ``None``."""
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from xloss._dispatch import as_array, resolve
-from xloss._validation import as_int, normalize_axis
+from xloss._validation import as_int, is_kind, normalize_axis
 
 
 class TopK(NamedTuple):
@@ -91,7 +91,7 @@ def top_k(x: Any, k: int, /, axis: int = -1, *, largest: bool = True) -> TopK:
     ns = resolve(x=x)
     xp = ns.xp
     x = as_array(x, ns)
-    if not xp.isdtype(x.dtype, ("real floating", "integral")):
+    if not is_kind(xp, x.dtype, ("real floating", "integral")):
         raise TypeError(
             f"`x` must be a real array (floating point or integer); received dtype {x.dtype}."
         )

@@ -8,6 +8,7 @@ unknown dimension, ``None``, is never judged).
 from __future__ import annotations
 
 import operator
+import sys
 from typing import Any, NamedTuple
 
 from xloss._dispatch import Namespace, as_array, resolve
@@ -88,7 +89,28 @@ def check_ignore_class(ignore_class: Any) -> int | None:
 def _is_float(xp: Any, dtype: Any) -> bool:
     if dtype is xp.float32 or dtype is xp.float64:
         return True
-    return bool(xp.isdtype(dtype, "real floating"))
+    return is_kind(xp, dtype, "real floating")
+
+
+_LETTERS = {
+    "bool": "b",
+    "signed integer": "i",
+    "unsigned integer": "u",
+    "integral": "iu",
+    "real floating": "f",
+    "complex floating": "c",
+}
+
+
+def is_kind(xp: Any, dtype: Any, kind: str | tuple[str, ...]) -> bool:
+    """``xp.isdtype(dtype, kind)``, read from a NumPy dtype's one-letter ``kind`` where it has a
+    standard one (NumPy's and JAX's arrays: 0.1 us, where NumPy's ``isdtype`` builds its sets
+    in each call, 0.6-0.9 us); other dtypes (bfloat16, PyTorch's, TensorFlow's) ask ``xp``."""
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(dtype, np.dtype) and dtype.kind in "biufc":
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        return any(dtype.kind in _LETTERS[k] for k in kinds)
+    return bool(xp.isdtype(dtype, kind))
 
 
 def _same_dtype(a: Any, b: Any) -> bool:
@@ -182,7 +204,7 @@ def loss_inputs(
 
 
 def _check_real(xp: Any, x: Any, name: str) -> None:
-    if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
+    if not is_kind(xp, x.dtype, ("real floating", "integral", "bool")):
         raise TypeError(f"`{name}` must be a real-valued array; received dtype {x.dtype}.")
 
 
@@ -216,7 +238,7 @@ def _dense_targets(xp: Any, y_true: Any, y_pred: Any, dtype: Any) -> Any:
 
 def _sparse_labels(xp: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
     """Integer labels with ``y_pred``'s shape minus the class axis, in the indexing dtype."""
-    if not xp.isdtype(y_true.dtype, "integral"):
+    if not is_kind(xp, y_true.dtype, "integral"):
         raise TypeError(
             f"`y_true` must hold integer class indices; received dtype {y_true.dtype}. "
             f"Cast the labels to an integer dtype, or pass one-hot or soft targets to "
