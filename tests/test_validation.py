@@ -5,7 +5,7 @@ from __future__ import annotations
 import data as d
 import numpy as np
 import pytest
-from backends import need
+from backends import FLOAT_DTYPES, need
 
 import xloss
 
@@ -147,3 +147,31 @@ def test_inputs_are_not_modified(backend):
     xloss.SparseCategoricalCrossentropy(ignore_class=-1)(y_true, y_pred)
     np.testing.assert_array_equal(backend.to_numpy(y_true), d.IGNORED)
     np.testing.assert_array_equal(backend.to_numpy(y_pred), d.PROBS)
+
+
+KINDS = (
+    "bool",
+    "signed integer",
+    "unsigned integer",
+    "integral",
+    "real floating",
+    "complex floating",
+    ("real floating", "integral", "bool"),
+)
+
+
+def test_dtype_kinds_agree_with_the_namespace(backend):
+    """The entry reads NumPy dtypes' one-letter kind instead of calling ``isdtype``: the same
+    answers as the namespace's ``isdtype`` for every dtype it has."""
+    from xloss._dispatch import resolve
+    from xloss._validation import is_kind
+
+    with backend.x64():
+        xp = resolve(x=backend.asarray(np.zeros(2, np.float32))).xp
+        names = ("bool", "int8", "int32", "int64", "uint8", "uint64", "complex64", "float64")
+        dtypes = [getattr(xp, n) for n in names + FLOAT_DTYPES[backend.name] if hasattr(xp, n)]
+        for dtype in dtypes:
+            # as arrays carry it (NumPy's and JAX's hold an np.dtype, not the scalar type)
+            dtype = xp.astype(xp.asarray([0]), dtype).dtype
+            for kind in KINDS:
+                assert is_kind(xp, dtype, kind) == bool(xp.isdtype(dtype, kind)), (dtype, kind)
