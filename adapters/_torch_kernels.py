@@ -81,14 +81,14 @@ def _sparse_probabilities(
 ) -> tuple[Any, Any]:
     """The picked probability over the row total, clipped, as Keras: reading half precision
     as is (``sum(dtype=float32)`` accumulates in float32 without a converted copy)."""
-    index = labels if valid is None else torch.where(valid, labels, torch.zeros_like(labels))
+    index = labels if valid is None else torch.where(valid, labels, 0)
     picked = torch.gather(p, axis, index.unsqueeze(axis)).squeeze(axis).to(compute)
     total = torch.sum(p, dim=axis, dtype=compute)
-    total = torch.where(total == 0, torch.ones_like(total), total)
+    total = torch.where(total == 0, 1.0, total)
     loss = -torch.log(torch.clamp(picked / total, EPSILON, 1.0 - EPSILON))
     if valid is None:
         return loss, None
-    return torch.where(valid, loss, torch.zeros_like(loss)), valid
+    return torch.where(valid, loss, 0.0), valid
 
 
 def _categorical(
