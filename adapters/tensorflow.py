@@ -70,42 +70,45 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
     def select(key: Any) -> Any:
         return _native_top_k(tf, key, k)[1]
 
-    values = None
+    def gathered(indices: Any) -> tuple[Any, Any]:
+        return tf.gather(moved, indices, axis=last, batch_dims=last), indices
+
     if not x.dtype.is_floating:
-        indices = select(moved if largest else tf.bitwise.invert(moved))
+        values, indices = gathered(select(moved if largest else tf.bitwise.invert(moved)))
     else:
         signed = moved if largest else -moved
 
-        def exact() -> Any:
+        def exact() -> tuple[Any, Any]:
             key = _sortable_key(tf, moved)
-            return select(key if largest else tf.bitwise.invert(key))
+            return gathered(select(key if largest else tf.bitwise.invert(key)))
 
         # tf.math.top_k is stable but may order -0.0 and 0.0 apart: that matters only when a
         # zero is among the K best (zeros tie with nothing else), and only then are the zeros
-        # made one.
-        def without_zeros() -> Any:
-            return select(tf.where(signed == 0, tf.zeros_like(signed), signed))
+        # made one. Otherwise the op's values are the entries (negated back for the smallest:
+        # exactly), with no gather (5% of a top_k at k = 50 on 2048 x 8192).
+        def without_zeros() -> tuple[Any, Any]:
+            return gathered(select(tf.where(signed == 0, tf.zeros_like(signed), signed)))
+
+        def by_value(best: Any, indices: Any) -> tuple[Any, Any]:
+            return (best if largest else -best), indices
 
         if readable(moved) is not None:
             if _holds_nan(tf, moved):
-                indices = exact()
+                values, indices = exact()
             else:
                 best, indices = _native_top_k(tf, signed, k)
-                if (_host(best) == 0).any():
-                    indices = without_zeros()
-                elif largest:
-                    values = best  # the entries themselves: no gather
+                zero = (_host(best) == 0).any()
+                values, indices = without_zeros() if zero else by_value(best, indices)
         else:
 
-            def by_value() -> Any:
+            def no_nan() -> tuple[Any, Any]:
                 best, fast = _native_top_k(tf, signed, k)
-                return tf.cond(tf.reduce_any(best == 0), without_zeros, lambda: fast)
+                zero = tf.reduce_any(best == 0)
+                return tf.cond(zero, without_zeros, lambda: by_value(best, fast))
 
             # A NaN anywhere makes the sum NaN: one reduction, no boolean temporary (inf - inf
             # also gives NaN: the exact path then runs needlessly, still exactly).
-            indices = tf.cond(tf.math.is_nan(tf.reduce_sum(moved)), exact, by_value)
-    if values is None:
-        values = tf.gather(moved, indices, axis=last, batch_dims=last)
+            values, indices = tf.cond(tf.math.is_nan(tf.reduce_sum(moved)), exact, no_nan)
     if axis != last:
         back = [perm.index(d) for d in range(last + 1)]
         values, indices = tf.transpose(values, back), tf.transpose(indices, back)
