@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from xloss.adapters.tensorflow import on_cpu
+
 from xloss._losses import EPSILON
 
 
@@ -27,18 +29,11 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
     once, bit for bit what upcasting first gives (checked, -inf masks included), without two
     conversion passes. Its float16 path rounds differently, so float16 is upcast."""
     tf = sys.modules["tensorflow"]
-    if x.dtype == tf.float16 or (x.dtype == tf.bfloat16 and not _on_cpu(tf, x)):
+    if x.dtype == tf.float16 or (x.dtype == tf.bfloat16 and not on_cpu(tf, x)):
         x = tf.cast(x, tf.float32)
     if axis == x.shape.rank - 1:  # what tf.nn.softmax calls for the last axis
         return tf.raw_ops.Softmax(logits=x)
     return tf.nn.softmax(x, axis=axis)
-
-
-def _on_cpu(tf: Any, x: Any) -> bool:
-    """Whether ``x`` is computed on the CPU: its device, or (a symbolic tensor, placed later)
-    whether TensorFlow sees no GPU at all. Under ``tf.function`` this runs at trace time."""
-    device = getattr(x, "device", "") or ""
-    return "CPU" in device if device else not tf.config.list_logical_devices("GPU")
 
 
 def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:
@@ -111,7 +106,7 @@ def _sparse(
 def _native_sparse(tf: Any, labels: Any, x: Any) -> Any:
     """The native op's loss: raw for 2-D logits on the CPU (what the ``tf.nn`` function calls
     there; on a GPU with op determinism on, it computes another way), ``tf.nn`` otherwise."""
-    if x.shape.rank == 2 and _on_cpu(tf, x):
+    if x.shape.rank == 2 and on_cpu(tf, x):
         return tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=x, labels=labels)[0]
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, x)
 

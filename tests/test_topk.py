@@ -130,6 +130,79 @@ def test_long_runs_of_ties(backend, k, monkeypatch):
                         np.testing.assert_array_equal(values.astype(np.float64), expected_values)
 
 
+def _finfo_max(dtype):
+    if dtype == "bfloat16":
+        import ml_dtypes
+
+        return float(ml_dtypes.finfo(ml_dtypes.bfloat16).max)
+    return float(np.finfo(dtype).max)
+
+
+def _extremes(dtype, largest):
+    """Rows whose best entry is the dtype's finite extreme or an infinity, not at index 0: a
+    reduction that starts from the extreme at index 0 (TensorFlow's argmax, behind its k = 1)
+    would report index 0 there. One sign of infinity only: +inf and -inf together sum to NaN,
+    which sends TensorFlow's traced top_k to its NaN-safe path instead."""
+    big, inf = _finfo_max(dtype), np.inf
+    rows = np.array(
+        [
+            [-inf, -inf, -big, -big, -inf],
+            [-inf, -inf, -inf, -inf, -inf],
+            [-big, 1.0, -big, 2.0, 0.0],
+        ]
+    )
+    return rows if largest else -rows
+
+
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+def test_k1_rows_at_the_dtype_extremes(backend, largest, monkeypatch):
+    for path in _eager_paths(backend, monkeypatch):
+        for dtype in FLOAT_DTYPES[backend.name]:
+            with backend.x64() if dtype == "float64" else contextlib.nullcontext():
+                x = _extremes(dtype, largest)
+                expected_values, expected_indices = ref.top_k(x, 1, -1, largest)
+                for values, indices in _both_paths(
+                    backend, backend.asarray(x, dtype), 1, -1, largest
+                ):
+                    message = f"{dtype}, {path}"
+                    np.testing.assert_array_equal(indices, expected_indices, err_msg=message)
+                    np.testing.assert_array_equal(values.astype(np.float64), expected_values)
+
+
+def test_k1_integer_extremes(backend):
+    for dtype in ("int8", "int32"):
+        low, high = np.iinfo(dtype).min, np.iinfo(dtype).max
+        x = np.array([[low, low, low], [low, 5, 5], [high, high, 0], [high, high, high]], dtype)
+        for largest in (True, False):
+            _assert_topk(backend, x, 1, -1, largest)
+
+
+def test_k1_ties_in_long_rows(backend):
+    """Ties everywhere in rows long enough for multithreaded reductions: the first occurrence
+    still wins (TensorFlow's k = 1 is an argmax on the CPU)."""
+    x = RNG.integers(0, 4, (8, 1 << 16)).astype(np.float32)
+    x[x == 0] = -0.0
+    x[:, -5:] = 4.0  # the best value, first seen near the end
+    x[3, 1000] = 4.0
+    for largest in (True, False):
+        expected_values, expected_indices = ref.top_k(x, 1, -1, largest)
+        values, indices = xloss.top_k(backend.asarray(x), 1, largest=largest)
+        np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
+        np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
+
+
+@pytest.mark.backends("jax", "tensorflow", "torch")
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+def test_compiled_k1(backend, largest, monkeypatch):
+    for x in (_extremes("float32", largest).astype(np.float32), TIES):
+        for _ in _compiled_paths(backend, monkeypatch):
+            fn = backend.compile(lambda a: tuple(xloss.top_k(a, 1, largest=largest)), x)
+            values, indices = fn(backend.asarray(x))
+            expected_values, expected_indices = ref.top_k(x, 1, -1, largest)
+            np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
+            np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
+
+
 def test_result_types(backend):
     values, indices = xloss.top_k(backend.asarray(DISTINCT), 2)
     assert isinstance(values, backend.array_types) and isinstance(indices, backend.array_types)
