@@ -6,11 +6,10 @@ kernel takes the generic body's arguments and returns its result, or ``None`` to
 
 Some call ``tf.raw_ops`` directly: the same ops (and registered gradients) as the ``tf.nn`` and
 ``tf.math`` functions, without those functions' Python, which eagerly costs 1-20 us a call
-(``tf.gather`` 18 us against 7 us for ``GatherV2`` on 8 x 10, ``tf.clip_by_value`` 19 us
+(on 8 x 10: ``tf.gather`` 18 us against 7 us for ``GatherV2``, ``tf.clip_by_value`` 19 us
 against 10 us for ``Maximum`` and ``Minimum``, ``tf.nn.sparse_softmax_cross_entropy_with_logits``
-27 us against 7 us). Scalars
-are passed as tensors of the operand's dtype: traced, a raw op would make a Python float
-float32.
+27 us against 7 us). Scalars are passed as tensors of the operand's dtype: traced, a raw op
+would make a Python float float32.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
         order = order[:, ::-1]
     values = np.take_along_axis(values, order, axis=-1)
     candidates = np.take_along_axis(candidates, order, axis=-1)
-    doubtful = _tied(np, values[:, 1:], values[:, :-1]).any(axis=-1)
+    doubtful = tied(np, values[:, 1:], values[:, :-1]).any(axis=-1)
     if values.dtype.kind == "f":
         doubtful |= np.isnan(values).any(axis=-1)
     if doubtful.any():
@@ -62,7 +62,7 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
         values[doubtful] = np.take_along_axis(values[doubtful], exact, axis=-1)
         candidates[doubtful] = np.take_along_axis(candidates[doubtful], exact, axis=-1)
     if count > k:
-        boundary = _tied(np, values[:, k - 1], values[:, k])
+        boundary = tied(np, values[:, k - 1], values[:, k])
         if boundary.any():
             exact_values, exact_indices = _exact_top_k(np, rows[boundary], k, largest)
             values[boundary, :k], candidates[boundary, :k] = exact_values, exact_indices
@@ -71,7 +71,7 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     return np.moveaxis(values, -1, axis), np.moveaxis(candidates, -1, axis)
 
 
-def _order_keys(np: Any, values: Any, index: Any, largest: bool) -> tuple[Any, ...]:
+def order_keys(np: Any, values: Any, index: Any, largest: bool) -> tuple[Any, ...]:
     """np.lexsort keys (last one first): NaN-ness, then the value, then the index."""
     if values.dtype.kind != "f":
         return (index, ~values if largest else values)
@@ -80,7 +80,7 @@ def _order_keys(np: Any, values: Any, index: Any, largest: bool) -> tuple[Any, .
     return (index, -filled, ~nan) if largest else (index, filled, nan)
 
 
-def _tied(np: Any, a: Any, b: Any) -> Any:
+def tied(np: Any, a: Any, b: Any) -> Any:
     same = a == b
     return same | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else same
 
@@ -102,7 +102,7 @@ def _exact_order(np: Any, values: Any, index: Any, n: int, largest: bool) -> Any
     """The order of 2-D ``values`` (at ``index`` in rows of ``n``) by (NaN, value, index): one
     sort of unique keys (8x faster than a three-key ``np.lexsort``), a lexsort for 64-bit."""
     if not _has_keys(np, values):
-        return np.lexsort(_order_keys(np, values, index, largest), axis=-1)
+        return np.lexsort(order_keys(np, values, index, largest), axis=-1)
     return np.argsort(_packed(np, values, index, n, largest), axis=-1)[:, ::-1]
 
 
@@ -112,7 +112,7 @@ def _exact_top_k(np: Any, rows: Any, k: int, largest: bool) -> tuple[Any, Any]:
     n = rows.shape[-1]
     if not _has_keys(np, rows):
         index = np.broadcast_to(np.arange(n), rows.shape)
-        order = np.lexsort(_order_keys(np, rows, index, largest), axis=-1)[:, :k]
+        order = np.lexsort(order_keys(np, rows, index, largest), axis=-1)[:, :k]
         return np.take_along_axis(rows, order, axis=-1), order
     packed = _packed(np, rows, np.arange(n, dtype=np.int64), n, largest)
     chosen = np.argpartition(packed, n - k, axis=-1)[:, n - k :] if k < n else None

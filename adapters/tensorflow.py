@@ -149,18 +149,19 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
 
 FIRST_BEST_FROM = 1 << 23
 """Inputs of at least this many entries (of a size known when traced) take `_first_best` at
-k = 1; smaller ones ``tf.math.top_k``. Measured, xloss / ``tf.math.top_k`` eager: 8 x 10 2.7x
-against 6.6x with ``argmax`` (three ops against one), 1024 x 4096 0.92x against 1.05x,
-2048 x 8192 1.19x against 0.67-0.89x (``argmax`` alone 3.5 ms against 9.3 ms)."""
+k = 1; smaller ones ``tf.math.top_k``. Measured, xloss / ``tf.math.top_k`` eager, with
+``tf.math.top_k`` inside against with ``argmax``: 8 x 10 2.7x against 6.6x (one op against
+three), 1024 x 4096 0.92x against 1.05x, 2048 x 8192 1.19x against 0.67-0.89x."""
 
 
 def _first_best(tf: Any, x: Any, largest: bool) -> tuple[Any, Any]:
     """The best entry of each row (last axis) by ``tf.math.argmax``/``argmin``: on the CPU
     Eigen's reducers return the first occurrence of the best value (documented there; -0.0 ties
-    with 0.0), and take a third of ``tf.math.top_k``'s time (2048 x 8192 float32: 2.4 ms
-    against 7.6 ms). They start from the dtype's lowest value (highest for argmin) at index 0,
-    so a row whose best is that value (or an infinity past it) can report index 0 wrongly:
-    callers check `_at_extreme`. NaN is not ordered: callers exclude it first."""
+    with 0.0), and take a third of ``tf.math.top_k``'s time on large inputs (2048 x 8192
+    float32: 2.4-3.5 ms against 7.6-9.3 ms). They start from the dtype's lowest value
+    (highest for argmin) at index 0, so a row whose best is that value (or an infinity past
+    it) can report index 0 wrongly: callers check `_at_extreme`. NaN is not ordered: callers
+    exclude it first."""
     last = x.shape.rank - 1
     pick = tf.math.argmax if largest else tf.math.argmin
     indices = tf.expand_dims(pick(x, axis=last), last)

@@ -125,9 +125,9 @@ def _host_top_k(
 
         # torch.topk sorts the values (NaN above +inf): only ties are out of order, and the
         # values at each place are already the final ones
-        if v.shape[-1] < n and numpy_adapter._tied(np, v[..., k - 1], v[..., -1]).any():
+        if v.shape[-1] < n and numpy_adapter.tied(np, v[..., k - 1], v[..., -1]).any():
             return None
-        keys = numpy_adapter._order_keys(np, v, indices.numpy(), largest)
+        keys = numpy_adapter.order_keys(np, v, indices.numpy(), largest)
         pick = torch.from_numpy(np.lexsort(keys, axis=-1)[..., :k])
         values, indices = values.gather(-1, pick), indices.gather(-1, pick)
     if axis != last:

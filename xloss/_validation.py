@@ -86,10 +86,12 @@ def check_ignore_class(ignore_class: Any) -> int | None:
 # by identity, and go on to `==`.
 
 
+def _is_wide_float(xp: Any, dtype: Any) -> bool:
+    return dtype is xp.float32 or dtype is xp.float64
+
+
 def _is_float(xp: Any, dtype: Any) -> bool:
-    if dtype is xp.float32 or dtype is xp.float64:
-        return True
-    return is_kind(xp, dtype, "real floating")
+    return _is_wide_float(xp, dtype) or is_kind(xp, dtype, "real floating")
 
 
 _LETTERS = {
@@ -142,7 +144,7 @@ def float_input(x: Any, *, name: str = "x", upcast: bool = True) -> FloatInput:
 def to_compute(xp: Any, x: Any) -> Any:
     """``x`` in its compute dtype: float64 stays, everything else becomes float32."""
     dtype = x.dtype
-    if dtype is xp.float32 or dtype is xp.float64:
+    if _is_wide_float(xp, dtype):
         return x
     target = compute_dtype(xp, dtype)
     return x if dtype == target else xp.astype(x, target)
