@@ -61,6 +61,13 @@ def _large_k(monkeypatch):
     monkeypatch.setattr(module, "EXTRA", 2)
 
 
+def _force_argmax(backend, monkeypatch):
+    """TensorFlow's k = 1 as ``tf.math.argmax`` for any input size (from 8M entries otherwise)."""
+    if backend.name == "tensorflow":
+        module = importlib.import_module("xloss.adapters.tensorflow")
+        monkeypatch.setattr(module, "FIRST_BEST_FROM", 0)
+
+
 def _eager_paths(backend, monkeypatch):
     """The eager paths to run: the default for test-sized inputs (checks read through NumPy),
     then the checks large inputs take (TensorFlow's NaN check as a TF reduction, torch's tie
@@ -70,7 +77,7 @@ def _eager_paths(backend, monkeypatch):
         module = importlib.import_module("xloss.adapters.tensorflow")
         monkeypatch.setattr(module, "HOST_NAN_CHECK", 0)
         yield "tf.reduce_sum"
-        monkeypatch.setattr(module, "FIRST_BEST_FROM", 0)
+        _force_argmax(backend, monkeypatch)
         yield "tf.math.argmax at k = 1"
     if backend.name == "torch":
         monkeypatch.setattr(importlib.import_module("xloss.adapters.torch"), "HOST_CHECK", 0)
@@ -182,10 +189,7 @@ def test_k1_integer_extremes(backend):
 def test_k1_ties_in_long_rows(backend, monkeypatch):
     """Ties everywhere in rows long enough for multithreaded reductions: the first occurrence
     still wins (TensorFlow's k = 1 on large inputs is an argmax on the CPU: forced here)."""
-    if backend.name == "tensorflow":
-        monkeypatch.setattr(
-            importlib.import_module("xloss.adapters.tensorflow"), "FIRST_BEST_FROM", 0
-        )
+    _force_argmax(backend, monkeypatch)
     x = RNG.integers(0, 4, (8, 1 << 16)).astype(np.float32)
     x[x == 0] = -0.0
     x[:, -5:] = 4.0  # the best value, first seen near the end
@@ -202,10 +206,7 @@ def test_k1_ties_in_long_rows(backend, monkeypatch):
 def test_compiled_k1(backend, largest, monkeypatch):
     """Under tf.function with static shapes, TensorFlow's k = 1 takes its argmax (forced here
     for small inputs)."""
-    if backend.name == "tensorflow":
-        monkeypatch.setattr(
-            importlib.import_module("xloss.adapters.tensorflow"), "FIRST_BEST_FROM", 0
-        )
+    _force_argmax(backend, monkeypatch)
     for x in (_extremes("float32", largest).astype(np.float32), TIES):
         for _ in _compiled_paths(backend, monkeypatch):
             fn = backend.compile(lambda a: tuple(xloss.top_k(a, 1, largest=largest)))
