@@ -175,11 +175,8 @@ def _at_extreme(values: Any, dtype: Any, largest: bool) -> Any:
 
 
 def _native_top_k(tf: Any, key: Any, k: int) -> tuple[Any, Any]:
-    """``tf.math.top_k`` with int64 indices: asked for at k = 1, where it is faster than int32
-    and a cast (0.8x on 2048 x 8192 float32), cast from int32 above (TF's int64 selection is
-    1.08x there)."""
-    if k == 1:
-        return tf.math.top_k(key, 1, index_type=tf.int64)
+    """``tf.math.top_k`` with its indices cast to int64. Not ``index_type=tf.int64``: the op's
+    registered gradient adds int32 offsets to the indices, and fails on int64 ones."""
     values, indices = tf.math.top_k(key, k)
     return values, tf.cast(indices, tf.int64)
 

@@ -81,6 +81,8 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
             tied_values = tied_values.gather(-1, perm)
             key = _zero_canonical(torch, tied_values)
             _, order = key.sort(dim=-1, descending=largest, stable=True)
+        # torch.topk's backward keeps its outputs: write into copies
+        values, indices = values.clone(), indices.clone()
         indices[doubtful] = tied_indices.gather(-1, order)
         values[doubtful] = tied_values.gather(-1, order)
     if count < n:
@@ -89,6 +91,7 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
             exact = _exact_top_k(torch, x.movedim(axis, -1)[boundary], k, -1, largest)
             if exact is None:
                 return None
+            values, indices = values.clone(), indices.clone()
             values[boundary, :k], indices[boundary, :k] = exact
     return values[..., :k].movedim(-1, axis), indices[..., :k].movedim(-1, axis)
 
