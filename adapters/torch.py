@@ -195,29 +195,31 @@ def _resorted_candidates(
 
 def _compiled_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     """Without data-dependent Python: the candidates always re-sorted by unique keys, then
-    ``torch.cond`` on a tie at the K-th place with the last candidate (the exact path)."""
+    ``torch.cond`` on a tie at the K-th place with the last candidate (the exact path). The
+    ``cond`` picks indices only, from detached values, and the values are gathered after it:
+    torch 2.13 cannot differentiate a ``cond`` with an integer output ("outs_to_grad length
+    (1) != tangents length (2)")."""
     if not _has_keys(torch, x):
         return None  # no exact path for these: the generic body
     if x.numel() <= SMALL:
         return _exact_top_k(torch, x, k, axis, largest)
     values, indices, boundary = _resorted_candidates(torch, x, k, axis, largest)
-    best = (values[..., :k].movedim(-1, axis).clone(), indices[..., :k].movedim(-1, axis).clone())
+    best = indices[..., :k].movedim(-1, axis).clone()
     if boundary is None:
-        return best
+        return values[..., :k].movedim(-1, axis).clone(), best
 
     # torch.cond wants both branches' outputs alike and not aliasing its inputs; they travel
     # flattened (torch 2.13's cond fails on (1, k)-shaped operands sliced from a batch of one).
-    def fast(x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
-        return values.clone(), indices.clone()
+    def fast(x: Any, indices: Any) -> Any:
+        return indices.clone()
 
-    def exact(x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
+    def exact(x: Any, indices: Any) -> Any:
         result = _exact_top_k(torch, x, k, axis, largest)
         assert result is not None
-        return result[0].reshape(-1), result[1].reshape(-1)
+        return result[1].reshape(-1)
 
-    flat = (best[0].reshape(-1), best[1].reshape(-1))
-    chosen = torch.cond(boundary, exact, fast, (x, *flat))
-    return chosen[0].reshape(best[0].shape), chosen[1].reshape(best[1].shape)
+    chosen = torch.cond(boundary, exact, fast, (x.detach(), best.reshape(-1))).reshape(best.shape)
+    return torch.take_along_dim(x, chosen, dim=axis), chosen
 
 
 def _tied(torch: Any, a: Any, b: Any) -> Any:

@@ -64,3 +64,26 @@ def grad_of(backend, fn, *arrays: np.ndarray, wrt: int = 0) -> np.ndarray:
     with tf.GradientTape() as tape:
         out = tf.reduce_sum(fn(*tensors))
     return tape.gradient(out, tensors[wrt]).numpy()
+
+
+def compiled_grad_of(backend, fn, x: np.ndarray) -> np.ndarray:
+    """d sum(fn(x)) / dx with ``fn`` under the backend's compiler (``torch.compile`` with
+    ``fullgraph=True``, ``jax.jit``, ``tf.function``) and the backend's own autodiff."""
+    if backend.name == "torch":
+        torch = need("torch")
+        tensor = torch.tensor(x, requires_grad=True)
+        backend.compile(fn)(tensor).sum().backward()
+        return tensor.grad.numpy()
+    if backend.name == "jax":
+        jax, jnp = need("jax"), need("jax.numpy")
+        return np.asarray(jax.jit(jax.grad(lambda a: jnp.sum(fn(a))))(jnp.asarray(x)))
+    tf = need("tensorflow")
+
+    @tf.function
+    def gradient(a):
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            out = tf.reduce_sum(fn(a))
+        return tape.gradient(out, a)
+
+    return gradient(tf.constant(x)).numpy()

@@ -233,6 +233,24 @@ def test_values_gradient(backend, k, largest, monkeypatch):
             np.testing.assert_array_equal(got, expected, err_msg=path)
 
 
+@pytest.mark.backends("jax", "tensorflow", "torch")
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+@pytest.mark.parametrize("k", [1, 2])
+def test_compiled_values_gradient(backend, k, largest, monkeypatch):
+    """Compiled, the gradient flows too (under torch.compile through the ``torch.cond`` path:
+    torch 2.13 cannot differentiate a ``cond`` with an integer output)."""
+    from checks import compiled_grad_of
+
+    x = RUNS.astype(np.float32)
+    _, chosen = ref.top_k(x, k, -1, largest)
+    expected = np.zeros_like(x)
+    np.put_along_axis(expected, chosen, 1.0, axis=-1)
+    _force_argmax(backend, monkeypatch)
+    for path in _compiled_paths(backend, monkeypatch):
+        got = compiled_grad_of(backend, lambda a: xloss.top_k(a, k, largest=largest).values, x)
+        np.testing.assert_array_equal(got, expected, err_msg=path)
+
+
 def test_result_types(backend):
     values, indices = xloss.top_k(backend.asarray(DISTINCT), 2)
     assert isinstance(values, backend.array_types) and isinstance(indices, backend.array_types)
