@@ -13,10 +13,13 @@ from backends import TestBackend, need
 ULPS = 64
 
 
+def finfo(dtype: str) -> Any:
+    """NumPy's ``finfo`` for ``dtype``, bfloat16 included (ml_dtypes')."""
+    return ml_dtypes.finfo(ml_dtypes.bfloat16) if dtype == "bfloat16" else np.finfo(dtype)
+
+
 def eps(dtype: str) -> float:
-    if dtype == "bfloat16":
-        return float(ml_dtypes.finfo(ml_dtypes.bfloat16).eps)
-    return float(np.finfo(dtype).eps)
+    return float(finfo(dtype).eps)
 
 
 def tolerance(dtype: str) -> float:

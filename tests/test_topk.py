@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import reference as ref
 from backends import FLOAT_DTYPES, need
+from checks import finfo
 
 import xloss
 from xloss._dispatch import backend_of
@@ -139,20 +140,12 @@ def test_long_runs_of_ties(backend, k, monkeypatch):
                         np.testing.assert_array_equal(values.astype(np.float64), expected_values)
 
 
-def _finfo_max(dtype):
-    if dtype == "bfloat16":
-        import ml_dtypes
-
-        return float(ml_dtypes.finfo(ml_dtypes.bfloat16).max)
-    return float(np.finfo(dtype).max)
-
-
 def _extremes(dtype, largest):
     """Rows whose best entry is the dtype's finite extreme or an infinity, not at index 0: a
     reduction that starts from the extreme at index 0 (TensorFlow's argmax, behind its k = 1)
     would report index 0 there. One sign of infinity only: +inf and -inf together sum to NaN,
     which sends TensorFlow's traced top_k to its NaN-safe path instead."""
-    big, inf = _finfo_max(dtype), np.inf
+    big, inf = float(finfo(dtype).max), np.inf
     rows = np.array(
         [
             [-inf, -inf, -big, -big, -inf],
