@@ -35,7 +35,8 @@ kernel = _kernel_table.hook("xloss.adapters._numpy_kernels")
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
-    """``np.argpartition`` for K + 1 candidates, a sort of those, and checks for ties.
+    """``np.argpartition`` for K + 1 candidates, a sort of those, and checks for ties (k = 1:
+    `first_best`).
 
     The partition puts NaN above +inf, as xloss does; ties are the only doubt. Rows whose sorted
     candidates hold a tie or a NaN are re-sorted by (NaN, value, index); rows where the K-th and
@@ -43,6 +44,10 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     ``(value key << 32) | reversed index``. Other rows cost what the native recipe costs.
     """
     np = sys.modules["numpy"]
+    if k == 1:
+        best = first_best(np, x, axis, largest)
+        if best is not None:
+            return best
     n = x.shape[axis]
     rows = np.moveaxis(x, axis, -1).reshape(-1, n)
     count = min(k + 1, n)
@@ -69,6 +74,21 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     shape = (*np.moveaxis(x, axis, -1).shape[:-1], k)
     values, candidates = values[:, :k].reshape(shape), candidates[:, :k].reshape(shape)
     return np.moveaxis(values, -1, axis), np.moveaxis(candidates, -1, axis)
+
+
+def first_best(np: Any, x: Any, axis: int, largest: bool) -> tuple[Any, Any] | None:
+    """k = 1 by ``np.argmax``/``np.argmin``, which return the first occurrence of the best value
+    (documented), take a NaN as the best (its first occurrence) and tie -0.0 with 0.0: xloss's
+    ranking, except that for the smallest a NaN must come last (``None`` then: such rows need
+    the candidates). 13x faster than ``np.argpartition`` on 2048 x 8192 float32 (2.3 ms against
+    30 ms): greedy decoding is this call. Standard float and integer dtypes only."""
+    if x.dtype.kind not in "fiu":
+        return None
+    indices = (np.argmax if largest else np.argmin)(x, axis=axis, keepdims=True)
+    values = np.take_along_axis(x, indices, axis=axis)
+    if not largest and x.dtype.kind == "f" and np.isnan(values).any():
+        return None
+    return values, indices
 
 
 def order_keys(np: Any, values: Any, index: Any, largest: bool) -> tuple[Any, ...]:

@@ -49,6 +49,8 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     """``torch.topk`` for candidates, then checks for ties; exact keys where they matter.
 
     ``torch.topk`` ranks NaN above +inf, as xloss does, but breaks ties in no fixed order.
+    At k = 1, ``torch.max`` keeps the first occurrence (`_first_best_exact`); so does
+    ``torch.min``, used eagerly when it returns no NaN (it ranks NaN lowest).
     Small candidates on the CPU are ordered through NumPy (`_host_top_k`). Otherwise rows
     whose candidates (how many: `_candidates`) hold a tie (or a NaN) are re-sorted by unique
     keys, (value, index); rows where the K-th place ties with the last candidate take the exact
@@ -60,10 +62,17 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     """
     torch = sys.modules["torch"]
     n = x.shape[axis]
+    first = k == 1 and _first_best_exact(torch, x)
+    if first and (largest or not x.dtype.is_floating_point):
+        return (torch.max if largest else torch.min)(x, dim=axis, keepdim=True)
     if torch.compiler.is_compiling():
         return _compiled_top_k(torch, x, k, axis, largest)
     if _functorch_wrapped(x):
         return _exact_top_k(torch, x, k, axis, largest)
+    if first:  # the smallest: torch.min ranks NaN below every number, xloss above
+        values, indices = torch.min(x, dim=axis, keepdim=True)
+        if not bool(torch.isnan(values).any()):
+            return values, indices
     count = _candidates(k, n, x.dtype.itemsize)
     values, indices = torch.topk(x, count, dim=axis, largest=largest, sorted=True)
     on_host = _host_top_k(torch, values, indices, k, n, axis, largest)
@@ -94,6 +103,27 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
             values, indices = values.clone(), indices.clone()
             values[boundary, :k], indices[boundary, :k] = exact
     return values[..., :k].movedim(-1, axis), indices[..., :k].movedim(-1, axis)
+
+
+def _first_best_exact(torch: Any, x: Any) -> bool:
+    """Whether ``torch.max``/``torch.min`` along a dimension give xloss's k = 1 for ``x``: they
+    keep the first occurrence of the best value (documented: "the indices of the first maximal
+    value") and -0.0 ties with 0.0, in the eager CPU loop (it replaces its best only on
+    ``!(value <= best)`` and stops at a NaN), in CUDA's ``GreaterOrNan``/``LessOrNan`` and in
+    torch.compile's (Inductor's C++ and Triton ``argmax_combine``/``maximum_with_index``: NaN
+    first, then the lower index on equal values). A NaN wins both (its first occurrence): what
+    xloss ranks first for the largest, and last for the smallest (the caller checks).
+    One reduction and no candidates to check: faster than ``torch.topk`` at every size measured
+    (xloss / ``torch.topk(x, 1)``, eager, with it and with the candidates' path: 8 x 10 4.1x and
+    6.9x, 256 x 1024 0.91x and 1.27x, 2048 x 8192 0.56x and 1.05x, bfloat16 0.93x and 1.31x;
+    compiled, 2048 x 8192: 0.41x and 1.06x). No kernels for uint16-64 or 8-bit floats; other
+    devices are not known to keep the first occurrence."""
+    if x.device.type not in ("cpu", "cuda"):
+        return False
+    dtype = x.dtype
+    if dtype.is_floating_point:
+        return dtype.itemsize >= 2
+    return dtype in (torch.int8, torch.uint8, torch.int16, torch.int32, torch.int64)
 
 
 HOST_CHECK = 1 << 14

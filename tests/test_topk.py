@@ -72,8 +72,13 @@ def _force_argmax(backend, monkeypatch):
 def _eager_paths(backend, monkeypatch):
     """The eager paths to run: the default for test-sized inputs (checks read through NumPy),
     then the checks large inputs take (TensorFlow's NaN check as a TF reduction, torch's tie
-    checks as torch ops) and torch's large-k path (forced)."""
+    checks as torch ops, torch's k = 1 through ``torch.topk`` as on other devices, NumPy's k = 1
+    through its candidates) and torch's large-k path (forced)."""
     yield "default"
+    if backend.name == "numpy":
+        module = importlib.import_module("xloss.adapters.numpy")
+        monkeypatch.setattr(module, "first_best", lambda *args: None)
+        yield "np.argpartition at k = 1"
     if backend.name == "tensorflow":
         module = importlib.import_module("xloss.adapters.tensorflow")
         monkeypatch.setattr(module, "HOST_NAN_CHECK", 0)
@@ -81,7 +86,10 @@ def _eager_paths(backend, monkeypatch):
         _force_argmax(backend, monkeypatch)
         yield "tf.math.argmax at k = 1"
     if backend.name == "torch":
-        monkeypatch.setattr(importlib.import_module("xloss.adapters.torch"), "HOST_CHECK", 0)
+        module = importlib.import_module("xloss.adapters.torch")
+        monkeypatch.setattr(module, "_first_best_exact", lambda torch, x: False)
+        yield "torch.topk at k = 1"
+        monkeypatch.setattr(module, "HOST_CHECK", 0)
         yield "torch ops"
         _large_k(monkeypatch)
         yield "large k"
@@ -290,12 +298,16 @@ def test_boolean_input_is_rejected(backend):
 
 
 def _compiled_paths(backend, monkeypatch):
-    """The compiled paths to run: torch's small-input exact path (the default for test-sized
-    inputs) and its candidates-and-``torch.cond`` path for large inputs, small and large k
+    """The compiled paths to run: the default (torch at k = 1: ``torch.max``; above, its
+    small-input exact path for test-sized inputs), then torch's ``torch.topk`` paths at k = 1
+    too, and its candidates-and-``torch.cond`` path for large inputs, small and large k
     (forced)."""
     yield "default"
     if backend.name == "torch":
-        monkeypatch.setattr(importlib.import_module("xloss.adapters.torch"), "SMALL", 0)
+        module = importlib.import_module("xloss.adapters.torch")
+        monkeypatch.setattr(module, "_first_best_exact", lambda torch, x: False)
+        yield "exact path"
+        monkeypatch.setattr(module, "SMALL", 0)
         yield "torch.cond"
         _large_k(monkeypatch)
         yield "torch.cond, large k"
