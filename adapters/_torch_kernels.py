@@ -26,7 +26,21 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
 
 
 def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:
-    return sys.modules["torch"].log_softmax(x, axis)
+    """Takes half precision as is: torch's own half-precision log_softmax rounds differently
+    from upcasting first, so large eager inputs are upcast block by block (`_row_blocks`) into
+    a result in their dtype, smaller ones whole."""
+    torch = sys.modules["torch"]
+    if x.dtype in (torch.float32, torch.float64):
+        return torch.log_softmax(x, axis)
+    rows = x.reshape(-1, x.shape[-1]) if x.ndim and axis == x.ndim - 1 else None
+    if rows is None or not _by_blocks(torch, rows):
+        return torch.log_softmax(x.float(), axis)
+    out = torch.empty(x.shape, dtype=x.dtype)
+    out_rows = out.view(rows.shape)
+    scratch = _block_buffer(torch, rows, torch.float32)
+    for start, stop, block in _row_blocks(torch, rows, torch.float32):
+        out_rows[start:stop] = torch.log_softmax(block, 1, out=scratch[: stop - start])
+    return out
 
 
 def _logsumexp(x: Any, *, axis: int, keepdims: bool, **_: Any) -> Any:
@@ -60,8 +74,11 @@ def _sparse(
     compute = torch.float64 if x.dtype == torch.float64 else torch.float32
     if not from_logits:
         return _sparse_probabilities(torch, labels, x, axis, valid, compute) if checked else None
-    logits, restore = _classes_on_dim_1(x.to(compute), axis)
+    logits, restore = _classes_on_dim_1(x, axis)
     flat = labels.reshape(-1) if logits.ndim == 2 and labels.ndim != 1 else labels
+    if checked and _by_blocks(torch, logits):
+        return restore(_sparse_by_blocks(torch, logits, flat, valid, compute)), valid
+    logits = logits.to(compute)
     if checked:  # every label is in [0, C) or is ignore_class
         ignore = -100 if ignore_class is None else ignore_class
         return restore(F.cross_entropy(logits, flat, ignore_index=ignore, reduction="none")), valid
@@ -76,14 +93,87 @@ def _sparse(
     return restore(torch.where(wrong, torch.full_like(loss, math.nan), loss)), valid
 
 
+BLOCK_BYTES = 1 << 21
+"""Row blocks of about this many bytes (in the compute dtype; at least one row) for the eager
+CPU kernels that work block by block (`_by_blocks`): a block and its log-softmax stay in
+this machine's 2 MiB L2 cache. Measured on 2048 x 8192 sparse loss against ``F.cross_entropy``:
+256 KiB 0.69x, 1 MiB 0.49x, 2 MiB 0.43x, 4 MiB 0.40x (bfloat16); float32 1 MiB 0.29x, 2 MiB
+0.27x, 4 MiB 0.30x."""
+
+BLOCKED_FROM = 4 * BLOCK_BYTES
+"""Inputs of fewer bytes (in the compute dtype) are computed whole."""
+
+
+def _by_blocks(torch: Any, x: Any) -> bool:
+    """Whether to compute 2-D ``x`` (rows of classes) block by block of rows, with buffers made
+    once per call: on the CPU, eager, without autograd, and large. A whole-array kernel writes
+    a fresh logits-sized temporary, and on the CPU fresh memory is what costs (the operating
+    system maps and zeroes its pages: a ``clone()`` of 2048 x 8192 float32 takes 17 ms, the
+    ``F.cross_entropy`` it serves 20 ms); half precision, computed in float32, needs a converted
+    copy too. Row by row block, every temporary is reused and stays in cache, and each row's
+    result is computed by the same kernel, so it is bit for bit the whole-array answer."""
+    if x.ndim != 2 or x.device.type != "cpu" or x.stride(1) != 1 or torch.compiler.is_compiling():
+        return False
+    if x.requires_grad and torch.is_grad_enabled():
+        return False
+    compute = 8 if x.dtype == torch.float64 else 4
+    return x.numel() * compute >= BLOCKED_FROM
+
+
+def _row_blocks(torch: Any, x: Any, compute: Any) -> Any:
+    """``(start, stop, block)`` over 2-D ``x``'s rows, each block in ``compute``: a view of
+    ``x``, or one buffer reused for each converted block (half precision)."""
+    n, c = x.shape
+    rows = _block_rows(c, compute)
+    buffer = None if x.dtype == compute else _block_buffer(torch, x, compute)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        block = x[start:stop]
+        yield start, stop, block if buffer is None else buffer[: stop - start].copy_(block)
+
+
+def _block_rows(classes: int, compute: Any) -> int:
+    return max(1, BLOCK_BYTES // (classes * compute.itemsize))
+
+
+def _block_buffer(torch: Any, x: Any, compute: Any) -> Any:
+    """An empty block of 2-D ``x``'s rows, in ``compute``: reused for each block."""
+    n, c = x.shape
+    return torch.empty(min(_block_rows(c, compute), n), c, dtype=compute)
+
+
+def _sparse_by_blocks(torch: Any, logits: Any, labels: Any, valid: Any, compute: Any) -> Any:
+    """``-log_softmax(logits)`` at the labels, by `_row_blocks`: ``F.cross_entropy``'s answer
+    (it is ``-log_softmax`` gathered, 0 where ignored) without its logits-sized temporary."""
+    keep = None if valid is None else valid.reshape(-1)
+    index = labels if keep is None else torch.where(keep, labels, 0)
+    index = index.to(torch.int64).unsqueeze(1)
+    loss = torch.empty(logits.shape[0], dtype=compute)
+    scratch = _block_buffer(torch, logits, compute)
+    for start, stop, block in _row_blocks(torch, logits, compute):
+        log_p = torch.log_softmax(block, 1, out=scratch[: stop - start])
+        torch.gather(log_p, 1, index[start:stop], out=loss[start:stop].unsqueeze(1))
+    loss = loss.neg_()
+    return loss if keep is None else torch.where(keep, loss, 0.0)
+
+
 def _sparse_probabilities(
     torch: Any, labels: Any, p: Any, axis: int, valid: Any, compute: Any
 ) -> tuple[Any, Any]:
     """The picked probability over the row total, clipped, as Keras: reading half precision
-    as is (``sum(dtype=float32)`` accumulates in float32 without a converted copy)."""
+    as is. The total is summed in float32, of large eager half-precision inputs block by block
+    (`_row_blocks`): ``sum(dtype=float32)`` converts the whole input first (2048 x 8192
+    bfloat16: 21 ms against the bfloat16 sum's 0.5 ms)."""
     index = labels if valid is None else torch.where(valid, labels, 0)
     picked = torch.gather(p, axis, index.unsqueeze(axis)).squeeze(axis).to(compute)
-    total = torch.sum(p, dim=axis, dtype=compute)
+    rows = p.reshape(-1, p.shape[-1]) if axis == p.ndim - 1 else None
+    if p.dtype != compute and rows is not None and _by_blocks(torch, rows):
+        total = torch.empty(rows.shape[0], dtype=compute)
+        for start, stop, block in _row_blocks(torch, rows, compute):
+            torch.sum(block, 1, out=total[start:stop])
+        total = total.reshape(p.shape[:-1])
+    else:
+        total = torch.sum(p, dim=axis, dtype=compute)
     total = torch.where(total == 0, 1.0, total)
     loss = -torch.log(torch.clamp(picked / total, EPSILON, 1.0 - EPSILON))
     if valid is None:
@@ -103,7 +193,8 @@ def _categorical(
     xp: Any,
     **_: Any,
 ) -> tuple[Any, None] | None:
-    """``F.cross_entropy`` with probability targets; its rows that are nan are recomputed.
+    """``F.cross_entropy`` with probability targets (large eager inputs: the same by blocks of
+    rows, `_categorical_by_blocks`); its rows that are nan are recomputed.
 
     torch multiplies ``0 * log_softmax = 0 * -inf`` where a class is masked with ``-inf``; the
     generic body defines that as 0. Checking the (N,)-sized result for nan is cheap on host
@@ -112,21 +203,40 @@ def _categorical(
     if not (from_logits and readable) or label_smoothing:
         return None
     torch = sys.modules["torch"]
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
     logits, restore = _classes_on_dim_1(x, axis)
     targets = _classes_on_dim_1(y, axis)[0]
-    loss = restore(torch.nn.functional.cross_entropy(logits, targets, reduction="none"))
+    if _by_blocks(torch, logits) and _by_blocks(torch, targets):
+        loss = restore(_categorical_by_blocks(torch, logits, targets, compute))
+    else:
+        loss = torch.nn.functional.cross_entropy(logits.to(compute), targets, reduction="none")
+        loss = restore(loss)
     return _generic_where(torch.isnan(loss), loss, generic, xp, y, x, axis), None
+
+
+def _categorical_by_blocks(torch: Any, logits: Any, targets: Any, compute: Any) -> Any:
+    """``-sum(targets * log_softmax(logits))`` by `_row_blocks`: ``F.cross_entropy``'s answer
+    with probability targets, without its two logits-sized temporaries."""
+    loss = torch.empty(logits.shape[0], dtype=compute)
+    scratch = _block_buffer(torch, logits, compute)
+    for start, stop, block in _row_blocks(torch, logits, compute):
+        log_p = torch.log_softmax(block, 1, out=scratch[: stop - start])
+        torch.sum(torch.mul(log_p, targets[start:stop], out=log_p), 1, out=loss[start:stop])
+    return loss.neg_()
 
 
 def _generic_where(
     bad: Any, loss: Any, generic: Callable[..., Any], xp: Any, y: Any, x: Any, axis: int
 ) -> Any:
-    """``loss`` with its ``bad`` samples recomputed by the generic body from logits: a check
-    of the (N,)-sized result, for host arrays only (it branches on values)."""
+    """``loss`` with its ``bad`` samples recomputed by the generic body from logits (half
+    precision upcast, as the generic body wants it): a check of the (N,)-sized result, for
+    host arrays only (it branches on values)."""
     if not bool(bad.any()):
         return loss
+    torch = sys.modules["torch"]
+    x = x if x.dtype in (torch.float32, torch.float64) else x.float()
     exact, _ = generic(xp, y, x, axis=axis, from_logits=True, label_smoothing=0.0)
-    return sys.modules["torch"].where(bad, exact, loss)
+    return torch.where(bad, exact, loss)
 
 
 def _binary(

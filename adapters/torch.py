@@ -10,7 +10,8 @@ from xloss.adapters import _kernel_table
 
 NAME = "torch"
 HOST_VIEW = True  # np.asarray of a readable array is a view, no copy
-TAKES_HALF = ("softmax", "sparse")  # see _torch_kernels: they upcast where they must
+# see _torch_kernels: they upcast where they must
+TAKES_HALF = ("softmax", "log_softmax", "sparse", "categorical")
 
 
 def owns(x: Any) -> bool:

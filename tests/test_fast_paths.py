@@ -439,3 +439,82 @@ def test_binary_compiled_kernel_agrees(backend):
     with xloss.fast_paths(False):
         generic_grad = grad_of(backend, loss, z[4:], rows, wrt=1)
     np.testing.assert_allclose(fast_grad, generic_grad, rtol=TOL, atol=TOL)
+
+
+# --- PyTorch's kernels by blocks of rows -------------------------------------------------------
+
+
+def _force_row_blocks(monkeypatch, rows, classes):
+    """PyTorch's large eager CPU kernels work by blocks of rows (`_row_blocks`): forced on
+    test-sized inputs, ``rows`` rows a block; returns the list the blocks' calls go to."""
+    module = importlib.import_module("xloss.adapters._torch_kernels")
+    monkeypatch.setattr(module, "BLOCKED_FROM", 0)
+    monkeypatch.setattr(module, "BLOCK_BYTES", rows * classes * 4)
+    calls = []
+    blocks = module._row_blocks
+    monkeypatch.setattr(module, "_row_blocks", lambda *a: calls.append(1) or blocks(*a))
+    return calls
+
+
+def _blocks_cases():
+    x = np.concatenate([_masked(), _logits((5, 7))])  # 11 rows: blocks of 3 leave 2
+    x[5, 2] = np.nan
+    y = _soft_targets(x.shape, zero_at=(0, 1))  # 0 * -inf where row 0 is masked
+    p = RNG.random(x.shape).astype(np.float32)
+    p[4] = 0.0
+    p[6, 3] = np.nan
+    labels = RNG.integers(0, 7, 11)
+    sparse = functools.partial(xloss.sparse_categorical_crossentropy, from_logits=True)
+    return {
+        "sparse": (sparse, (labels, x)),
+        "sparse_ignore": (functools.partial(sparse, ignore_class=2), (labels, x)),
+        "sparse_3d": (sparse, (labels[:10].reshape(2, 5), x[:10].reshape(2, 5, 7))),
+        "categorical": (
+            functools.partial(xloss.categorical_crossentropy, from_logits=True),
+            (y, x),
+        ),
+        "sparse_probs": (xloss.sparse_categorical_crossentropy, (labels, p)),
+        "log_softmax": (xloss.log_softmax, (x,)),
+        "log_softmax_3d": (xloss.log_softmax, (x[:10].reshape(2, 5, 7),)),
+        # leading axes swapped: rows copied to be blocked, the result laid out afresh
+        "log_softmax_strided": (xloss.log_softmax, (x[:10].reshape(2, 5, 7).transpose(1, 0, 2),)),
+    }
+
+
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "float64"])
+@pytest.mark.parametrize("case", sorted(_blocks_cases()))
+def test_row_blocks_bit_for_bit(backend, case, dtype, monkeypatch):
+    """By blocks of rows, each row's result comes from the same kernel: bit for bit the
+    whole-array answer, in every float dtype (half precision converted block by block), with
+    masked, non-finite and ignored rows; and within tolerance of the generic body."""
+    fn, arrays = _blocks_cases()[case]
+    converted = [backend.asarray(a, dtype if a.dtype.kind == "f" else None) for a in arrays]
+    whole = backend.to_numpy(fn(*converted))
+    calls = _force_row_blocks(monkeypatch, 3, 7)
+    with np.errstate(all="ignore"):
+        blocked = backend.to_numpy(fn(*converted))
+    # float32 and float64 probabilities' row sums and log_softmax have no temporary to save:
+    # those go whole
+    whole_anyway = dtype in ("float32", "float64") and case.startswith(("sparse_probs", "log"))
+    assert bool(calls) != whole_anyway
+    assert blocked.dtype == whole.dtype
+    np.testing.assert_array_equal(blocked, whole)
+    if dtype == "float32":
+        assert_agree(backend, fn, *converted)
+
+
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("case", ["sparse", "categorical", "log_softmax"])
+def test_row_blocks_leave_autograd_alone(backend, case, monkeypatch):
+    """An input that needs gradients takes the whole-array kernels (the blocks write into
+    buffers, which autograd cannot follow): gradients as the generic body's."""
+    x = np.concatenate([_masked(), _logits((5, 7))])
+    y = _soft_targets(x.shape)
+    labels = RNG.integers(0, 7, 11)
+    fn = GRADIENT_CASES[case]
+    calls = _force_row_blocks(monkeypatch, 3, 7)
+    z = np.zeros_like(x)
+    fast, generic = _grad_both(backend, lambda p: fn(p, *_on(backend, y, z, labels)), x)
+    np.testing.assert_allclose(fast, generic, rtol=TOL, atol=TOL)
+    assert not calls
