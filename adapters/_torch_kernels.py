@@ -27,19 +27,20 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
 
 def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:
     """Takes half precision as is: torch's own half-precision log_softmax rounds differently
-    from upcasting first, so large eager inputs are upcast block by block (`_row_blocks`) into
-    a result in their dtype, smaller ones whole."""
+    from upcasting first, so large eager inputs are upcast by blocks of rows (`_each_block`)
+    into a result in their dtype, smaller ones whole."""
     torch = sys.modules["torch"]
     if x.dtype in (torch.float32, torch.float64):
         return torch.log_softmax(x, axis)
-    rows = x.reshape(-1, x.shape[-1]) if x.ndim and axis == x.ndim - 1 else None
-    if rows is None or not _by_blocks(torch, rows):
+    rows = _rows(torch, x, axis)
+    if rows is None:
         return torch.log_softmax(x.float(), axis)
     out = torch.empty(x.shape, dtype=x.dtype)
-    out_rows = out.view(rows.shape)
-    scratch = _block_buffer(torch, rows, torch.float32)
-    for start, stop, block in _row_blocks(torch, rows, torch.float32):
-        out_rows[start:stop] = torch.log_softmax(block, 1, out=scratch[: stop - start])
+
+    def step(block: Any, scratch: Any, out: Any) -> None:
+        out.copy_(torch.log_softmax(block, 1, out=scratch))
+
+    _each_block(torch, step, torch.float32, rows, out=out.view(rows.shape))
     return out
 
 
@@ -74,10 +75,12 @@ def _sparse(
     compute = torch.float64 if x.dtype == torch.float64 else torch.float32
     if not from_logits:
         return _sparse_probabilities(torch, labels, x, axis, valid, compute) if checked else None
+    rows = _rows(torch, x, axis) if checked else None
+    if rows is not None:
+        loss = _sparse_by_blocks(torch, rows, labels.reshape(-1), valid, compute)
+        return loss.reshape(x.shape[:-1]), valid
     logits, restore = _classes_on_dim_1(x, axis)
     flat = labels.reshape(-1) if logits.ndim == 2 and labels.ndim != 1 else labels
-    if checked and _by_blocks(torch, logits):
-        return restore(_sparse_by_blocks(torch, logits, flat, valid, compute)), valid
     logits = logits.to(compute)
     if checked:  # every label is in [0, C) or is ignore_class
         ignore = -100 if ignore_class is None else ignore_class
@@ -93,10 +96,12 @@ def _sparse(
     return restore(torch.where(wrong, torch.full_like(loss, math.nan), loss)), valid
 
 
+# --- by blocks of rows ---------------------------------------------------------------------
+
 BLOCK_BYTES = 1 << 21
 """Row blocks of about this many bytes (in the compute dtype; at least one row) for the eager
-CPU kernels that work block by block (`_by_blocks`): a block and its log-softmax stay in
-this machine's 2 MiB L2 cache. Measured on 2048 x 8192 sparse loss against ``F.cross_entropy``:
+CPU kernels that work by blocks (`_each_block`): a block and its results stay in this
+machine's 2 MiB L2 cache. Measured on 2048 x 8192 sparse loss against ``F.cross_entropy``:
 256 KiB 0.69x, 1 MiB 0.49x, 2 MiB 0.43x, 4 MiB 0.40x (bfloat16); float32 1 MiB 0.29x, 2 MiB
 0.27x, 4 MiB 0.30x."""
 
@@ -104,15 +109,24 @@ BLOCKED_FROM = 4 * BLOCK_BYTES
 """Inputs of fewer bytes (in the compute dtype) are computed whole."""
 
 
+def _rows(torch: Any, x: Any, axis: int) -> Any:
+    """``x`` as 2-D rows of its class axis (the last), when it is to be computed by blocks of
+    rows (on the CPU, eager, without autograd, large: see `_by_blocks`), else ``None``."""
+    if x.ndim == 0 or axis != x.ndim - 1 or not _by_blocks(torch, x):
+        return None
+    rows = x.reshape(-1, x.shape[-1])
+    return rows if rows.stride(1) == 1 else None
+
+
 def _by_blocks(torch: Any, x: Any) -> bool:
-    """Whether to compute 2-D ``x`` (rows of classes) block by block of rows, with buffers made
-    once per call: on the CPU, eager, without autograd, and large. A whole-array kernel writes
-    a fresh logits-sized temporary, and on the CPU fresh memory is what costs (the operating
-    system maps and zeroes its pages: a ``clone()`` of 2048 x 8192 float32 takes 17 ms, the
-    ``F.cross_entropy`` it serves 20 ms); half precision, computed in float32, needs a converted
-    copy too. Row by row block, every temporary is reused and stays in cache, and each row's
-    result is computed by the same kernel, so it is bit for bit the whole-array answer."""
-    if x.ndim != 2 or x.device.type != "cpu" or x.stride(1) != 1 or torch.compiler.is_compiling():
+    """Whether to compute ``x`` by blocks of rows, with buffers made once per call: on the CPU,
+    eager, without autograd, and large. A whole-array kernel writes fresh logits-sized
+    temporaries, and on the CPU fresh memory is what costs (the operating system maps and
+    zeroes its pages: a ``clone()`` of 2048 x 8192 float32 takes 17 ms, the ``F.cross_entropy``
+    it serves 20 ms); half precision, computed in float32, needs a converted copy too. By
+    blocks, every temporary is reused and stays in cache, and each row's result comes from the
+    same kernels, so it is bit for bit the whole-array answer."""
+    if x.device.type != "cpu" or torch.compiler.is_compiling():
         return False
     if x.requires_grad and torch.is_grad_enabled():
         return False
@@ -120,39 +134,45 @@ def _by_blocks(torch: Any, x: Any) -> bool:
     return x.numel() * compute >= BLOCKED_FROM
 
 
-def _row_blocks(torch: Any, x: Any, compute: Any) -> Any:
-    """``(start, stop, block)`` over 2-D ``x``'s rows, each block in ``compute``: a view of
-    ``x``, or one buffer reused for each converted block (half precision)."""
+def _each_block(
+    torch: Any,
+    step: Callable[..., Any],
+    compute: Any,
+    x: Any,
+    *rows: Any,
+    out: Any,
+    scratch: int = 1,
+) -> Any:
+    """``step(block, *scratch, *rows' block, out's block)`` over blocks of 2-D ``x``'s rows:
+    the block of ``x`` in ``compute`` (a view, or converted into one reused buffer), reused
+    ``scratch`` buffers of its size, and the same rows of the other arrays and of ``out``
+    (which ``step`` fills). Returns ``out``."""
     n, c = x.shape
-    rows = _block_rows(c, compute)
-    buffer = None if x.dtype == compute else _block_buffer(torch, x, compute)
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
+    size = max(1, BLOCK_BYTES // (c * compute.itemsize))
+    shape = (min(size, n), c)
+    buffers = [torch.empty(shape, dtype=compute) for _ in range(scratch)]
+    converted = None if x.dtype == compute else torch.empty(shape, dtype=compute)
+    for start in range(0, n, size):
+        stop = min(start + size, n)
         block = x[start:stop]
-        yield start, stop, block if buffer is None else buffer[: stop - start].copy_(block)
-
-
-def _block_rows(classes: int, compute: Any) -> int:
-    return max(1, BLOCK_BYTES // (classes * compute.itemsize))
-
-
-def _block_buffer(torch: Any, x: Any, compute: Any) -> Any:
-    """An empty block of 2-D ``x``'s rows, in ``compute``: reused for each block."""
-    n, c = x.shape
-    return torch.empty(min(_block_rows(c, compute), n), c, dtype=compute)
+        if converted is not None:
+            block = converted[: stop - start].copy_(block)
+        spare = (b[: stop - start] for b in buffers)
+        step(block, *spare, *(r[start:stop] for r in rows), out[start:stop])
+    return out
 
 
 def _sparse_by_blocks(torch: Any, logits: Any, labels: Any, valid: Any, compute: Any) -> Any:
-    """``-log_softmax(logits)`` at the labels, by `_row_blocks`: ``F.cross_entropy``'s answer
+    """``-log_softmax(logits)`` at the labels, by `_each_block`: ``F.cross_entropy``'s answer
     (it is ``-log_softmax`` gathered, 0 where ignored) without its logits-sized temporary."""
     keep = None if valid is None else valid.reshape(-1)
     index = labels if keep is None else torch.where(keep, labels, 0)
-    index = index.to(torch.int64).unsqueeze(1)
+
+    def step(block: Any, scratch: Any, index: Any, out: Any) -> None:
+        torch.gather(torch.log_softmax(block, 1, out=scratch), 1, index, out=out.unsqueeze(1))
+
     loss = torch.empty(logits.shape[0], dtype=compute)
-    scratch = _block_buffer(torch, logits, compute)
-    for start, stop, block in _row_blocks(torch, logits, compute):
-        log_p = torch.log_softmax(block, 1, out=scratch[: stop - start])
-        torch.gather(log_p, 1, index[start:stop], out=loss[start:stop].unsqueeze(1))
+    loss = _each_block(torch, step, compute, logits, index.to(torch.int64)[:, None], out=loss)
     loss = loss.neg_()
     return loss if keep is None else torch.where(keep, loss, 0.0)
 
@@ -161,16 +181,19 @@ def _sparse_probabilities(
     torch: Any, labels: Any, p: Any, axis: int, valid: Any, compute: Any
 ) -> tuple[Any, Any]:
     """The picked probability over the row total, clipped, as Keras: reading half precision
-    as is. The total is summed in float32, of large eager half-precision inputs block by block
-    (`_row_blocks`): ``sum(dtype=float32)`` converts the whole input first (2048 x 8192
+    as is. The total is summed in float32, of large eager half-precision inputs by blocks of
+    rows (`_each_block`): ``sum(dtype=float32)`` converts the whole input first (2048 x 8192
     bfloat16: 21 ms against the bfloat16 sum's 0.5 ms)."""
     index = labels if valid is None else torch.where(valid, labels, 0)
     picked = torch.gather(p, axis, index.unsqueeze(axis)).squeeze(axis).to(compute)
-    rows = p.reshape(-1, p.shape[-1]) if axis == p.ndim - 1 else None
-    if p.dtype != compute and rows is not None and _by_blocks(torch, rows):
+    rows = _rows(torch, p, axis) if p.dtype != compute else None
+    if rows is not None:
         total = torch.empty(rows.shape[0], dtype=compute)
-        for start, stop, block in _row_blocks(torch, rows, compute):
-            torch.sum(block, 1, out=total[start:stop])
+
+        def step(block: Any, out: Any) -> None:
+            torch.sum(block, 1, out=out)
+
+        total = _each_block(torch, step, compute, rows, out=total, scratch=0)
         total = total.reshape(p.shape[:-1])
     else:
         total = torch.sum(p, dim=axis, dtype=compute)
@@ -193,36 +216,51 @@ def _categorical(
     xp: Any,
     **_: Any,
 ) -> tuple[Any, None] | None:
-    """``F.cross_entropy`` with probability targets (large eager inputs: the same by blocks of
-    rows, `_categorical_by_blocks`); its rows that are nan are recomputed.
+    """From logits, ``F.cross_entropy`` with probability targets (large eager inputs: the same
+    by blocks of rows); its rows that are nan are recomputed. From probabilities, large eager
+    inputs only: the generic body's formula by blocks of rows (the whole-array body writes
+    five logits-sized temporaries).
 
     torch multiplies ``0 * log_softmax = 0 * -inf`` where a class is masked with ``-inf``; the
     generic body defines that as 0. Checking the (N,)-sized result for nan is cheap on host
     memory; elsewhere (traced, accelerators) the generic body runs, fused by the compiler.
     """
-    if not (from_logits and readable) or label_smoothing:
+    if not readable or label_smoothing:
         return None
     torch = sys.modules["torch"]
     compute = torch.float64 if x.dtype == torch.float64 else torch.float32
-    logits, restore = _classes_on_dim_1(x, axis)
-    targets = _classes_on_dim_1(y, axis)[0]
-    if _by_blocks(torch, logits) and _by_blocks(torch, targets):
-        loss = restore(_categorical_by_blocks(torch, logits, targets, compute))
+    rows, targets = _rows(torch, x, axis), _rows(torch, y, axis)
+    blocked = rows is not None and targets is not None
+    if not from_logits:
+        if not blocked:
+            return None
+        loss = torch.empty(rows.shape[0], dtype=compute)
+        loss = _each_block(torch, _categorical_probabilities_step, compute, rows, targets, out=loss)
+        return loss.neg_().reshape(x.shape[:-1]), None
+    if blocked:
+
+        def step(block: Any, scratch: Any, targets: Any, out: Any) -> None:
+            log_p = torch.log_softmax(block, 1, out=scratch)
+            torch.sum(torch.mul(log_p, targets, out=log_p), 1, out=out)
+
+        loss = torch.empty(rows.shape[0], dtype=compute)
+        loss = _each_block(torch, step, compute, rows, targets, out=loss)
+        loss = loss.neg_().reshape(x.shape[:-1])
     else:
-        loss = torch.nn.functional.cross_entropy(logits.to(compute), targets, reduction="none")
-        loss = restore(loss)
+        logits, restore = _classes_on_dim_1(x.to(compute), axis)
+        targets = _classes_on_dim_1(y, axis)[0]
+        loss = restore(torch.nn.functional.cross_entropy(logits, targets, reduction="none"))
     return _generic_where(torch.isnan(loss), loss, generic, xp, y, x, axis), None
 
 
-def _categorical_by_blocks(torch: Any, logits: Any, targets: Any, compute: Any) -> Any:
-    """``-sum(targets * log_softmax(logits))`` by `_row_blocks`: ``F.cross_entropy``'s answer
-    with probability targets, without its two logits-sized temporaries."""
-    loss = torch.empty(logits.shape[0], dtype=compute)
-    scratch = _block_buffer(torch, logits, compute)
-    for start, stop, block in _row_blocks(torch, logits, compute):
-        log_p = torch.log_softmax(block, 1, out=scratch[: stop - start])
-        torch.sum(torch.mul(log_p, targets[start:stop], out=log_p), 1, out=loss[start:stop])
-    return loss.neg_()
+def _categorical_probabilities_step(block: Any, scratch: Any, targets: Any, out: Any) -> None:
+    """``sum(y log(clip(p / total)))`` of a block, as the generic body computes it (a zero
+    total as 1)."""
+    total = block.sum(1, keepdim=True)
+    total.masked_fill_(total == 0, 1.0)
+    torch = sys.modules["torch"]
+    p = torch.div(block, total, out=scratch).clamp_(EPSILON, 1.0 - EPSILON)
+    torch.sum(p.log_().mul_(targets), 1, out=out)
 
 
 def _generic_where(
@@ -266,14 +304,45 @@ def _binary(
         if not from_logits or x.dtype != torch.float32:
             return None
         return (torch.nn.functional.softplus(x) - x * z).mean(axis), None
+    rows, targets = _rows(torch, x, axis), _rows(torch, z, axis)
+    blocked = rows is not None and targets is not None
     if from_logits:
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x, z, reduction="none")
-        loss = loss.mean(axis)
+        if blocked:
+            loss = torch.empty(rows.shape[0], dtype=x.dtype)
+            loss = _each_block(
+                torch, _binary_logits_step, x.dtype, rows, targets, out=loss, scratch=0
+            )
+            loss = loss.reshape(x.shape[:-1])
+        else:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(x, z, reduction="none")
+            loss = loss.mean(axis)
         return _generic_where(~torch.isfinite(loss), loss, generic, xp, z, x, axis), None
+    if blocked:
+        loss = torch.empty(rows.shape[0], dtype=x.dtype)
+        loss = _each_block(
+            torch, _binary_probabilities_step, x.dtype, rows, targets, out=loss, scratch=2
+        )
+        return loss.neg_().reshape(x.shape[:-1]), None
     # -(z log p + (1 - z) log(1 - p)) with one lerp for the weighting: b + z (a - b).
     # (F.binary_cross_entropy refuses targets outside [0, 1] and nan; Keras's formula does not.)
     p = torch.clamp(x, EPSILON, 1.0 - EPSILON)
     return -torch.lerp(torch.log(1.0 - p), torch.log(p), z).mean(axis), None
+
+
+def _binary_logits_step(block: Any, targets: Any, out: Any) -> None:
+    torch = sys.modules["torch"]
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(block, targets, reduction="none")
+    torch.mean(loss, 1, out=out)
+
+
+def _binary_probabilities_step(
+    block: Any, scratch: Any, other: Any, targets: Any, out: Any
+) -> None:
+    """``mean(lerp(log(1 - p), log p, z))`` of a block, ``p`` clipped: the whole-array form."""
+    torch = sys.modules["torch"]
+    p = torch.clamp(block, EPSILON, 1.0 - EPSILON, out=scratch)
+    log_q = torch.log(torch.sub(1.0, p, out=other), out=other)
+    torch.mean(torch.lerp(log_q, p.log_(), targets, out=p), 1, out=out)
 
 
 KERNELS: dict[str, Callable[..., Any]] = {

@@ -445,14 +445,14 @@ def test_binary_compiled_kernel_agrees(backend):
 
 
 def _force_row_blocks(monkeypatch, rows, classes):
-    """PyTorch's large eager CPU kernels work by blocks of rows (`_row_blocks`): forced on
+    """PyTorch's large eager CPU kernels work by blocks of rows (`_each_block`): forced on
     test-sized inputs, ``rows`` rows a block; returns the list the blocks' calls go to."""
     module = importlib.import_module("xloss.adapters._torch_kernels")
     monkeypatch.setattr(module, "BLOCKED_FROM", 0)
     monkeypatch.setattr(module, "BLOCK_BYTES", rows * classes * 4)
     calls = []
-    blocks = module._row_blocks
-    monkeypatch.setattr(module, "_row_blocks", lambda *a: calls.append(1) or blocks(*a))
+    blocks = module._each_block
+    monkeypatch.setattr(module, "_each_block", lambda *a, **k: calls.append(1) or blocks(*a, **k))
     return calls
 
 
@@ -464,6 +464,8 @@ def _blocks_cases():
     p[4] = 0.0
     p[6, 3] = np.nan
     labels = RNG.integers(0, 7, 11)
+    z = (RNG.random(x.shape) < 0.5).astype(np.float32)
+    z[7] = RNG.random(7)  # soft binary targets
     sparse = functools.partial(xloss.sparse_categorical_crossentropy, from_logits=True)
     return {
         "sparse": (sparse, (labels, x)),
@@ -474,6 +476,9 @@ def _blocks_cases():
             (y, x),
         ),
         "sparse_probs": (xloss.sparse_categorical_crossentropy, (labels, p)),
+        "categorical_probs": (xloss.categorical_crossentropy, (y, p)),
+        "binary": (functools.partial(xloss.binary_crossentropy, from_logits=True), (z, x)),
+        "binary_probs": (xloss.binary_crossentropy, (z, p)),
         "log_softmax": (xloss.log_softmax, (x,)),
         "log_softmax_3d": (xloss.log_softmax, (x[:10].reshape(2, 5, 7),)),
         # leading axes swapped: rows copied to be blocked, the result laid out afresh
@@ -505,7 +510,9 @@ def test_row_blocks_bit_for_bit(backend, case, dtype, monkeypatch):
 
 
 @pytest.mark.backends("torch")
-@pytest.mark.parametrize("case", ["sparse", "categorical", "log_softmax"])
+@pytest.mark.parametrize(
+    "case", ["sparse", "categorical", "categorical_probs", "binary", "log_softmax"]
+)
 def test_row_blocks_leave_autograd_alone(backend, case, monkeypatch):
     """An input that needs gradients takes the whole-array kernels (the blocks write into
     buffers, which autograd cannot follow): gradients as the generic body's."""
