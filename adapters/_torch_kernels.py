@@ -126,12 +126,11 @@ def _by_blocks(torch: Any, x: Any) -> bool:
     it serves 20 ms); half precision, computed in float32, needs a converted copy too. By
     blocks, every temporary is reused and stays in cache, and each row's result comes from the
     same kernels, so it is bit for bit the whole-array answer."""
-    if x.device.type != "cpu" or torch.compiler.is_compiling():
+    if torch.compiler.is_compiling():  # first: no guard on the size
         return False
-    if x.requires_grad and torch.is_grad_enabled():
-        return False
-    compute = 8 if x.dtype == torch.float64 else 4
-    return x.numel() * compute >= BLOCKED_FROM
+    if x.numel() * (8 if x.dtype == torch.float64 else 4) < BLOCKED_FROM:
+        return False  # small inputs, whose overhead matters, stop here
+    return x.device.type == "cpu" and not (x.requires_grad and torch.is_grad_enabled())
 
 
 def _each_block(
