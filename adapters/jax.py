@@ -63,7 +63,12 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     body = _NATIVE.get(name, generic)
     if name == "gumbel_sample" and isinstance(args[0], int):  # a seed: its key, made here
         args = (sys.modules["jax"].random.key(args[0]), *args[1:])
-    return _jitted(_upcast_then, tuple(sorted(options)), 2)(body, xp, *args, **options)
+    run = _upcast_then
+    if name == "sparse" and not options["from_logits"]:
+        run = _as_given
+        if args[-1].dtype.itemsize == 2:
+            options["take"] = _take_bits
+    return _jitted(run, tuple(sorted(options)), 2)(body, xp, *args, **options)
 
 
 # jax.nn's own, where they compute what the generic bodies compute (x - max, exp, sum, log):
@@ -81,6 +86,23 @@ def _logsumexp(xp: Any, x: Any, *, axis: int, keepdims: bool) -> Any:
 
 
 _NATIVE = {"softmax": _softmax, "log_softmax": _log_softmax, "logsumexp": _logsumexp}
+
+
+def _as_given(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
+    """The sparse loss from probabilities takes half precision as given: its generic body
+    gathers it (`_take_bits`) and sums it in float32."""
+    return generic(xp, *args, **options)
+
+
+def _take_bits(x: Any, index: Any, *, axis: int) -> Any:
+    """``take_along_axis`` of 16-bit floats through their bits. XLA's CPU compiler computes
+    16-bit float operations in float32: a gather from ``x`` becomes a gather from a widened
+    copy, which the row sum beside it then shares, and XLA writes that copy out (2048 x 8192
+    bfloat16: 20-25 ms against 0.9 ms; the native ``jnp.take_along_axis`` with ``p.sum(-1)``
+    takes 20 ms under ``jit`` too). Integers are not widened: the same values, exactly."""
+    jax = sys.modules["jax"]
+    bits = jax.lax.bitcast_convert_type(x, jax.numpy.uint16)
+    return jax.lax.bitcast_convert_type(jax.numpy.take_along_axis(bits, index, axis=axis), x.dtype)
 
 
 def _upcast_then(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:

@@ -16,6 +16,7 @@ from xloss._validation import (
     check_from_logits,
     check_ignore_class,
     check_label_smoothing,
+    compute_dtype,
     loss_inputs,
 )
 
@@ -29,8 +30,9 @@ def _clip_probabilities(xp: Any, p: Any) -> Any:
 
 def _row_total(xp: Any, y_pred: Any, axis: int) -> Any:
     """The sum along the class axis, with 1 for an all-zero row (whose probabilities then clip
-    to 1e-7: the largest loss, not 0/0 = nan)."""
-    total = xp.sum(y_pred, axis=axis, keepdims=True)
+    to 1e-7: the largest loss, not 0/0 = nan); in the compute dtype, half precision summed as
+    it is."""
+    total = xp.sum(y_pred, axis=axis, keepdims=True, dtype=compute_dtype(xp, y_pred.dtype))
     return xp.where(total == 0, xp.ones_like(total), total)
 
 
@@ -67,8 +69,17 @@ def categorical_xp(
 
 
 def sparse_categorical_xp(
-    xp: Any, labels: Any, y_pred: Any, *, axis: int, from_logits: bool, ignore_class: int | None
+    xp: Any,
+    labels: Any,
+    y_pred: Any,
+    *,
+    axis: int,
+    from_logits: bool,
+    ignore_class: int | None,
+    take: Any = None,
 ) -> tuple[Any, Any]:
+    """``take``: a kernel's own ``take_along_axis`` for the probabilities (JAX's, for half
+    precision: see `xloss.adapters.jax`); the namespace's by default."""
     # Eager calls have had their labels checked (a ValueError). Traced ones cannot be: there,
     # a label outside [0, C) gives nan for its sample, on every backend, and is never gathered.
     num_classes = y_pred.shape[axis]
@@ -91,7 +102,10 @@ def sparse_categorical_xp(
         lse = log_sum_exp_xp(xp, y_pred - m, axis)
         loss = lse - (xp.take_along_axis(y_pred, index, axis=axis) - m)
     else:
-        picked = xp.take_along_axis(y_pred, index, axis=axis)
+        # Half-precision probabilities may come as they are (JAX's kernel passes them so):
+        # gathered, then widened exactly, and summed in the compute dtype.
+        picked = (take or xp.take_along_axis)(y_pred, index, axis=axis)
+        picked = xp.astype(picked, compute_dtype(xp, y_pred.dtype))
         loss = -xp.log(_clip_probabilities(xp, picked / _row_total(xp, y_pred, axis)))
     loss = xp.squeeze(loss, axis=axis)
     loss = xp.where(out_of_range, xp.full_like(loss, math.nan), loss)
