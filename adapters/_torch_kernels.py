@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from xloss.adapters.torch import functorch_wrapped
+
 from xloss._losses import EPSILON
 
 
@@ -130,7 +132,9 @@ def _by_blocks(torch: Any, x: Any) -> bool:
         return False
     if x.numel() * (8 if x.dtype == torch.float64 else 4) < BLOCKED_FROM:
         return False  # small inputs, whose overhead matters, stop here
-    return x.device.type == "cpu" and not (x.requires_grad and torch.is_grad_enabled())
+    if x.device.type != "cpu" or functorch_wrapped(x):  # vmap cannot follow out= writes
+        return False
+    return not (x.requires_grad and torch.is_grad_enabled())
 
 
 def _each_block(

@@ -31,12 +31,12 @@ def device(x: Any) -> Any:
 
 def readable(x: Any) -> Any:
     torch = sys.modules["torch"]
-    if x.device.type != "cpu" or torch.compiler.is_compiling() or _functorch_wrapped(x):
+    if x.device.type != "cpu" or torch.compiler.is_compiling() or functorch_wrapped(x):
         return None
     return x.detach()
 
 
-def _functorch_wrapped(x: Any) -> bool:
+def functorch_wrapped(x: Any) -> bool:
     """Inside torch.func.vmap/grad, tensors are wrapped and their values cannot be read."""
     check = getattr(sys.modules["torch"]._C._functorch, "is_functorch_wrapped_tensor", None)
     return check is not None and check(x)
@@ -68,7 +68,7 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
         return (torch.max if largest else torch.min)(x, dim=axis, keepdim=True)
     if torch.compiler.is_compiling():
         return _compiled_top_k(torch, x, k, axis, largest)
-    if _functorch_wrapped(x):
+    if functorch_wrapped(x):
         return _exact_top_k(torch, x, k, axis, largest)
     if first:  # the smallest: torch.min ranks NaN below every number, xloss above
         values, indices = torch.min(x, dim=axis, keepdim=True)

@@ -525,3 +525,23 @@ def test_row_blocks_leave_autograd_alone(backend, case, monkeypatch):
     fast, generic = _grad_both(backend, lambda p: fn(p, *_on(backend, y, z, labels)), x)
     np.testing.assert_allclose(fast, generic, rtol=TOL, atol=TOL)
     assert not calls
+
+
+@pytest.mark.backends("torch")
+def test_row_blocks_leave_vmap_alone(backend, monkeypatch):
+    """Under ``torch.func.vmap`` the kernels do not work by blocks (vmap cannot follow writes
+    into buffers): the same answers as sample by sample."""
+    torch = backend.module
+    x = np.stack([np.concatenate([_masked(), _logits((5, 7))])] * 3)
+    labels = RNG.integers(0, 7, (3, 11))
+    calls = _force_row_blocks(monkeypatch, 3, 7)
+    half = backend.asarray(x, "bfloat16")
+    mapped = torch.func.vmap(xloss.log_softmax)(half)
+    loss = torch.func.vmap(
+        lambda y, a: xloss.sparse_categorical_crossentropy(y, a, from_logits=True)
+    )(backend.asarray(labels), backend.asarray(x))
+    assert not calls
+    one_by_one = torch.stack([xloss.log_softmax(row) for row in half])
+    assert calls  # outside vmap, the same calls take blocks
+    np.testing.assert_array_equal(backend.to_numpy(mapped), backend.to_numpy(one_by_one))
+    assert tuple(loss.shape) == (3, 11)
