@@ -50,6 +50,11 @@ def _logsumexp(x: Any, *, axis: int, keepdims: bool, **_: Any) -> Any:
     return sys.modules["torch"].logsumexp(x, axis, keepdim=keepdims)
 
 
+def _compute(torch: Any, x: Any) -> Any:
+    """The dtype ``x`` is computed in: float64 stays, the rest (half precision) is float32."""
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
+
+
 def _classes_on_dim_1(x: Any, axis: int) -> tuple[Any, Callable[[Any], Any]]:
     """``x`` with the class axis where ``F.cross_entropy`` wants it, and how to put back the
     per-sample shape. The last axis is flattened to ``(M, C)``: a view, no copy."""
@@ -74,7 +79,7 @@ def _sparse(
     torch = sys.modules["torch"]
     F = torch.nn.functional
     valid = None if ignore_class is None else labels != ignore_class
-    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    compute = _compute(torch, x)
     if not from_logits:
         return _sparse_probabilities(torch, labels, x, axis, valid, compute) if checked else None
     rows = _rows(torch, x, axis) if checked else None
@@ -130,7 +135,7 @@ def _by_blocks(torch: Any, x: Any) -> bool:
     same kernels, so it is bit for bit the whole-array answer."""
     if torch.compiler.is_compiling():  # first: no guard on the size
         return False
-    if x.numel() * (8 if x.dtype == torch.float64 else 4) < BLOCKED_FROM:
+    if x.numel() * _compute(torch, x).itemsize < BLOCKED_FROM:
         return False  # small inputs, whose overhead matters, stop here
     if x.device.type != "cpu" or functorch_wrapped(x):  # vmap cannot follow out= writes
         return False
@@ -222,7 +227,7 @@ def _categorical(
     """From logits, ``F.cross_entropy`` with probability targets (large eager inputs: the same
     by blocks of rows); its rows that are nan are recomputed. From probabilities, large eager
     inputs only: the generic body's formula by blocks of rows (the whole-array body writes
-    five logits-sized temporaries).
+    several logits-sized temporaries).
 
     torch multiplies ``0 * log_softmax = 0 * -inf`` where a class is masked with ``-inf``; the
     generic body defines that as 0. Checking the (N,)-sized result for nan is cheap on host
@@ -231,7 +236,7 @@ def _categorical(
     if not readable or label_smoothing:
         return None
     torch = sys.modules["torch"]
-    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    compute = _compute(torch, x)
     rows, targets = _rows(torch, x, axis), _rows(torch, y, axis)
     blocked = rows is not None and targets is not None
     if not from_logits:
