@@ -26,8 +26,10 @@ returning what the core's generic body would (or ``None`` to decline):
 after its cores). Flags: ``TAKES_HALF`` (computations whose kernel takes half precision as is;
 ``"*"``: all), ``DRAWS_IN_KERNEL`` (``sample`` runs ``"gumbel_sample"``, the uniforms' draw
 inside the kernel, where a compiler fuses it; otherwise it draws first, then runs
-``"gumbel_argmax"``), ``HOST_VIEW`` (``np.asarray`` of a readable array is a view) and
-``host_rows(x, index)`` (the value checks' sample rows as NumPy, in one call of the adapter's).
+``"gumbel_argmax"``), ``ONE_LEVEL_SAMPLES`` (``sample`` never draws in two levels: Dask's,
+whose blocks of the vocabulary would cut across its chunks), ``HOST_VIEW`` (``np.asarray`` of
+a readable array is a view) and ``host_rows(x, index)`` (the value checks' sample rows as
+NumPy, in one call of the adapter's).
 
 Adapters that can draw random numbers (for ``xloss.sample``) define both of:
 

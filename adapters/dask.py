@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 NAME = "dask"
+ONE_LEVEL_SAMPLES = True  # `sample` draws in one level: two would reshape chunks of classes
 
 
 def owns(x: Any) -> bool:

@@ -405,6 +405,19 @@ def test_sample_is_lazy_seeded_and_in_the_support():
         xloss.sample(x, "seed")
 
 
+def test_sample_of_a_large_vocabulary_draws_in_one_level():
+    """Vocabularies other backends draw in two levels (8 x 2048, 100 draws a row) are drawn in
+    one by Dask, chunks of classes untouched: lazily, and only from the top-k support."""
+    logits = np.random.default_rng(5).normal(size=(8, 2048)).astype(np.float32)
+    x = lazy(logits, (4, 500))
+    with never_computed():
+        drawn = xloss.sample(x, 3, top_k=3, num_samples=100)
+    draws = drawn.compute()
+    assert draws.shape == (8, 100)
+    support = np.isfinite(xloss.top_k_filter(logits, 3))
+    assert np.take_along_axis(support, draws, axis=-1).all()
+
+
 def test_sample_frequencies_match_softmax_chi_square():
     """Pearson's chi-square on 20000 draws from two 8-class distributions chunked 3 by 3 (fixed
     seed, alpha 1e-3), as test_sampling does for the other backends."""

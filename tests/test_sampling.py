@@ -2,7 +2,8 @@
 
 Shapes and types, determinism per seed, each backend's own generator, greedy decoding, draws
 inside the filtered support, a chi-square test of the frequencies against softmax(logits / T),
-and jax.jit / tf.function / torch.compile.
+and jax.jit / tf.function / torch.compile. The tests taking the ``levels`` fixture run twice:
+with the one-level draw the small vocabularies here take, and forced into two levels.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import reference as ref
 from backends import FLOAT_DTYPES, need
 
 import xloss
+from xloss import _sampling
 
 RNG = np.random.default_rng(29)
 V = 10
@@ -45,6 +47,14 @@ def _draw(backend, x, rng, **kwargs) -> np.ndarray:
     return backend.to_numpy(xloss.sample(backend.asarray(x), rng, **kwargs))
 
 
+@pytest.fixture(params=["one-level", "two-level"])
+def levels(request, monkeypatch):
+    """Draw in one level (what vocabularies of 10 take), or in two: 2 blocks of 5 (or of 4)."""
+    if request.param == "two-level":
+        monkeypatch.setattr(_sampling, "TWO_LEVELS_FROM", (1, 1))
+    return request.param
+
+
 # --- shape, type, dtype -----------------------------------------------------------------------
 
 
@@ -54,7 +64,7 @@ def _draw(backend, x, rng, **kwargs) -> np.ndarray:
     [(LOGITS[0], -1, ()), (LOGITS, -1, (4,)), (LOGITS_3D, 1, (2, 3))],
     ids=["1d", "2d", "3d-axis1"],
 )
-def test_shape_type_and_dtype(backend, logits, axis, batch, num_samples):
+def test_shape_type_and_dtype(backend, levels, logits, axis, batch, num_samples):
     out = xloss.sample(backend.asarray(logits), 0, num_samples=num_samples, axis=axis)
     assert isinstance(out, backend.array_types)
     assert out.dtype == backend.dtype_of(INDEX_DTYPE[backend.name])
@@ -63,7 +73,7 @@ def test_shape_type_and_dtype(backend, logits, axis, batch, num_samples):
     assert values.min() >= 0 and values.max() < V
 
 
-def test_every_float_dtype(backend):
+def test_every_float_dtype(backend, levels):
     """Half precision is computed (and its uniforms drawn) in float32: the same draws."""
     upcast = _draw(backend, LOGITS, 3, num_samples=20)
     for dtype in FLOAT_DTYPES[backend.name]:
@@ -81,13 +91,13 @@ def test_every_float_dtype(backend):
 # --- randomness -------------------------------------------------------------------------------
 
 
-def test_same_seed_same_draw_different_seeds_differ(backend):
+def test_same_seed_same_draw_different_seeds_differ(backend, levels):
     first = _draw(backend, LOGITS, 7, num_samples=50, temperature=2.0)
     np.testing.assert_array_equal(_draw(backend, LOGITS, 7, num_samples=50, temperature=2.0), first)
     assert (_draw(backend, LOGITS, 8, num_samples=50, temperature=2.0) != first).any()
 
 
-def test_native_generator_is_what_a_seed_means(backend):
+def test_native_generator_is_what_a_seed_means(backend, levels):
     """Each backend's own generator is accepted; an int seed draws what a generator freshly
     made from that seed draws; stateful generators advance, JAX keys are used as given."""
     kwargs = {"num_samples": 50, "temperature": 2.0}
@@ -149,7 +159,7 @@ def _support(backend, x, temperature, top_k, top_p, axis=-1):
 
 
 @pytest.mark.parametrize(("top_k", "top_p"), [(3, None), (None, 0.5), (6, 0.8), (1, None)], ids=str)
-def test_draws_lie_in_the_filtered_support(backend, top_k, top_p):
+def test_draws_lie_in_the_filtered_support(backend, levels, top_k, top_p):
     kwargs = {"temperature": 1.5, "top_k": top_k, "top_p": top_p}
     out = _draw(backend, LOGITS, 1, num_samples=300, **kwargs)
     support = _support(backend, LOGITS, 1.5, top_k, top_p)
@@ -188,7 +198,7 @@ def _reference_probs(logits: np.ndarray, temperature, top_k, top_p) -> np.ndarra
 
 
 @pytest.mark.parametrize(("temperature", "top_k", "top_p"), CHI_CASES.values(), ids=CHI_CASES)
-def test_frequencies_match_softmax_chi_square(backend, temperature, top_k, top_p):
+def test_frequencies_match_softmax_chi_square(backend, levels, temperature, top_k, top_p):
     """Sampled frequencies against softmax(logits / T) restricted to the filtered support.
 
     Pearson's chi-square goodness-of-fit test (scipy.stats.chisquare) on 20000 draws per
@@ -211,6 +221,64 @@ def test_frequencies_match_softmax_chi_square(backend, temperature, top_k, top_p
         p = expected[row][support[row]]
         result = stats.chisquare(counts[support[row]], N_DRAWS * p / p.sum())
         assert result.pvalue > ALPHA, f"row {row}: counts {counts}, p-value {result.pvalue:.2g}"
+
+
+# A vocabulary that takes two levels by default: 2048 = 32 blocks of 64. Eight heavy tokens in
+# six blocks (two share one, one is the last entry), the rest light; the second row reversed.
+BIG_V = 2048
+HEAVY = np.array([3, 130, 131, 700, 1024, 1500, 2040, 2047])
+BIG_LOGITS = np.full((2, BIG_V), -4.0, np.float32)
+BIG_LOGITS[0, HEAVY] = np.linspace(2.0, -1.5, len(HEAVY))
+BIG_LOGITS[1] = BIG_LOGITS[0, ::-1]
+BIG_CASES = {"plain": (1.0, None), "temperature-0.5": (0.5, None), "top_k-8": (1.0, 8)}
+
+
+@pytest.mark.parametrize(("temperature", "top_k"), BIG_CASES.values(), ids=BIG_CASES)
+def test_two_levels_frequencies_chi_square(backend, temperature, top_k):
+    """The two-level draw a large vocabulary takes by default, against softmax(logits / T):
+    chi-square (alpha = 1e-3) on the eight heavy tokens and the light ones pooled; with top-k,
+    30 of the 32 blocks are all -inf and never drawn."""
+    stats = need("scipy.stats")
+    assert _sampling.gumbel_block(BIG_V, 2 * N_DRAWS) == 64
+    expected = _reference_probs(BIG_LOGITS, temperature, top_k, None)  # (2, V)
+    out = _draw(backend, BIG_LOGITS, 99, num_samples=N_DRAWS, temperature=temperature, top_k=top_k)
+    assert out.shape == (2, N_DRAWS)
+    for row, heavy in enumerate((HEAVY, BIG_V - 1 - HEAVY)):
+        counts = np.bincount(out[row], minlength=BIG_V)
+        assert counts[expected[row] == 0].sum() == 0, f"row {row}: draws outside the support"
+        light = np.ones(BIG_V, bool)
+        light[heavy] = False
+        observed = np.append(counts[heavy], counts[light].sum())
+        p = np.append(expected[row][heavy], expected[row][light].sum())
+        keep = p > 0
+        result = stats.chisquare(observed[keep], N_DRAWS * p[keep] / p[keep].sum())
+        assert result.pvalue > ALPHA, f"row {row}: {observed} against {N_DRAWS * p}"
+
+
+def test_two_levels_kernels_draw_what_the_generic_body_draws(backend):
+    """A native kernel for the two-level draw (TensorFlow's) against the generic body: the
+    same draws (they may differ only where two noisy block masses agree to rounding)."""
+    x = backend.asarray(BIG_LOGITS)
+    kwargs = {"num_samples": 64, "temperature": 0.8, "top_k": 200}
+    fast = backend.to_numpy(xloss.sample(x, 5, **kwargs))
+    with xloss.fast_paths(False):
+        generic = backend.to_numpy(xloss.sample(x, 5, **kwargs))
+    np.testing.assert_array_equal(fast, generic)
+
+
+@pytest.mark.parametrize(
+    ("vocabulary", "draws", "block"),
+    [
+        (8192, 2048, 128),  # 64 blocks of 128
+        (32000, 4, 200),  # 160 of 200
+        (50257, 2, 1733),  # 29 x 1733
+        (1031, 1000, None),  # a prime: one level
+        (1000, 1000, None),  # below 1024 entries
+        (32000, 2, None),  # 64000 uniforms in one level: too few to gain
+    ],
+)
+def test_gumbel_block_sizes(vocabulary, draws, block):
+    assert _sampling.gumbel_block(vocabulary, draws) == block
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -252,7 +320,7 @@ def test_integer_logits_are_rejected(backend):
 
 
 @pytest.mark.backends("jax")
-def test_jax_jit_with_a_key_argument(backend):
+def test_jax_jit_with_a_key_argument(backend, levels):
     jax = need("jax")
 
     def draw(x, key):
@@ -308,7 +376,7 @@ def test_torch_compile_fullgraph_greedy(backend):
 
 
 @pytest.mark.backends("torch")
-def test_torch_compile_with_a_generator_matches_eager(backend):
+def test_torch_compile_with_a_generator_matches_eager(backend, levels):
     """Without fullgraph, torch.compile breaks the graph at the draw: the eager result."""
     torch = need("torch")
     torch._dynamo.reset()
