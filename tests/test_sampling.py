@@ -255,17 +255,6 @@ def test_two_levels_frequencies_chi_square(backend, temperature, top_k):
         assert result.pvalue > ALPHA, f"row {row}: {observed} against {N_DRAWS * p}"
 
 
-def test_two_levels_kernels_draw_what_the_generic_body_draws(backend):
-    """A native kernel for the two-level draw (TensorFlow's) against the generic body: the
-    same draws (they may differ only where two noisy block masses agree to rounding)."""
-    x = backend.asarray(BIG_LOGITS)
-    kwargs = {"num_samples": 64, "temperature": 0.8, "top_k": 200}
-    fast = backend.to_numpy(xloss.sample(x, 5, **kwargs))
-    with xloss.fast_paths(False):
-        generic = backend.to_numpy(xloss.sample(x, 5, **kwargs))
-    np.testing.assert_array_equal(fast, generic)
-
-
 @pytest.mark.parametrize(
     ("vocabulary", "draws", "block"),
     [
