@@ -231,9 +231,11 @@ def _categorical(
 
     torch multiplies ``0 * log_softmax = 0 * -inf`` where a class is masked with ``-inf``; the
     generic body defines that as 0. Checking the (N,)-sized result for nan is cheap on host
-    memory; elsewhere (traced, accelerators) the generic body runs, fused by the compiler.
+    memory; elsewhere (traced, accelerators) the generic body runs, fused by the compiler. So
+    do targets that need gradients: torch's gradient for them is ``-log_softmax``, nan where
+    a class is masked with ``-inf``; the generic body's is 0 there, as its value.
     """
-    if not readable or label_smoothing:
+    if not readable or label_smoothing or y.requires_grad:
         return None
     torch = sys.modules["torch"]
     compute = _compute(torch, x)

@@ -63,6 +63,9 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     body = _NATIVE.get(name, generic)
     if name == "gumbel_sample" and isinstance(args[0], int):  # a seed: its key, made here
         args = (sys.modules["jax"].random.key(args[0]), *args[1:])
+    fused = name == "categorical" and options["from_logits"] and not options["label_smoothing"]
+    if fused and args[-1].size >= FUSED_TERMS_FROM:
+        body = _categorical_from_logits
     run = _upcast_then
     if name == "sparse" and not options["from_logits"]:
         run = _as_given
@@ -86,6 +89,26 @@ def _logsumexp(xp: Any, x: Any, *, axis: int, keepdims: bool) -> Any:
 
 
 _NATIVE = {"softmax": _softmax, "log_softmax": _log_softmax, "logsumexp": _logsumexp}
+
+
+FUSED_TERMS_FROM = 1 << 16
+"""Logits of at least this many entries take `_categorical_from_logits`. On smaller ones its
+program, run after the eager conversion of the targets, took 50-60 us against the generic
+body's 17 us (8 x 10; measured, not understood); from 64 x 1000 on it is faster."""
+
+
+def _categorical_from_logits(xp: Any, y: Any, x: Any, *, axis: int, **_: Any) -> Any:
+    """The generic body's terms, ``y log_softmax(x)`` where the target is not 0 and 0 where it
+    is, selected after the product too: XLA then converts half-precision targets inside the
+    product instead of writing out a float32 copy of them (2048 x 8192 bfloat16 under
+    ``jit``: 1.47x -> 0.98x optax; float32 compiles to as many arrays either way). The inner
+    select keeps the gradient for the targets 0 (not ``0 * -inf = nan``) where a logit is
+    ``-inf``."""
+    jnp = sys.modules["jax"].numpy
+    nonzero = y != 0
+    log_p = _log_softmax(xp, x, axis=axis)
+    terms = jnp.where(nonzero, y * jnp.where(nonzero, log_p, 0.0), 0.0)
+    return -jnp.sum(terms, axis=axis), None
 
 
 def _as_given(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:

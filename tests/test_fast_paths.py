@@ -316,6 +316,37 @@ def test_masked_gradients_agree(backend):
     np.testing.assert_allclose(fast, generic, rtol=TOL, atol=TOL)
 
 
+@AUTODIFF
+@pytest.mark.parametrize("wrt", [0, 1], ids=["logits", "targets"])
+@pytest.mark.parametrize("rows", [4, 260], ids=["small", "large"])
+def test_categorical_masked_gradients_agree(backend, wrt, rows):
+    """-inf masked classes with zero targets: the loss is finite, and its gradients for the
+    logits and for the targets are 0 there (not nan: 0 * -inf), on both paths. Large: above
+    the size where JAX's kernel takes its fused form (`FUSED_TERMS_FROM`)."""
+    x = _logits((rows, 256))
+    x[:, [1, 3]] = -INF
+    y = _soft_targets(x.shape, zero_at=(slice(None), [1, 3]))
+
+    def fn(logits, targets):
+        return xloss.categorical_crossentropy(targets, logits, from_logits=True)
+
+    fast, generic = _grad_both(backend, fn, x, y, wrt=wrt)
+    np.testing.assert_array_equal(fast[:, [1, 3]], 0.0)
+    np.testing.assert_allclose(fast, generic, rtol=TOL, atol=TOL)
+
+
+def test_categorical_large_agrees(backend):
+    """Above the size where JAX's kernel takes its fused form: -inf masks with zero targets,
+    an all -inf row, a row holding +inf."""
+    x = _logits((300, 256))
+    x[0, :10] = -INF
+    x[1] = -INF
+    x[2, 5] = INF
+    y = _soft_targets(x.shape, zero_at=(slice(0, 3), slice(0, 10)))
+    fn = functools.partial(xloss.categorical_crossentropy, from_logits=True)
+    assert_agree(backend, fn, *_on(backend, y, x))
+
+
 def test_sparse_large_agrees(backend):
     """Above the size where a backend switches kernels (TensorFlow's native op is for small
     inputs; its gather form for large ones)."""
