@@ -113,7 +113,8 @@ def gumbel_argmax_xp(xp: Any, u: Any, x: Any, *, block: int | None = None) -> An
     # The first level: a block, with the probability of its total, exp(x - max) summed (the
     # row's max: the blocks' own would cost NumPy a slow reduction of short rows). A block that
     # is all -inf (filtered), or whose every entry is below the max by more than exp's range
-    # (87 in float32, 708 in float64), has a total of 0: -inf, never chosen.
+    # (87-104 in float32, 708-745 in float64: with or without subnormals), has a total of 0:
+    # -inf, never chosen.
     shift = shift_xp(xp, x, -1)
     total = xp.sum(xp.exp(xp.reshape(x - shift, (rows, blocks, block))), axis=-1)
     some = total > 0
@@ -186,9 +187,10 @@ def sample(
     Gumbel-max draws: a block, with the probability of its total ``sum_{i in b} e^{z_i}``,
     then an entry of that block, with probability ``e^{z_i}`` over that total. Their product is
     ``softmax(z)_i``: the same distribution, from ``V / B + B`` uniforms per draw (192 instead
-    of 8192) and one pass over the logits for the blocks' totals. Vocabularies with no divisor
-    but 1 and themselves (a prime) take one level. The draws for a seed depend on which way was
-    taken.
+    of 8192) and a softmax's work on the logits for the blocks' totals (their maximum, ``exp``
+    and sums). Vocabularies with no divisor but 1 and themselves (a prime), shapes unknown
+    while tracing, and Dask arrays take one level. The draws for a seed depend on which way
+    was taken.
 
     Uniforms are drawn in the compute dtype (float32 for half-precision and float32 logits,
     float64 for float64) and clipped to ``[tiny, 1 - eps]``, so ``U`` is never exactly 0 or 1
@@ -196,8 +198,9 @@ def sample(
     random bits) give ``G`` between about -4.5 and 16.6, so in one level a token whose logit
     (after temperature) is more than about 21 below another's is never drawn, where its exact
     probability would be below ``exp(-21) = 8e-10``; in two levels the same holds between blocks'
-    totals and within a block, and a block whose every logit is more than 87 below the row's
-    largest (708 in float64: where ``exp`` underflows) is never drawn. Pass float64 logits for
+    totals and within a block, and a block whose every logit is more than 87-104 below the
+    row's largest (708-745 in float64: where ``exp`` underflows to 0, with or without
+    subnormals) is never drawn. Pass float64 logits for
     float64 uniforms (``G`` up to about 37) where that far tail matters.
 
     **Randomness.** ``rng`` is an int seed in ``[0, 2**32 - 1]`` on every backend, or the
