@@ -143,7 +143,7 @@ def gumbel_sample_xp(
     """`gumbel_argmax_xp` with the uniforms of ``uniform`` (an adapter's ``random_uniform``):
     the draw and the argmax in one body, so that a compiling backend (JAX) fuses them."""
     # Samples lead, so the uniforms' shape ends with x's batch shape (what an adapter needs to
-    # fill in dimensions unknown while tracing) and x broadcasts against them as it is.
+    # fill in dimensions unknown while tracing); in one level x broadcasts against them as is.
     u = uniform(rng, uniforms_shape(x, n, block), x.dtype, x)
     return gumbel_argmax_xp(xp, u, x, block=block)
 
