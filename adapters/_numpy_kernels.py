@@ -98,6 +98,7 @@ def _categorical(
 
     The dot product gives nan where a ``-inf`` logit meets a zero target (``0 * -inf``), which
     the generic body defines as 0; those rows are found in the (N,)-sized result and recomputed.
+    From probabilities: see `_categorical_probabilities`.
     """
     if label_smoothing:
         return None

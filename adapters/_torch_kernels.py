@@ -282,7 +282,7 @@ def _generic_where(
     if not bool(bad.any()):
         return loss
     torch = sys.modules["torch"]
-    x = x if x.dtype in (torch.float32, torch.float64) else x.float()
+    x = x.to(_compute(torch, x))  # a no-op for float32 and float64
     exact, _ = generic(xp, y, x, axis=axis, from_logits=True, label_smoothing=0.0)
     return torch.where(bad, exact, loss)
 
