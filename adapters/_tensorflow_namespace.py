@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from xloss._validation import INTERNED_DTYPES
+
 __array_api_version__ = "2024.12"
 
 
@@ -26,6 +28,8 @@ int8, int16, int32, int64 = tf.int8, tf.int16, tf.int32, tf.int64
 uint8, uint16, uint32, uint64 = tf.uint8, tf.uint16, tf.uint32, tf.uint64
 float16, bfloat16, float32, float64 = tf.float16, tf.bfloat16, tf.float32, tf.float64
 complex64, complex128 = tf.complex64, tf.complex128
+
+INTERNED_DTYPES.add(tf.DType)  # a tensor's dtype is its intern table's: `is` decides
 
 _KINDS = {
     "bool": lambda d: d == tf.bool,

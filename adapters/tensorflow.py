@@ -12,7 +12,7 @@ from xloss.adapters import _kernel_table
 
 NAME = "tensorflow"
 HOST_VIEW = True  # np.asarray of a readable array is a view, no copy
-TAKES_HALF = ("softmax",)  # see _tensorflow_kernels: it upcasts where it must
+TAKES_HALF = ("softmax", "sparse")  # see _tensorflow_kernels: they upcast where they must
 
 
 def owns(x: Any) -> bool:
@@ -52,7 +52,7 @@ def readable(x: Any) -> Any:
 
 def host_rows(x: Any, index: tuple[slice, ...]) -> Any:
     """``x[index]`` as float32 NumPy, for the value checks on half precision: sliced and widened
-    by NumPy on a view (bfloat16 as ml_dtypes'), 4 us, where a TF slice and cast take 70 us."""
+    by NumPy on a view (bfloat16 as ml_dtypes'), 1.5 us, where a TF slice and cast take 70 us."""
     import numpy as np
 
     return _host(x)[index].astype(np.float32)
@@ -200,10 +200,12 @@ def _holds_nan(tf: Any, x: Any) -> bool:
 
 
 def _host(x: Any) -> Any:
-    """A readable tensor's values as NumPy: a view on the CPU (bfloat16 as ml_dtypes')."""
-    import numpy as np
+    """A readable tensor's values as NumPy: a view on the CPU (bfloat16 as ml_dtypes').
 
-    return np.asarray(x)
+    Through ``__array__``, the view ``np.asarray`` ends at: it first tries the buffer protocol,
+    which has no bfloat16, then attributes that go through the tensor's Python ``__getattr__``
+    (for bfloat16, 2.8 us against 0.5)."""
+    return x.__array__()
 
 
 def _sortable_key(tf: Any, x: Any) -> Any:

@@ -14,6 +14,7 @@ from checks import assert_result, tolerance
 
 import xloss
 from xloss._dispatch import backend_of
+from xloss._validation import same_dtype
 
 PUBLIC_CALLS = {
     "softmax": lambda b: xloss.softmax(b.asarray(d.LOGITS)),
@@ -129,3 +130,30 @@ def test_traced_arrays_are_recognised(backend):
     labels, logits = backend.asarray(d.IGNORED), backend.asarray(d.LOGITS)
     compiled = backend.compile(loss, d.IGNORED, d.LOGITS)
     assert_result(backend, compiled(labels, logits), backend.to_numpy(loss(labels, logits)))
+
+
+DTYPE_NAMES = ("bool", "int8", "int32", "int64", "uint8", "float16", "float32", "float64")
+
+
+def test_same_dtype_agrees_with_equality(backend):
+    """`same_dtype` decides by identity for interned dtype classes (TensorFlow's); it must
+    agree with ``==`` on the namespace's dtypes and on arrays' dtypes, eager and traced."""
+    xp = backend_of(backend.asarray(d.LOGITS)).xp or backend.asarray(d.LOGITS).__array_namespace__()
+    names = [n for n in (*DTYPE_NAMES, "bfloat16") if hasattr(xp, n)]
+    with backend.x64():
+        arrays = {n: xp.asarray(d.LABELS[:2] > 0, dtype=getattr(xp, n)) for n in names}
+    for a in names:
+        for b in names:
+            expected = a == b
+            assert same_dtype(getattr(xp, a), getattr(xp, b)) is expected, (a, b)
+            assert same_dtype(arrays[a].dtype, getattr(xp, b)) is expected, (a, b)
+            assert same_dtype(arrays[a].dtype, arrays[b].dtype) is expected, (a, b)
+    if backend.name == "tensorflow":  # symbolic tensors' dtypes, inside tf.function
+        tf = backend.module
+
+        @tf.function
+        def check(x):
+            return same_dtype(x.dtype, xp.float32), same_dtype(x.dtype, xp.float64)
+
+        assert check(arrays["float32"]) == (True, False)
+        assert check(arrays["float64"]) == (False, True)

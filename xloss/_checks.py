@@ -14,6 +14,7 @@ import warnings
 from typing import Any
 
 from xloss._switch import Switch
+from xloss._validation import same_dtype
 
 SAMPLE_ROWS = 8
 """The from_logits heuristics look at this many rows of ``y_pred``: cheap on any batch."""
@@ -181,7 +182,8 @@ _SILENCE = (
 def _host_sample(xp: Any, y_pred: Any, axis: int, adapter: Any) -> Any:
     """The rows the heuristics look at, as a NumPy array."""
     index = _sample_index(y_pred, axis)
-    wide = y_pred.dtype in (xp.float32, xp.float64)
+    dtype = y_pred.dtype
+    wide = same_dtype(dtype, xp.float32) or same_dtype(dtype, xp.float64)
     if wide and getattr(adapter, "HOST_VIEW", False):  # NumPy sees the memory: view, slice
         return _host(y_pred)[index]
     host_rows = getattr(adapter, "host_rows", None)
@@ -195,11 +197,14 @@ def _host_sample(xp: Any, y_pred: Any, axis: int, adapter: Any) -> Any:
 
 def _sample_index(y_pred: Any, axis: int) -> tuple[slice, ...]:
     """The first ``SAMPLE_ROWS`` along the first non-class axis (the batch, usually)."""
-    if y_pred.ndim < 2:
-        return (slice(None),) * y_pred.ndim
+    ndim = y_pred.ndim
+    if ndim < 2:
+        return (slice(None),) * ndim
     batch = 1 if axis == 0 else 0
     rows = slice(0, min(SAMPLE_ROWS, y_pred.shape[batch]))  # the standard has no stop past the end
-    return tuple(rows if d == batch else slice(None) for d in range(y_pred.ndim))
+    if ndim == 2:
+        return (slice(None), rows) if batch else (rows, slice(None))
+    return tuple(rows if d == batch else slice(None) for d in range(ndim))
 
 
 def _warn(kind: str, evidence: str) -> None:

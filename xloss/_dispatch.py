@@ -29,10 +29,13 @@ _FRAMEWORK_ADAPTERS, _GENERIC_ADAPTER = _load_adapters()
 
 
 class Backend(NamedTuple):
-    """The adapter serving one array library, and that library's name."""
+    """The adapter serving one array library, that library's name and, for a framework's
+    adapter, its namespace (one for every array of the type: looked up once, not per call);
+    ``None`` for the generic adapter, which asks each array."""
 
     name: str
     adapter: ModuleType
+    xp: Any = None
 
 
 _by_type: dict[type, Backend] = {}
@@ -52,7 +55,7 @@ def backend_of(x: Any) -> Backend | None:
 def _find_backend(x: Any) -> Backend | None:
     for adapter in _FRAMEWORK_ADAPTERS:
         if adapter.owns(x):
-            return Backend(adapter.NAME, adapter)
+            return Backend(adapter.NAME, adapter, adapter.namespace(x))
     if _GENERIC_ADAPTER.owns(x):
         return Backend(type(x).__module__.partition(".")[0], _GENERIC_ADAPTER)
     return None
@@ -102,9 +105,9 @@ def resolve(**arguments: Any) -> Namespace:
         like = np.asarray(0.0)
         backend = backend_of(like)
         assert backend is not None
-        return Namespace(backend.adapter.namespace(like), backend, like)
-    _, like, backend = found
-    return Namespace(backend.adapter.namespace(like), backend, like)
+    else:
+        _, like, backend = found
+    return Namespace(backend.xp or backend.adapter.namespace(like), backend, like)
 
 
 def as_array(value: Any, ns: Namespace, *, floating: bool = False) -> Any:

@@ -85,6 +85,12 @@ def check_ignore_class(ignore_class: Any) -> int | None:
 # costs a tenth of TensorFlow's `==` (0.5 us); NumPy's dtype objects never match a scalar type
 # by identity, and go on to `==`.
 
+INTERNED_DTYPES: set[type] = set()
+"""Dtype classes whose instances (as arrays report them and namespaces name them) are one
+object per dtype: two different objects of such a class are two dtypes, and `same_dtype` needs
+no ``==``. TensorFlow's namespace registers its ``DType`` (tensors' dtypes come from its intern
+table); its ``==`` is Python, 0.5 us, and an eager loss call makes half a dozen."""
+
 
 def _is_wide_float(xp: Any, dtype: Any) -> bool:
     return dtype is xp.float32 or dtype is xp.float64
@@ -94,7 +100,7 @@ def _is_float(xp: Any, dtype: Any) -> bool:
     return _is_wide_float(xp, dtype) or is_kind(xp, dtype, "real floating")
 
 
-_LETTERS = {
+_LETTERS: dict[str | tuple[str, ...], str] = {
     "bool": "b",
     "signed integer": "i",
     "unsigned integer": "u",
@@ -110,18 +116,24 @@ def is_kind(xp: Any, dtype: Any, kind: str | tuple[str, ...]) -> bool:
     in each call, 0.6-0.9 us); other dtypes (bfloat16, PyTorch's, TensorFlow's) ask ``xp``."""
     np = sys.modules.get("numpy")
     if np is not None and isinstance(dtype, np.dtype) and dtype.kind in "biufc":
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        return any(dtype.kind in _LETTERS[k] for k in kinds)
+        letters = _LETTERS.get(kind)
+        if letters is None:  # a tuple of kinds, seen for the first time
+            letters = _LETTERS[kind] = "".join(_LETTERS[k] for k in kind)
+        return dtype.kind in letters
     return bool(xp.isdtype(dtype, kind))
 
 
-def _same_dtype(a: Any, b: Any) -> bool:
-    return a is b or a == b
+def same_dtype(a: Any, b: Any) -> bool:
+    """``a == b`` for dtypes, by identity where that decides (`INTERNED_DTYPES`)."""
+    if a is b:
+        return True
+    cls = type(a)
+    return not (cls is type(b) and cls in INTERNED_DTYPES) and a == b
 
 
 def compute_dtype(xp: Any, dtype: Any) -> Any:
     """float64 stays float64; float32, float16 and bfloat16 are computed in float32."""
-    return xp.float64 if _same_dtype(dtype, xp.float64) else xp.float32
+    return xp.float64 if same_dtype(dtype, xp.float64) else xp.float32
 
 
 class FloatInput(NamedTuple):
@@ -147,7 +159,7 @@ def to_compute(xp: Any, x: Any) -> Any:
     if _is_wide_float(xp, dtype):
         return x
     target = compute_dtype(xp, dtype)
-    return x if dtype == target else xp.astype(x, target)
+    return x if same_dtype(dtype, target) else xp.astype(x, target)
 
 
 def _to_compute(xp: Any, x: Any, name: str, *, upcast: bool = True) -> tuple[Any, Any]:
@@ -160,7 +172,7 @@ def _to_compute(xp: Any, x: Any, name: str, *, upcast: bool = True) -> tuple[Any
 
 
 def to_caller_dtype(xp: Any, result: Any, dtype: Any) -> Any:
-    return result if _same_dtype(result.dtype, dtype) else xp.astype(result, dtype)
+    return result if same_dtype(result.dtype, dtype) else xp.astype(result, dtype)
 
 
 class LossInputs(NamedTuple):
@@ -235,7 +247,7 @@ def _dense_targets(xp: Any, y_true: Any, y_pred: Any, dtype: Any) -> Any:
             f"`y_true` and `y_pred` must have the same shape; received y_true.shape={t} and "
             f"y_pred.shape={p}. For integer class labels use the sparse loss."
         )
-    return y_true if y_true.dtype == dtype else xp.astype(y_true, dtype)
+    return y_true if same_dtype(y_true.dtype, dtype) else xp.astype(y_true, dtype)
 
 
 def _sparse_labels(xp: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
@@ -247,13 +259,14 @@ def _sparse_labels(xp: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
             f"categorical_crossentropy instead."
         )
     t, p = _shape(y_true), _shape(y_pred)
-    expected = p[:axis] + p[axis + 1 :]
+    expected, given = p[:axis] + p[axis + 1 :], t
     if len(t) == len(p) and t[axis] == 1:  # Keras's (N, 1) label form
         y_true = xp.squeeze(y_true, axis=axis)
-    if not _same(_shape(y_true), expected):
+        given = t[:axis] + t[axis + 1 :]
+    if not _same(given, expected):
         raise ValueError(
             f"`y_true` must have the shape of `y_pred` without its class axis (axis={axis}): "
             f"expected {expected}, received y_true.shape={t} for y_pred.shape={p}."
         )
     index = xp.__array_namespace_info__().default_dtypes()["indexing"]
-    return y_true if y_true.dtype == index else xp.astype(y_true, index)
+    return y_true if same_dtype(y_true.dtype, index) else xp.astype(y_true, index)
