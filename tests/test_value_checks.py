@@ -186,3 +186,65 @@ def test_keras_softmax_marker_is_recognised(backend):
     assert getattr(probs, "_keras_logits", None) is not None
     with pytest.warns(xloss.FromLogitsWarning, match="Keras softmax/sigmoid activation"):
         xloss.categorical_crossentropy(backend.asarray(d.ONE_HOT), probs, from_logits=True)
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis"),
+    [((40, 5), 1), ((5, 40), 0), ((3, 40, 5), 2), ((2, 5, 6, 30), 1), ((2, 0, 5), 2)],
+    ids=["rows", "columns", "sequences", "images", "empty-sequences"],
+)
+def test_heuristics_read_a_few_rows_of_any_shape(shape, axis):
+    """At most SAMPLE_ROWS slices along the class axis, whatever the rank: a batch of
+    sequences must not be read whole (8 sequences of a (B, T, C) batch would be)."""
+    from xloss._checks import SAMPLE_ROWS, _sample_index
+
+    x = np.zeros(shape)
+    rows = x[_sample_index(x, axis)]
+    longest = max(n for dim, n in enumerate(shape) if dim != axis)
+    expected = 0 if 0 in shape else min(SAMPLE_ROWS, longest) * shape[axis]
+    assert rows.shape[axis] == shape[axis] and rows.size == expected
+
+
+def test_mistakes_in_sequences_and_images_warn(backend):
+    """(B, T, C) from logits, (N, C, H, W) along axis 1: the heuristics' rows are slices along
+    the class axis."""
+    sequences = np.stack([SOFTMAX_OUTPUT, SOFTMAX_OUTPUT[::-1]])  # (2, N, C)
+    labels = np.stack([d.LABELS, d.LABELS])
+    with pytest.warns(xloss.FromLogitsWarning, match="looks like probabilities"):
+        xloss.sparse_categorical_crossentropy(
+            backend.asarray(labels), backend.asarray(sequences), from_logits=True
+        )
+    images = np.moveaxis(d.LOGITS.reshape(2, 4, -1), -1, 1)[..., None]  # (2, C, 4, 1)
+    with pytest.warns(xloss.FromLogitsWarning, match="looks like logits"):
+        xloss.sparse_categorical_crossentropy(
+            backend.asarray(d.LABELS.reshape(2, 4, 1)), backend.asarray(images), axis=1
+        )
+
+
+def test_empty_batches_give_empty_losses(backend):
+    """An empty batch has nothing to check: the losses per sample come back empty, as Keras's
+    functions return them, and the loss classes reduce them to 0 (docs/numerics.md)."""
+    keras = need("keras")
+    empty, labels = np.zeros((0, 5), np.float32), np.zeros(0, np.int64)
+    native = keras.losses.categorical_crossentropy(empty, empty)
+    calls = {
+        "categorical": lambda: xloss.categorical_crossentropy(
+            backend.asarray(empty), backend.asarray(empty)
+        ),
+        "sparse": lambda: xloss.sparse_categorical_crossentropy(
+            backend.asarray(labels), backend.asarray(empty), from_logits=True
+        ),
+        "binary": lambda: xloss.binary_crossentropy(backend.asarray(empty), backend.asarray(empty)),
+    }
+    for kind, call in calls.items():
+        loss = call()
+        assert isinstance(loss, backend.array_types), kind
+        assert tuple(loss.shape) == tuple(native.shape), kind
+    sequences = xloss.sparse_categorical_crossentropy(
+        backend.asarray(np.zeros((2, 0), np.int64)),
+        backend.asarray(np.zeros((2, 0, 5), np.float32)),
+        from_logits=True,
+    )
+    assert tuple(sequences.shape) == (2, 0)
+    reduced = xloss.CategoricalCrossentropy()(backend.asarray(empty), backend.asarray(empty))
+    assert float(backend.to_numpy(reduced)) == 0.0

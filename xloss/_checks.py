@@ -17,7 +17,8 @@ from xloss._switch import Switch
 from xloss._validation import same_dtype
 
 SAMPLE_ROWS = 8
-"""The from_logits heuristics look at this many rows of ``y_pred``: cheap on any batch."""
+"""The from_logits heuristics look at this many rows of ``y_pred`` (slices along its class
+axis; see `_sample_index`): cheap on any batch."""
 
 _warned: set[tuple[str, int, str]] = set()
 # Frames in these folders are xloss's own; a warning points at the first frame outside them.
@@ -128,6 +129,8 @@ def warn_if_mistaken(
     if from_logits and (kind == "binary" or y_pred.shape[axis] == 1):
         return  # the row-sum test needs a softmax over more than one class
     sample = _host_sample(xp, y_pred, axis, adapter)
+    if sample.size == 0:  # an empty batch: nothing to judge
+        return
     # The minimum first: logits below 0 (nearly always) settle it without the maximum.
     low = float(sample.min())
     if from_logits:
@@ -196,15 +199,24 @@ def _host_sample(xp: Any, y_pred: Any, axis: int, adapter: Any) -> Any:
 
 
 def _sample_index(y_pred: Any, axis: int) -> tuple[slice, ...]:
-    """The first ``SAMPLE_ROWS`` along the first non-class axis (the batch, usually)."""
-    ndim = y_pred.ndim
+    """At most ``SAMPLE_ROWS`` rows along the class axis (``axis``, non-negative): the first
+    ones along the longest other axis, at index 0 of the others. For ``(N, C)``, the first rows
+    of the batch; for a batch of sequences ``(B, T, C)``, the first positions of the first
+    sequence (all ``B`` x 8 rows would be a second read of a large input)."""
+    shape, ndim = y_pred.shape, y_pred.ndim
     if ndim < 2:
         return (slice(None),) * ndim
-    batch = 1 if axis == 0 else 0
-    rows = slice(0, min(SAMPLE_ROWS, y_pred.shape[batch]))  # the standard has no stop past the end
+    if ndim == 2:
+        batch = 1 - axis
+    else:
+        batch = max((d for d in range(ndim) if d != axis), key=lambda d: shape[d])
+    rows = slice(0, min(SAMPLE_ROWS, shape[batch]))  # the standard has no stop past the end
     if ndim == 2:
         return (slice(None), rows) if batch else (rows, slice(None))
-    return tuple(rows if d == batch else slice(None) for d in range(ndim))
+    return tuple(
+        slice(None) if d == axis else rows if d == batch else slice(0, min(1, shape[d]))
+        for d in range(ndim)
+    )
 
 
 def _warn(kind: str, evidence: str) -> None:
