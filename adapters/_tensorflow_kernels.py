@@ -11,10 +11,15 @@ against 10 us for ``Maximum`` and ``Minimum``, ``tf.nn.sparse_softmax_cross_entr
 27 us against 7 us). Scalars are passed as Python numbers after a tensor operand, whose dtype
 the op's type attribute then takes (traced too; first, a Python float would make it float32):
 ``tf.constant`` costs 2 us an eager call, the conversion 0.2 us.
+
+Large eager inputs on the CPU of the categorical and binary losses take the generic body
+compiled by XLA (`XLA_FROM`): one fused pass where eager ops make one pass, and one fresh
+logits-sized array, each.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Callable
@@ -49,12 +54,60 @@ def _logsumexp(x: Any, *, axis: int, keepdims: bool, **_: Any) -> Any:
     return sys.modules["tensorflow"].reduce_logsumexp(x, axis=axis, keepdims=keepdims)
 
 
+XLA_FROM = 1 << 16
+"""Eager CPU inputs of at least this many entries run the categorical and binary losses as
+the generic body compiled by XLA (``tf.function(jit_compile=True)``, once per shape and
+dtype, as JAX's eager calls are): the conversion of half precision, the elementwise steps
+and the row reductions fuse into one pass. Measured against the eager ops, compiled / eager:
+2048 x 8192 categorical from probabilities 0.39x (bfloat16 0.34x), binary from probabilities
+0.24x (0.14x); 64 x 1024 the categorical loss from probabilities 0.93x, from logits 0.52x,
+the binary loss 0.60x; 32 x 256 1.55x, 0.97x and 0.96x. The losses agree to 4e-7 relative.
+A new shape costs a compilation (70 ms on 2048 x 8192; the first call of a body 400 ms)."""
+
+
+def _by_xla(tf: Any, x: Any) -> bool:
+    """Whether `XLA_FROM` sends this call to the compiled generic body."""
+    size = x.shape.num_elements()
+    return size is not None and size >= XLA_FROM and tf.executing_eagerly() and on_cpu(tf, x)
+
+
+@functools.cache
+def _compiled(generic: Callable[..., Any], xp: Any, options: tuple[tuple[str, Any], ...]) -> Any:
+    """``generic(xp, *arrays, **options)`` upcast and compiled by XLA, one function per body
+    and static options (``reduce_retracing``: shapes are generalised after a few)."""
+    tf = sys.modules["tensorflow"]
+    static = dict(options)
+
+    def body(*arrays: Any) -> Any:
+        return generic(xp, *arrays[:-1], to_compute(xp, arrays[-1]), **static)
+
+    return tf.function(body, jit_compile=True, reduce_retracing=True)
+
+
+def _xla(generic: Callable[..., Any], xp: Any, *arrays: Any, **options: Any) -> Any:
+    return _compiled(generic, xp, tuple(sorted(options.items())))(*arrays)
+
+
 def _binary(
-    z: Any, x: Any, *, axis: int, from_logits: bool, label_smoothing: float, **_: Any
+    z: Any,
+    x: Any,
+    *,
+    axis: int,
+    from_logits: bool,
+    label_smoothing: float,
+    generic: Callable[..., Any],
+    xp: Any,
+    **_: Any,
 ) -> tuple[Any, None] | None:
+    """From logits, ``mean(softplus(x) - x z)``; large eager inputs: the generic body under
+    XLA (`XLA_FROM`), from probabilities too."""
+    tf = sys.modules["tensorflow"]
+    options = {"axis": axis, "from_logits": from_logits, "label_smoothing": label_smoothing}
+    if _by_xla(tf, x):
+        return _xla(generic, xp, z, x, **options)
     if not from_logits or label_smoothing:
         return None
-    tf = sys.modules["tensorflow"]
+    x = to_compute(xp, x)
     return tf.reduce_mean(tf.math.softplus(x) - x * z, axis=axis), None
 
 
@@ -132,13 +185,26 @@ def _sparse_probabilities(tf: Any, labels: Any, p: Any, last: int, valid: Any) -
 
 
 def _categorical(
-    y: Any, p: Any, *, axis: int, from_logits: bool, label_smoothing: float, **_: Any
+    y: Any,
+    p: Any,
+    *,
+    axis: int,
+    from_logits: bool,
+    label_smoothing: float,
+    generic: Callable[..., Any],
+    xp: Any,
+    **_: Any,
 ) -> tuple[Any, None] | None:
     """From probabilities: ``-sum(y log(clip(p / total)))``, the generic body's formula in raw
-    ops (smoothing is applied before kernels run)."""
+    ops (smoothing is applied before kernels run); large eager inputs: the generic body under
+    XLA (`XLA_FROM`), from logits too."""
+    tf = sys.modules["tensorflow"]
+    options = {"axis": axis, "from_logits": from_logits, "label_smoothing": label_smoothing}
+    if _by_xla(tf, p):
+        return _xla(generic, xp, y, p, **options)
     if from_logits or label_smoothing:
         return None
-    tf = sys.modules["tensorflow"]
+    p = to_compute(xp, p)
     raw = tf.raw_ops
     total = _row_total(tf, p, axis, keep_dims=True)
     terms = raw.Mul(x=y, y=raw.Log(x=_clip(tf, raw.RealDiv(x=p, y=total))))

@@ -12,7 +12,7 @@ from xloss.adapters import _kernel_table
 
 NAME = "tensorflow"
 HOST_VIEW = True  # np.asarray of a readable array is a view, no copy
-TAKES_HALF = ("softmax", "sparse")  # see _tensorflow_kernels: they upcast where they must
+TAKES_HALF = ("softmax", "sparse", "categorical", "binary")  # see _tensorflow_kernels: they upcast
 
 
 def owns(x: Any) -> bool:

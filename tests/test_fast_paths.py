@@ -105,6 +105,8 @@ def _activation_of(fn, x, on):
 
 _SOFT = _soft_targets((5, 6))
 _BITS = (np.arange(30).reshape(5, 6) % 2).astype(np.float32)
+_SOFT7 = _soft_targets((6, 7))  # for _masked()
+_BITS7 = (np.arange(42).reshape(6, 7) % 3 == 0).astype(np.float32)
 NON_FINITE = {
     **{name: functools.partial(_activation_of, fn) for name, fn in ACTIVATIONS.items()},
     "sparse": lambda x, on: xloss.sparse_categorical_crossentropy(
@@ -440,6 +442,10 @@ def _half_precision_agrees(backend, dtype):
         (xloss.log_softmax, (x,)),
         (lambda y, p: xloss.sparse_categorical_crossentropy(y, p, from_logits=True), (labels, x)),
         (xloss.sparse_categorical_crossentropy, (labels[:6] % 5, probs)),
+        (lambda y, p: xloss.categorical_crossentropy(y, p, from_logits=True), (_SOFT7, x)),
+        (xloss.categorical_crossentropy, (_SOFT[:, :5], probs[:5])),
+        (lambda z, p: xloss.binary_crossentropy(z, p, from_logits=True), (_BITS7, x)),
+        (xloss.binary_crossentropy, (_BITS[:, :5], probs[:5])),
     ]
     for fn, arrays in cases:
         converted = [backend.asarray(a, dtype if a.dtype.kind == "f" else None) for a in arrays]
@@ -607,3 +613,54 @@ def test_row_blocks_leave_vmap_alone(backend, monkeypatch):
     assert calls  # outside vmap, the same calls take blocks
     np.testing.assert_array_equal(backend.to_numpy(mapped), backend.to_numpy(one_by_one))
     assert tuple(loss.shape) == (3, 11)
+
+
+# --- TensorFlow: the generic body compiled by XLA ------------------------------------------
+
+XLA_CASES = {
+    "categorical_logits": lambda b: [test_categorical_from_logits_agrees(b, s) for s in (0, 0.1)],
+    "categorical_axes": lambda b: [test_categorical_any_class_axis_agrees(b, a) for a in (1, 0)],
+    "categorical_probs": test_categorical_from_probabilities_agrees,
+    "binary_logits": lambda b: [test_binary_from_logits_agrees(b, s) for s in (0.0, 0.2)],
+    "binary_probs": test_binary_from_probabilities_agrees,
+    "non_finite": lambda b: [test_non_finite_logits_agree(b, n) for n in ("categorical", "binary")],
+    "half": lambda b: [_half_precision_agrees(b, dtype) for dtype in ("float16", "bfloat16")],
+    "gradients": lambda b: [
+        test_gradients_agree(b, c) for c in ("categorical", "binary", "categorical_probs")
+    ],
+    "masked_gradients": lambda b: [
+        test_categorical_masked_gradients_agree(b, wrt, 4) for wrt in (0, 1)
+    ],
+}
+
+
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("case", sorted(XLA_CASES))
+def test_tensorflow_xla_bodies_agree(backend, case, monkeypatch):
+    """Eager CPU calls from `XLA_FROM` entries run the categorical and binary losses as the
+    generic body compiled by XLA: forced here on small inputs, the same agreement tests."""
+    module = importlib.import_module("xloss.adapters._tensorflow_kernels")
+    monkeypatch.setattr(module, "XLA_FROM", 0)
+    calls = []
+    compiled = module._compiled
+    monkeypatch.setattr(module, "_compiled", lambda *a: calls.append(a) or compiled(*a))
+    XLA_CASES[case](backend)
+    assert calls  # the compiled body ran
+
+
+@pytest.mark.backends("tensorflow")
+def test_tensorflow_xla_bodies_stay_out_of_traced_calls(backend, monkeypatch):
+    """Inside the caller's ``tf.function`` the kernels stay ops of the caller's graph."""
+    module = importlib.import_module("xloss.adapters._tensorflow_kernels")
+    y, x = _on(backend, _SOFT7, _masked())
+
+    def fn(t, p):
+        return xloss.categorical_crossentropy(t, p, from_logits=True)
+
+    with xloss.fast_paths(False):
+        expected = backend.to_numpy(fn(y, x))
+    monkeypatch.setattr(module, "XLA_FROM", 0)
+    monkeypatch.setattr(module, "_compiled", lambda *a: pytest.fail("compiled body in a trace"))
+    compiled = backend.compile(fn, _SOFT7, _masked())
+    with np.errstate(all="ignore"):
+        assert_same(backend.to_numpy(compiled(y, x)), expected)
