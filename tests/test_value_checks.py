@@ -190,18 +190,28 @@ def test_keras_softmax_marker_is_recognised(backend):
 
 @pytest.mark.parametrize(
     ("shape", "axis"),
-    [((40, 5), 1), ((5, 40), 0), ((3, 40, 5), 2), ((2, 5, 6, 30), 1), ((2, 0, 5), 2)],
-    ids=["rows", "columns", "sequences", "images", "empty-sequences"],
+    [
+        ((40, 5), 1),
+        ((5, 40), 0),
+        ((3, 40, 5), 2),
+        ((2, 5, 6, 30), 1),
+        ((2, 0, 5), 2),
+        ((16, 5000), 1),
+        ((4, 40000), 1),
+    ],
+    ids=["rows", "columns", "sequences", "images", "empty-sequences", "wide", "wider"],
 )
 def test_heuristics_read_a_few_rows_of_any_shape(shape, axis):
-    """At most SAMPLE_ROWS slices along the class axis, whatever the rank: a batch of
-    sequences must not be read whole (8 sequences of a (B, T, C) batch would be)."""
-    from xloss._checks import SAMPLE_ROWS, _sample_index
+    """At most SAMPLE_ROWS slices along the class axis, whatever the rank (8 sequences of a
+    (B, T, C) batch would be a second read of it), and no more rows than hold SAMPLE_VALUES
+    values, one at least (wide vocabularies)."""
+    from xloss._checks import SAMPLE_ROWS, SAMPLE_VALUES, _sample_index
 
-    x = np.zeros(shape)
+    x = np.zeros(shape, np.float32)
     rows = x[_sample_index(x, axis)]
     longest = max(n for dim, n in enumerate(shape) if dim != axis)
-    expected = 0 if 0 in shape else min(SAMPLE_ROWS, longest) * shape[axis]
+    count = min(SAMPLE_ROWS, longest, max(1, SAMPLE_VALUES // shape[axis]))
+    expected = 0 if 0 in shape else count * shape[axis]
     assert rows.shape[axis] == shape[axis] and rows.size == expected
 
 

@@ -17,8 +17,13 @@ from xloss._switch import Switch
 from xloss._validation import same_dtype
 
 SAMPLE_ROWS = 8
-"""The from_logits heuristics look at this many rows of ``y_pred`` (slices along its class
-axis; see `_sample_index`): cheap on any batch."""
+"""The from_logits heuristics look at up to this many rows of ``y_pred`` (slices along its
+class axis; see `_sample_index`), and at one row at least."""
+
+SAMPLE_VALUES = 1 << 15
+"""...and at no more rows than hold this many values, so that a wide vocabulary is not read
+again in full for them: (8, 131072) float32 probabilities were 8 rows, the whole input, and
+the sparse loss's eager call 3.0x the native; one row now."""
 
 _warned: set[tuple[str, int, str]] = set()
 # Frames in these folders are xloss's own; a warning points at the first frame outside them.
@@ -199,8 +204,9 @@ def _host_sample(xp: Any, y_pred: Any, axis: int, adapter: Any) -> Any:
 
 
 def _sample_index(y_pred: Any, axis: int) -> tuple[slice, ...]:
-    """At most ``SAMPLE_ROWS`` rows along the class axis (``axis``, non-negative): the first
-    ones along the longest other axis, at index 0 of the others. For ``(N, C)``, the first rows
+    """At most ``SAMPLE_ROWS`` rows along the class axis (``axis``, non-negative; fewer for
+    wide rows, `SAMPLE_VALUES`): the first ones along the longest other axis, at index 0 of
+    the others. For ``(N, C)``, the first rows
     of the batch; for a batch of sequences ``(B, T, C)``, the first positions of the first
     sequence (all ``B`` x 8 rows would be a second read of a large input)."""
     shape, ndim = y_pred.shape, y_pred.ndim
@@ -210,7 +216,8 @@ def _sample_index(y_pred: Any, axis: int) -> tuple[slice, ...]:
         batch = 1 - axis
     else:
         batch = max((d for d in range(ndim) if d != axis), key=lambda d: shape[d])
-    rows = slice(0, min(SAMPLE_ROWS, shape[batch]))  # the standard has no stop past the end
+    count = min(SAMPLE_ROWS, max(1, SAMPLE_VALUES // max(1, shape[axis])))
+    rows = slice(0, min(count, shape[batch]))  # the standard has no stop past the end
     if ndim == 2:
         return (slice(None), rows) if batch else (rows, slice(None))
     return tuple(
