@@ -84,29 +84,37 @@ def _compiled(generic: Callable[..., Any], xp: Any, options: tuple[tuple[str, An
     return tf.function(body, jit_compile=True, reduce_retracing=True)
 
 
-def _xla(generic: Callable[..., Any], xp: Any, *arrays: Any, **options: Any) -> Any:
-    return _compiled(generic, xp, tuple(sorted(options.items())))(*arrays)
+def _or_xla(kernel: Callable[..., Any]) -> Callable[..., Any]:
+    """``kernel`` (a loss's, with targets and predictions), but large eager CPU calls
+    (`_by_xla`) run the generic body compiled by XLA."""
+
+    def run(
+        targets: Any,
+        x: Any,
+        *,
+        axis: int,
+        from_logits: bool,
+        label_smoothing: float,
+        generic: Callable[..., Any],
+        xp: Any,
+        **rest: Any,
+    ) -> Any:
+        options = {"axis": axis, "from_logits": from_logits, "label_smoothing": label_smoothing}
+        if _by_xla(sys.modules["tensorflow"], x):
+            return _compiled(generic, xp, tuple(options.items()))(targets, x)
+        return kernel(targets, x, xp=xp, **options, **rest)
+
+    run.__doc__ = kernel.__doc__
+    return run
 
 
 def _binary(
-    z: Any,
-    x: Any,
-    *,
-    axis: int,
-    from_logits: bool,
-    label_smoothing: float,
-    generic: Callable[..., Any],
-    xp: Any,
-    **_: Any,
+    z: Any, x: Any, *, axis: int, from_logits: bool, label_smoothing: float, xp: Any, **_: Any
 ) -> tuple[Any, None] | None:
-    """From logits, ``mean(softplus(x) - x z)``; large eager inputs: the generic body under
-    XLA (`XLA_FROM`), from probabilities too."""
-    tf = sys.modules["tensorflow"]
-    options = {"axis": axis, "from_logits": from_logits, "label_smoothing": label_smoothing}
-    if _by_xla(tf, x):
-        return _xla(generic, xp, z, x, **options)
+    """From logits, ``mean(softplus(x) - x z)``."""
     if not from_logits or label_smoothing:
         return None
+    tf = sys.modules["tensorflow"]
     x = to_compute(xp, x)
     return tf.reduce_mean(tf.math.softplus(x) - x * z, axis=axis), None
 
@@ -185,25 +193,13 @@ def _sparse_probabilities(tf: Any, labels: Any, p: Any, last: int, valid: Any) -
 
 
 def _categorical(
-    y: Any,
-    p: Any,
-    *,
-    axis: int,
-    from_logits: bool,
-    label_smoothing: float,
-    generic: Callable[..., Any],
-    xp: Any,
-    **_: Any,
+    y: Any, p: Any, *, axis: int, from_logits: bool, label_smoothing: float, xp: Any, **_: Any
 ) -> tuple[Any, None] | None:
     """From probabilities: ``-sum(y log(clip(p / total)))``, the generic body's formula in raw
-    ops (smoothing is applied before kernels run); large eager inputs: the generic body under
-    XLA (`XLA_FROM`), from logits too."""
-    tf = sys.modules["tensorflow"]
-    options = {"axis": axis, "from_logits": from_logits, "label_smoothing": label_smoothing}
-    if _by_xla(tf, p):
-        return _xla(generic, xp, y, p, **options)
+    ops (smoothing is applied before kernels run)."""
     if from_logits or label_smoothing:
         return None
+    tf = sys.modules["tensorflow"]
     p = to_compute(xp, p)
     raw = tf.raw_ops
     total = _row_total(tf, p, axis, keep_dims=True)
@@ -268,9 +264,9 @@ def _gumbel_argmax(u: Any, x: Any, *, block: int | None, xp: Any, **_: Any) -> A
 KERNELS: dict[str, Callable[..., Any]] = {
     "gumbel_argmax": _gumbel_argmax,
     "sparse": _sparse,
-    "categorical": _categorical,
+    "categorical": _or_xla(_categorical),
     "softmax": _softmax,
     "log_softmax": _log_softmax,
     "logsumexp": _logsumexp,
-    "binary": _binary,
+    "binary": _or_xla(_binary),
 }
