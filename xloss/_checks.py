@@ -206,9 +206,9 @@ def _host_sample(xp: Any, y_pred: Any, axis: int, adapter: Any) -> Any:
 def _sample_index(y_pred: Any, axis: int) -> tuple[slice, ...]:
     """At most ``SAMPLE_ROWS`` rows along the class axis (``axis``, non-negative; fewer for
     wide rows, `SAMPLE_VALUES`): the first ones along the longest other axis, at index 0 of
-    the others. For ``(N, C)``, the first rows
-    of the batch; for a batch of sequences ``(B, T, C)``, the first positions of the first
-    sequence (all ``B`` x 8 rows would be a second read of a large input)."""
+    the others. For ``(N, C)``, the first rows of the batch; for a batch of sequences
+    ``(B, T, C)``, the first positions of the first sequence (all ``B`` x 8 rows would be a
+    second read of a large input)."""
     shape, ndim = y_pred.shape, y_pred.ndim
     if ndim < 2:
         return (slice(None),) * ndim
