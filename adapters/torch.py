@@ -91,8 +91,7 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
             tied_values = tied_values.gather(-1, perm)
             key = _zero_canonical(torch, tied_values)
             _, order = key.sort(dim=-1, descending=largest, stable=True)
-        # torch.topk's backward keeps its outputs: write into copies
-        values, indices = values.clone(), indices.clone()
+        values, indices = _writable(torch, x, values, indices)
         indices[doubtful] = tied_indices.gather(-1, order)
         values[doubtful] = tied_values.gather(-1, order)
     if count < n:
@@ -101,9 +100,18 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
             exact = _exact_top_k(torch, x.movedim(axis, -1)[boundary], k, -1, largest)
             if exact is None:
                 return None
-            values, indices = values.clone(), indices.clone()
+            values, indices = _writable(torch, x, values, indices)
             values[boundary, :k], indices[boundary, :k] = exact
     return values[..., :k].movedim(-1, axis), indices[..., :k].movedim(-1, axis)
+
+
+def _writable(torch: Any, x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
+    """``torch.topk``'s outputs, to be written into: copies where autograd records the call
+    (its backward keeps them), else themselves (a copy of 2048 x 1008 candidates' values and
+    indices is fresh memory, 3.5 ms, 3% of a ``top_k`` at k = 1000)."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return values.clone(), indices.clone()
+    return values, indices
 
 
 def _first_best_exact(torch: Any, x: Any) -> bool:
