@@ -8,6 +8,7 @@ from typing import Any
 
 NAME = "jax"
 TAKES_HALF = ("*",)  # its kernel is the generic body under jit: the upcast fuses in
+TAKES_HALF_TARGETS = True  # ...and so does that of half-precision targets (see loss_inputs)
 DRAWS_IN_KERNEL = True  # `sample`'s uniforms are drawn inside that body: XLA fuses them in
 
 
@@ -129,9 +130,9 @@ def _take_bits(x: Any, index: Any, *, axis: int) -> Any:
 
 
 def _upcast_then(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
-    from xloss._fast import upcast_last
+    from xloss._fast import upcast
 
-    return generic(xp, *upcast_last(xp, args), **options)
+    return generic(xp, *upcast(xp, args, targets=True), **options)
 
 
 @functools.cache

@@ -106,3 +106,45 @@ def test_half_precision_extremes_stay_finite(backend):
     for out, expected in cases:
         assert_result(backend, out, expected)  # float32 comes back, finite
     assert_result(backend, xloss.softmax(x), ref.softmax(logits), dtype)
+
+
+# name: (xloss call on (targets, predictions), its float64 oracle, targets, predictions)
+SOFT_TARGET_CALLS = {
+    "binary_logits": (
+        lambda z, x: xloss.binary_crossentropy(z, x, from_logits=True),
+        lambda z, x: ref.binary(z, x, from_logits=True),
+        d.BINARY_SOFT,
+        d.BINARY_LOGITS,
+    ),
+    "binary_probs_smoothed": (
+        lambda z, p: xloss.binary_crossentropy(z, p, label_smoothing=0.1),
+        lambda z, p: ref.binary(z, p, label_smoothing=0.1, compute_dtype="float32"),
+        d.BINARY_SOFT,
+        d.BINARY_PROBS,
+    ),
+    "categorical_logits_smoothed": (
+        lambda y, x: xloss.categorical_crossentropy(y, x, from_logits=True, label_smoothing=0.1),
+        lambda y, x: ref.categorical(y, x, from_logits=True, label_smoothing=0.1),
+        d.SOFT,
+        d.LOGITS,
+    ),
+    "categorical_probs": (
+        xloss.categorical_crossentropy,
+        lambda y, p: ref.categorical(y, p, compute_dtype="float32"),
+        d.SOFT,
+        d.PROBS,
+    ),
+}
+
+
+@pytest.mark.parametrize("call", SOFT_TARGET_CALLS)
+def test_half_precision_targets_are_computed_in_float32(backend_and_dtype, call):
+    """Soft targets in the predictions' dtype: the loss is that of their values, computed in
+    float32 (as the float64 reference of the rounded inputs, to float32's tolerance), however
+    the backend fuses their conversion (JAX converts half-precision targets inside ``jit``)."""
+    backend, dtype = backend_and_dtype
+    ours, oracle, targets, predictions = SOFT_TARGET_CALLS[call]
+    with backend.x64() if dtype == "float64" else contextlib.nullcontext():
+        out = ours(backend.asarray(targets, dtype), backend.asarray(predictions, dtype))
+        expected = oracle(_rounded(backend, targets, dtype), _rounded(backend, predictions, dtype))
+    assert_result(backend, out, expected, "float64" if dtype == "float64" else "float32")

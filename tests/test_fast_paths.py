@@ -433,6 +433,14 @@ def test_half_precision_agrees(backend):
             _half_precision_agrees(backend, dtype)
 
 
+def _compat():
+    return importlib.import_module("xloss.compat.keras")
+
+
+def _smoothed(loss, targets, logits, smoothing):
+    return loss(targets, logits, from_logits=True, label_smoothing=smoothing)
+
+
 def _half_precision_agrees(backend, dtype):
     x = _masked()
     labels = np.array([0, 2, 1, 4, 2, 6])
@@ -446,6 +454,11 @@ def _half_precision_agrees(backend, dtype):
         (xloss.categorical_crossentropy, (_SOFT[:, :5], probs[:5])),
         (lambda z, p: xloss.binary_crossentropy(z, p, from_logits=True), (_BITS7, x)),
         (xloss.binary_crossentropy, (_BITS[:, :5], probs[:5])),
+        # half-precision targets too, smoothed (in float32) and through the focal losses
+        (lambda y, p: _smoothed(xloss.categorical_crossentropy, y, p, 0.1), (_SOFT7, x)),
+        (lambda z, p: _smoothed(xloss.binary_crossentropy, z, p, 0.2), (_BITS7, x)),
+        (lambda y, p: _compat().categorical_focal_crossentropy(y, p), (_SOFT[:, :5], probs[:5])),
+        (lambda z, p: _compat().binary_focal_crossentropy(z, p, from_logits=True), (_BITS7, x)),
     ]
     for fn, arrays in cases:
         converted = [backend.asarray(a, dtype if a.dtype.kind == "f" else None) for a in arrays]

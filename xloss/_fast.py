@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from xloss._switch import Switch
-from xloss._validation import to_compute
+from xloss._validation import is_half, to_compute
 
 
 class fast_paths(Switch):
@@ -53,15 +53,24 @@ def run(
     ``checked``: the sparse labels were checked to be in range (or ignored).
     """
     kernel = getattr(adapter, "kernel", None) if fast_paths.on else None
+    targets = getattr(adapter, "TAKES_HALF_TARGETS", False)
     if kernel is not None:
         takes_half = getattr(adapter, "TAKES_HALF", ())
-        given = args if "*" in takes_half or name in takes_half else upcast_last(xp, args)
+        if "*" in takes_half or name in takes_half:
+            given = args
+        else:
+            given = upcast(xp, args, targets=targets)
         out = kernel(name, generic, xp, *given, readable=readable, checked=checked, **options)
         if out is not None:
             return out
-    return generic(xp, *upcast_last(xp, args), **options)
+    return generic(xp, *upcast(xp, args, targets=targets), **options)
 
 
-def upcast_last(xp: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``args`` with the last one (the floating input) in its compute dtype."""
-    return (*args[:-1], to_compute(xp, args[-1]))
+def upcast(xp: Any, args: tuple[Any, ...], *, targets: bool = False) -> tuple[Any, ...]:
+    """``args`` with the last one (the floating input) in its compute dtype, and with
+    ``targets`` the first one too where it holds half precision (targets the validation left
+    as given: see `xloss._validation.loss_inputs`)."""
+    last = to_compute(xp, args[-1])
+    if targets and len(args) > 1 and is_half(xp, args[0]):
+        return (to_compute(xp, args[0]), *args[1:-1], last)
+    return (*args[:-1], last)

@@ -18,6 +18,7 @@ from xloss._validation import (
     check_label_smoothing,
     compute_dtype,
     loss_inputs,
+    to_compute,
 )
 
 EPSILON = 1e-7
@@ -167,7 +168,7 @@ def per_sample(
         )
     smoothing, smooth = options.get("label_smoothing"), _SMOOTHING.get(name)
     if smoothing and smooth is not None:  # here, once: kernels and generic bodies agree
-        targets = smooth(xp, targets, args.y_pred, args.axis, smoothing)
+        targets = smooth(xp, to_compute(xp, targets), args.y_pred, args.axis, smoothing)
         options["label_smoothing"] = 0.0
     values, valid = _fast.run(
         args.adapter,

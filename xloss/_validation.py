@@ -153,6 +153,12 @@ def float_input(x: Any, *, name: str = "x", upcast: bool = True) -> FloatInput:
     return FloatInput(ns, x, dtype)
 
 
+def is_half(xp: Any, x: Any) -> bool:
+    """Whether ``x`` is an array of 16-bit floats (float16, bfloat16)."""
+    dtype = getattr(x, "dtype", None)
+    return getattr(dtype, "itemsize", 0) == 2 and is_kind(xp, dtype, "real floating")
+
+
 def to_compute(xp: Any, x: Any) -> Any:
     """``x`` in its compute dtype: float64 stays, everything else becomes float32."""
     dtype = x.dtype
@@ -199,7 +205,9 @@ def loss_inputs(
     """Validate and convert the arguments shared by every loss.
 
     Targets and weights are converted to the compute dtype; ``y_pred`` too, unless ``upcast``
-    is False (then the body computing the loss upcasts it, fused: see `_fast.run`).
+    is False (then the body computing the loss upcasts it, fused: see `_fast.run`), and so are
+    half-precision targets where the adapter's kernels upcast them too (``TAKES_HALF_TARGETS``:
+    JAX's, under ``jit``, where an eager conversion would be a dispatch and a written copy).
     """
     ns = resolve(y_pred=y_pred, y_true=y_true, sample_weight=sample_weight)
     xp = ns.xp
@@ -209,7 +217,8 @@ def loss_inputs(
     if sparse:
         y_true = _sparse_labels(xp, as_array(y_true, ns), y_pred, axis)
     else:
-        y_true = _dense_targets(xp, as_array(y_true, ns), y_pred, compute)
+        keep_half = not upcast and getattr(ns.backend.adapter, "TAKES_HALF_TARGETS", False)
+        y_true = _dense_targets(xp, as_array(y_true, ns), y_pred, compute, keep_half=keep_half)
     if sample_weight is not None:
         sample_weight = as_array(sample_weight, ns)
         _check_real(xp, sample_weight, "sample_weight")
@@ -230,8 +239,11 @@ def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return len(a) == len(b) and all(m is None or n is None or m == n for m, n in zip(a, b))
 
 
-def _dense_targets(xp: Any, y_true: Any, y_pred: Any, dtype: Any) -> Any:
-    """Targets with ``y_pred``'s shape, in the compute dtype ``dtype``.
+def _dense_targets(
+    xp: Any, y_true: Any, y_pred: Any, dtype: Any, *, keep_half: bool = False
+) -> Any:
+    """Targets with ``y_pred``'s shape, in the compute dtype ``dtype`` (or, ``keep_half``, in
+    half precision as given).
 
     As Keras's loss classes do, a trailing size-1 dimension on one side is added to the other
     (``(N,)`` targets against ``(N, 1)`` predictions), never broadcast into an ``(N, N)`` loss.
@@ -247,7 +259,9 @@ def _dense_targets(xp: Any, y_true: Any, y_pred: Any, dtype: Any) -> Any:
             f"`y_true` and `y_pred` must have the same shape; received y_true.shape={t} and "
             f"y_pred.shape={p}. For integer class labels use the sparse loss."
         )
-    return y_true if same_dtype(y_true.dtype, dtype) else xp.astype(y_true, dtype)
+    if same_dtype(y_true.dtype, dtype) or (keep_half and is_half(xp, y_true)):
+        return y_true
+    return xp.astype(y_true, dtype)
 
 
 def _sparse_labels(xp: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
