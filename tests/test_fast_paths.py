@@ -433,6 +433,15 @@ def test_half_precision_agrees(backend):
             _half_precision_agrees(backend, dtype)
 
 
+@pytest.mark.backends("jax")
+def test_half_precision_targets_inside_jit_agree(backend, monkeypatch):
+    """JAX converts large half-precision targets inside its compiled body (forced here for
+    small ones): the same answers as the generic body's, which gets them converted."""
+    monkeypatch.setattr(importlib.import_module("xloss.adapters.jax"), "HALF_TARGETS_FROM", 0)
+    for dtype in ("float16", "bfloat16"):
+        _half_precision_agrees(backend, dtype)
+
+
 def _compat():
     return importlib.import_module("xloss.compat.keras")
 

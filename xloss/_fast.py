@@ -53,7 +53,7 @@ def run(
     ``checked``: the sparse labels were checked to be in range (or ignored).
     """
     kernel = getattr(adapter, "kernel", None) if fast_paths.on else None
-    targets = getattr(adapter, "TAKES_HALF_TARGETS", False)
+    targets = getattr(adapter, "HALF_TARGETS_FROM", None) is not None
     if kernel is not None:
         takes_half = getattr(adapter, "TAKES_HALF", ())
         if "*" in takes_half or name in takes_half:

@@ -7,6 +7,7 @@ unknown dimension, ``None``, is never judged).
 
 from __future__ import annotations
 
+import math
 import operator
 import sys
 from typing import Any, NamedTuple
@@ -206,8 +207,9 @@ def loss_inputs(
 
     Targets and weights are converted to the compute dtype; ``y_pred`` too, unless ``upcast``
     is False (then the body computing the loss upcasts it, fused: see `_fast.run`), and so are
-    half-precision targets where the adapter's kernels upcast them too (``TAKES_HALF_TARGETS``:
-    JAX's, under ``jit``, where an eager conversion would be a dispatch and a written copy).
+    large half-precision targets where the adapter's kernels upcast them too
+    (``HALF_TARGETS_FROM``, a number of entries: JAX's, under ``jit``, where an eager
+    conversion would be a dispatch and a written copy).
     """
     ns = resolve(y_pred=y_pred, y_true=y_true, sample_weight=sample_weight)
     xp = ns.xp
@@ -217,8 +219,8 @@ def loss_inputs(
     if sparse:
         y_true = _sparse_labels(xp, as_array(y_true, ns), y_pred, axis)
     else:
-        keep_half = not upcast and getattr(ns.backend.adapter, "TAKES_HALF_TARGETS", False)
-        y_true = _dense_targets(xp, as_array(y_true, ns), y_pred, compute, keep_half=keep_half)
+        half_from = None if upcast else getattr(ns.backend.adapter, "HALF_TARGETS_FROM", None)
+        y_true = _dense_targets(xp, as_array(y_true, ns), y_pred, compute, half_from=half_from)
     if sample_weight is not None:
         sample_weight = as_array(sample_weight, ns)
         _check_real(xp, sample_weight, "sample_weight")
@@ -235,15 +237,21 @@ def _shape(x: Any) -> tuple[Any, ...]:
     return tuple(x.shape)
 
 
+def _size(x: Any) -> int:
+    """The number of entries; 0 where a dimension is unknown (traced)."""
+    shape = _shape(x)
+    return 0 if None in shape else math.prod(shape)
+
+
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return len(a) == len(b) and all(m is None or n is None or m == n for m, n in zip(a, b))
 
 
 def _dense_targets(
-    xp: Any, y_true: Any, y_pred: Any, dtype: Any, *, keep_half: bool = False
+    xp: Any, y_true: Any, y_pred: Any, dtype: Any, *, half_from: int | None = None
 ) -> Any:
-    """Targets with ``y_pred``'s shape, in the compute dtype ``dtype`` (or, ``keep_half``, in
-    half precision as given).
+    """Targets with ``y_pred``'s shape, in the compute dtype ``dtype`` (or in half precision as
+    given, from ``half_from`` entries).
 
     As Keras's loss classes do, a trailing size-1 dimension on one side is added to the other
     (``(N,)`` targets against ``(N, 1)`` predictions), never broadcast into an ``(N, N)`` loss.
@@ -259,7 +267,9 @@ def _dense_targets(
             f"`y_true` and `y_pred` must have the same shape; received y_true.shape={t} and "
             f"y_pred.shape={p}. For integer class labels use the sparse loss."
         )
-    if same_dtype(y_true.dtype, dtype) or (keep_half and is_half(xp, y_true)):
+    if same_dtype(y_true.dtype, dtype):
+        return y_true
+    if half_from is not None and is_half(xp, y_true) and _size(y_true) >= half_from:
         return y_true
     return xp.astype(y_true, dtype)
 
