@@ -24,7 +24,9 @@ returning what the core's generic body would (or ``None`` to decline):
 ``kernel(name, generic, xp, *args, **options)``, a native kernel for the computation ``name``
 (see ``xloss._fast``; the tables live in ``_<framework>_kernels.py``, which ``xloss`` imports
 after its cores). Flags: ``TAKES_HALF`` (computations whose kernel takes half precision as is;
-``"*"``: all), ``DRAWS_IN_KERNEL`` (``sample`` runs ``"gumbel_sample"``, the uniforms' draw
+``"*"``: all), ``HALF_TARGETS_FROM`` (dense half-precision targets of at least this many
+entries are left to the kernel to convert, with the predictions; `_fast.run` converts them
+for the generic body), ``DRAWS_IN_KERNEL`` (``sample`` runs ``"gumbel_sample"``, the uniforms' draw
 inside the kernel, where a compiler fuses it; otherwise it draws first, then runs
 ``"gumbel_argmax"``), ``ONE_LEVEL_SAMPLES`` (``sample`` never draws in two levels: Dask's,
 whose blocks of the vocabulary would cut across its chunks), ``HOST_VIEW`` (``np.asarray`` of

@@ -183,8 +183,8 @@ def to_caller_dtype(xp: Any, result: Any, dtype: Any) -> Any:
 
 
 class LossInputs(NamedTuple):
-    """The arrays of one loss call, in one namespace, in the compute dtype (``y_pred`` may
-    keep a half-precision dtype: see `loss_inputs`)."""
+    """The arrays of one loss call, in one namespace, in the compute dtype (``y_pred``, and
+    large dense targets on JAX, may keep a half-precision dtype: see `loss_inputs`)."""
 
     xp: Any
     adapter: Any
