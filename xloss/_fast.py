@@ -48,7 +48,9 @@ def run(
     The last positional argument is the floating input, in the caller's dtype: the generic
     body gets it in the compute dtype (half precision is computed in float32); a kernel gets
     it as is when ``name`` is in the adapter's ``TAKES_HALF`` (its kernel upcasts itself, fused
-    into the computation: JAX's, under ``jit``), upcast otherwise.
+    into the computation: JAX's, under ``jit``), upcast otherwise. The first one, the dense
+    targets, may come in half precision too where the adapter sets ``HALF_TARGETS_FROM`` (see
+    `xloss._validation.loss_inputs`): upcast alike (`upcast`).
     ``readable``: the arrays are eager and in host memory, so a kernel may branch on values.
     ``checked``: the sparse labels were checked to be in range (or ignored).
     """
