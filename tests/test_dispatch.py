@@ -123,6 +123,18 @@ def test_adapters_are_not_a_top_level_package():
     assert _python(code, cwd="/") == "None"
 
 
+def test_adapters_get_the_optional_attributes_they_leave_out(backend):
+    """The core reads optional adapter attributes directly: each adapter has every one, its
+    own where it defines it (the generic adapter has no kernels; the others keep theirs)."""
+    import xloss.adapters
+
+    adapter = backend_of(backend.asarray(d.LOGITS)).adapter
+    for attribute in xloss.adapters.OPTIONAL:
+        assert hasattr(adapter, attribute), attribute
+    assert (adapter.kernel is None) == (backend.name == "array_api_strict")
+    assert adapter.check_rng is not None and adapter.random_uniform is not None
+
+
 @pytest.mark.backends("jax", "tensorflow")
 def test_traced_arrays_are_recognised(backend):
     """JAX tracers under jit and TF symbolic tensors inside tf.function dispatch like arrays."""

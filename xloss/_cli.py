@@ -231,7 +231,7 @@ def doctor() -> str:
         adapter = importlib.import_module(f"xloss.adapters.{adapter_name}")
         sample = framework.from_numpy(__import__("numpy").zeros(2, "float32"))
         namespace = adapter.namespace(sample)
-        fast = [f for f in ("top_k", "random_uniform") if hasattr(adapter, f)]
+        fast = [f for f in ("top_k", "random_uniform") if getattr(adapter, f) is not None]
         lines.append(f"{name:<17} {framework.version}")
         lines.append(f"  devices:   {', '.join(_devices(name))}")
         lines.append(f"  adapter:   xloss.adapters.{adapter_name}; namespace {namespace.__name__}")

@@ -16,13 +16,17 @@ _PYTHON_VALUES = (bool, int, float, list, tuple)
 
 
 def _load_adapters() -> tuple[tuple[ModuleType, ...], ModuleType]:
-    """Every adapter module (they import no framework), framework adapters first."""
+    """Every adapter module (they import no framework), framework adapters first, with the
+    optional attributes each leaves out set to their defaults (``xloss.adapters.OPTIONAL``)."""
     package = importlib.import_module("xloss.adapters")
     names = [i.name for i in pkgutil.iter_modules(package.__path__) if not i.name.startswith("_")]
-    frameworks = tuple(
-        importlib.import_module(f"xloss.adapters.{n}") for n in names if n != "generic"
-    )
-    return frameworks, importlib.import_module("xloss.adapters.generic")
+    modules = {n: importlib.import_module(f"xloss.adapters.{n}") for n in names}
+    for module in modules.values():
+        for attribute, default in package.OPTIONAL.items():
+            if not hasattr(module, attribute):
+                setattr(module, attribute, default)
+    generic = modules.pop("generic")
+    return tuple(modules.values()), generic
 
 
 _FRAMEWORK_ADAPTERS, _GENERIC_ADAPTER = _load_adapters()
@@ -123,5 +127,5 @@ def as_array(value: Any, ns: Namespace, *, floating: bool = False) -> Any:
             default = xp.__array_namespace_info__().default_dtypes()["real floating"]
             array = xp.astype(array, default)
         return array
-    to_array = getattr(ns.backend.adapter, "to_array", None)
+    to_array = ns.backend.adapter.to_array
     return value if to_array is None else to_array(value)

@@ -54,10 +54,10 @@ def run(
     ``readable``: the arrays are eager and in host memory, so a kernel may branch on values.
     ``checked``: the sparse labels were checked to be in range (or ignored).
     """
-    kernel = getattr(adapter, "kernel", None) if fast_paths.on else None
-    targets = getattr(adapter, "HALF_TARGETS_FROM", None) is not None
+    kernel = adapter.kernel if fast_paths.on else None
+    targets = adapter.HALF_TARGETS_FROM is not None
     if kernel is not None:
-        takes_half = getattr(adapter, "TAKES_HALF", ())
+        takes_half = adapter.TAKES_HALF
         if "*" in takes_half or name in takes_half:
             given = args
         else:

@@ -50,8 +50,8 @@ def _check_rng(rng: Any, adapter: Any, like: Any, backend: str) -> Any:
                 f"backend's own generator, seeded as you like."
             )
         return seed
-    check = getattr(adapter, "check_rng", None)
-    if check is None or getattr(adapter, "random_uniform", None) is None:
+    check = adapter.check_rng
+    if check is None or adapter.random_uniform is None:
         raise TypeError(f"the {backend} backend cannot draw random numbers (no `random_uniform`).")
     check(rng, like)
     return rng
@@ -290,10 +290,10 @@ def sample(
 
     # Two levels reshape the rows: unknown sizes (while tracing) take one level, as Dask does.
     block = None
-    if not getattr(adapter, "ONE_LEVEL_SAMPLES", False) and None not in x.shape:
+    if not adapter.ONE_LEVEL_SAMPLES and None not in x.shape:
         block = gumbel_block(x.shape[-1], math.prod(x.shape[:-1]) * n)
     uniform = adapter.random_uniform
-    if getattr(adapter, "DRAWS_IN_KERNEL", False):  # JAX: the draw compiles with the argmax
+    if adapter.DRAWS_IN_KERNEL:  # JAX: the draw compiles with the argmax
         drawn = _fast.run(
             adapter, "gumbel_sample", gumbel_sample_xp, xp, rng, x, n=n, uniform=uniform,
             block=block,

@@ -99,7 +99,7 @@ def top_k(x: Any, k: int, /, axis: int = -1, *, largest: bool = True) -> TopK:
     k = check_k(k, x.shape[axis])
     if not isinstance(largest, bool):
         raise TypeError(f"`largest` must be True or False; received {largest!r}.")
-    native = getattr(ns.backend.adapter, "top_k", None)
+    native = ns.backend.adapter.top_k
     result = None if native is None else native(x, k, axis, largest)
     if result is None:
         result = top_k_xp(xp, x, k, axis, largest)

@@ -219,7 +219,7 @@ def loss_inputs(
     if sparse:
         y_true = _sparse_labels(xp, as_array(y_true, ns), y_pred, axis)
     else:
-        half_from = None if upcast else getattr(ns.backend.adapter, "HALF_TARGETS_FROM", None)
+        half_from = None if upcast else ns.backend.adapter.HALF_TARGETS_FROM
         y_true = _dense_targets(xp, as_array(y_true, ns), y_pred, compute, half_from=half_from)
     if sample_weight is not None:
         sample_weight = as_array(sample_weight, ns)
