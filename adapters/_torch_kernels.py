@@ -18,9 +18,11 @@ from xloss._losses import EPSILON
 
 
 def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
-    """Takes bfloat16 as is: torch's CPU kernel computes it in float32 and rounds once, bit
-    for bit what upcasting first gives (checked), without a conversion pass. Its float16 path
-    (and log_softmax/logsumexp in either) round differently, so those are upcast."""
+    """Takes bfloat16 as is: torch's CPU kernel computes it in float32 and rounds once, as
+    upcasting first does, without a conversion pass. Its float32 operations are not quite the
+    float32 kernel's: in about one entry in 250,000 the two round to neighbouring bfloat16
+    values (one ulp; either may be the correctly rounded one). Its float16 path (and
+    log_softmax/logsumexp in either) round differently, so those are upcast."""
     torch = sys.modules["torch"]
     if x.dtype == torch.float16 or (x.dtype == torch.bfloat16 and x.device.type != "cpu"):
         x = x.float()

@@ -475,17 +475,26 @@ def _half_precision_agrees(backend, dtype):
 
 
 @pytest.mark.backends("torch", "tensorflow")
-def test_bfloat16_softmax_bit_for_bit(backend):
+def test_bfloat16_softmax_computed_in_float32(backend):
     """PyTorch's and TensorFlow's softmax kernels take bfloat16 as is (no conversion passes)
-    because on the CPU they compute in float32 and round once: bit for bit what upcasting to
-    float32 first and rounding the result gives."""
-    for x in (_masked(), _logits((64, 1000), scale=10.0)):
+    because on the CPU they compute in float32 and round once, as upcasting to float32 first
+    and rounding the result does: TensorFlow's bit for bit; PyTorch's float32 operations differ
+    a little from its float32 kernel's, and 2 entries of the 256,000 here round to the
+    neighbouring bfloat16 value (one ulp apart at most, and rare: 1 in 20,000 is allowed)."""
+    rng = np.random.default_rng(6)
+    for x in (_masked(), (rng.standard_normal((256, 1000)) * 10.0).astype(np.float32)):
         half = backend.asarray(x, "bfloat16")
-        as_is = backend.to_numpy(xloss.softmax(half))
+        as_is = backend.to_numpy(xloss.softmax(half)).astype(np.float32)
         upcast = backend.cast(xloss.softmax(backend.cast(half, "float32")), "bfloat16")
-        np.testing.assert_array_equal(
-            as_is.astype(np.float32), backend.to_numpy(upcast).astype(np.float32)
-        )
+        upcast = backend.to_numpy(upcast).astype(np.float32)
+        if backend.name == "tensorflow":
+            np.testing.assert_array_equal(as_is, upcast)
+            continue
+        nan = np.isnan(upcast)  # an all -inf row
+        np.testing.assert_array_equal(np.isnan(as_is), nan)
+        as_is[nan] = upcast[nan] = 0.0
+        apart = np.abs(as_is.view(np.int32) - upcast.view(np.int32)) >> 16  # bfloat16 ulps
+        assert apart.max() <= 1 and np.count_nonzero(apart) <= x.size // 20_000
 
 
 def test_sample_agrees(backend):
