@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import warnings
 
 import numpy as np
 import pytest
@@ -423,6 +424,30 @@ def test_numpy_losses_from_probabilities_bit_for_bit(backend, dtype):
                 fast, generic = _both(functools.partial(fn, axis=axis), *arrays)
             assert fast.dtype == generic.dtype
             np.testing.assert_array_equal(fast, generic)
+
+
+@pytest.mark.backends("numpy")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    ("shape", "axis"), [((8, 10), 1), ((8, 10), 0), ((10,), 0), ((3, 4, 5), 1), ((4, 70001), 1)]
+)
+def test_numpy_kernels_mean_is_np_mean(backend, dtype, shape, axis):
+    """The binary kernels' mean is ``np.mean``'s, bit for bit and type for type (a NumPy
+    scalar for a 1-D input); an empty axis is ``np.mean``'s own nan and warning."""
+    from xloss.adapters._numpy_kernels import _mean
+
+    a = (RNG.standard_normal(shape) * 37.0).astype(dtype)
+    expected, got = np.mean(a, axis=axis), _mean(np, a.copy(), axis)
+    assert type(got) is type(expected) and got.dtype == expected.dtype
+    assert np.asarray(got).tobytes() == np.asarray(expected).tobytes()
+    messages = []
+    for mean in (np.mean, functools.partial(_mean, np)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            empty = mean(np.zeros((3, 0), dtype), 1)
+        assert empty.shape == (3,) and np.isnan(empty).all()
+        messages.append([str(w.message) for w in caught])
+    assert messages[0] == messages[1] and "Mean of empty slice" in messages[0][0]
 
 
 @pytest.mark.backends("numpy", "jax", "torch", "tensorflow")  # array-api-strict has no half
