@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 
 import numpy as np
 import pytest
@@ -121,10 +122,10 @@ def test_every_float_dtype(backend, monkeypatch):
             with backend.x64() if dtype == "float64" else contextlib.nullcontext():
                 array = backend.asarray(TIES, dtype)
                 held = backend.to_numpy(array).astype(np.float64)
-                for k in (1, 5):
-                    expected_values, expected_indices = ref.top_k(held, k)
-                    for values, indices in _both_paths(backend, array, k, -1, True):
-                        message = f"{dtype}, k={k}, {path}"
+                for k, largest in itertools.product((1, 5), (True, False)):
+                    expected_values, expected_indices = ref.top_k(held, k, -1, largest)
+                    for values, indices in _both_paths(backend, array, k, -1, largest):
+                        message = f"{dtype}, k={k}, largest={largest}, {path}"
                         np.testing.assert_array_equal(indices, expected_indices, err_msg=message)
                         np.testing.assert_array_equal(values.astype(np.float64), expected_values)
 
