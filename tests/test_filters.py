@@ -47,6 +47,31 @@ def test_top_p_of_one_keeps_everything(backend):
     np.testing.assert_array_equal(backend.to_numpy(out), LOGITS)
 
 
+INF = np.inf
+# TIED's softmax: row 0, 0.284 for each 3, 0.104, 0.038, 0.005; row 1, 0.288 for each 1 and
+# 0.106 for each 0. Ranked best first, equal logits by index, the mass above each token is
+# 0, 0.284, 0.568, ... (row 0: indices 1, 3, 4, 2, 0, 5) and 0, 0.288, 0.576, 0.682, 0.788,
+# 0.894 (row 1: indices 4, 5, 0, 1, 2, 3).
+TIED_TOP_P = {
+    0.5: [[-INF, 3, -INF, 3, -INF, -INF], [-INF, -INF, -INF, -INF, 1, 1]],
+    0.7: [[-INF, 3, -INF, 3, 3, -INF], [0, 0, -INF, -INF, 1, 1]],
+}
+
+
+@pytest.mark.parametrize("p", sorted(TIED_TOP_P))
+def test_top_p_splits_ties_at_the_cutoff_by_index(backend, p):
+    """The nucleus ends inside a run of equal logits: the lower indices stay (the rank order
+    of `xloss.top_k`), eagerly and compiled; min-p's ``min_keep`` protects by the same
+    order."""
+    expected = np.array(TIED_TOP_P[p], np.float32)
+    _assert_filtered(backend, xloss.top_p_filter(backend.asarray(TIED), p), expected)
+    if backend.name in ("jax", "tensorflow", "torch"):  # TensorFlow: the row length unknown
+        fn = backend.compile(lambda x: xloss.top_p_filter(x, p), TIED)
+        _assert_filtered(backend, fn(backend.asarray(TIED)), expected)
+    protected = xloss.min_p_filter(backend.asarray(TIED[1:]), 1.0, min_keep=3)
+    _assert_filtered(backend, protected, np.array([[0, -INF, -INF, -INF, 1, 1]], np.float32))
+
+
 @pytest.mark.parametrize("min_keep", [1, 4])
 @pytest.mark.parametrize("p", [0.0, 0.05, 0.5, 1.0])
 def test_min_p_filter_matches_hf(backend, p, min_keep):
