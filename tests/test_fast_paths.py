@@ -522,6 +522,35 @@ def test_bfloat16_softmax_computed_in_float32(backend):
         assert apart.max() <= 1 and np.count_nonzero(apart) <= x.size // 20_000
 
 
+def _top_p_rows():
+    """Ties at every cut-off (integer logits), -inf masks, signed zeros, a NaN row and a +inf
+    row, and plain random logits, along a vocabulary of 24."""
+    rng = np.random.default_rng(3)
+    ties = rng.integers(-2, 3, (6, 24)).astype(np.float32)
+    ties[0, :5] = -INF
+    ties[1, ::3] = -0.0
+    ties[2, 4], ties[3, 7] = np.nan, INF
+    return np.concatenate([ties, (rng.standard_normal((6, 24)) * 2).astype(np.float32)])
+
+
+@pytest.mark.parametrize("min_keep", [1, 3])
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.9])
+def test_top_p_agrees(backend, p, min_keep):
+    """The nucleus filter's kernels (PyTorch's sort and scatter; JAX's compiled body) keep
+    the generic body's tokens, also along axis 0 and inside `sample`'s filter."""
+    x = _top_p_rows()
+    with np.errstate(all="ignore"):  # NumPy's softmax of the NaN and +inf rows
+        for array, axis in ((x, -1), (x.T.copy(), 0)):
+            fast, generic = _both(
+                functools.partial(xloss.top_p_filter, p=p, axis=axis, min_keep=min_keep),
+                backend.asarray(array),
+            )
+            np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(generic))
+        if p > 0:  # sample's top_p is in (0, 1]
+            draws = _both(lambda a: xloss.sample(a, 5, top_p=p, num_samples=4), backend.asarray(x))
+            np.testing.assert_array_equal(*(backend.to_numpy(d) for d in draws))
+
+
 def test_sample_agrees(backend):
     """The same seed draws the same uniforms; the Gumbel argmax (jitted on JAX) picks alike."""
     x = _masked()[[0, 2, 3, 4, 5]]  # no all--inf row: it has nothing to draw

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from xloss import _fast
 from xloss._activations import softmax_xp
 from xloss._topk import check_k, top_k
 from xloss._validation import float_input, in_unit_interval, normalize_axis, to_caller_dtype
@@ -109,13 +110,18 @@ def min_p_filter_xp(
 
 
 def _probability_filter(
-    core: Any, logits: Any, p: Any, axis: Any, min_keep: Any, fill_value: Any
+    name: str, core: Any, logits: Any, p: Any, axis: Any, min_keep: Any, fill_value: Any
 ) -> Any:
-    """Validate the arguments shared by top-p and min-p and run one of their cores."""
+    """Validate the arguments shared by top-p and min-p and run one of their cores (or the
+    backend's kernel for ``name``)."""
     ns, x, dtype = float_input(logits, name="logits")
     axis = normalize_axis(axis, x.ndim, array="logits")
     p, min_keep = in_unit_interval(p, "p"), check_k(min_keep, None, name="min_keep")
-    return to_caller_dtype(ns.xp, core(ns.xp, x, p, axis, min_keep, float(fill_value)), dtype)
+    out = _fast.run(
+        ns.backend.adapter, name, core, ns.xp, x,
+        p=p, axis=axis, min_keep=min_keep, fill_value=float(fill_value),
+    )  # fmt: skip
+    return to_caller_dtype(ns.xp, out, dtype)
 
 
 # --- public -----------------------------------------------------------------------------------
@@ -200,7 +206,7 @@ def top_p_filter(
         >>> np.isfinite(xloss.top_p_filter(logits, 0.7)).tolist()
         [True, True, False, False]
     """
-    return _probability_filter(top_p_filter_xp, logits, p, axis, min_keep, fill_value)
+    return _probability_filter("top_p", top_p_filter_xp, logits, p, axis, min_keep, fill_value)
 
 
 def min_p_filter(
@@ -229,7 +235,7 @@ def min_p_filter(
         >>> np.isfinite(xloss.min_p_filter(logits, 0.2)).tolist()
         [True, True, True, False]
     """
-    return _probability_filter(min_p_filter_xp, logits, p, axis, min_keep, fill_value)
+    return _probability_filter("min_p", min_p_filter_xp, logits, p, axis, min_keep, fill_value)
 
 
 def top_k_softmax(logits: Any, k: int, axis: int = -1, temperature: float = 1.0) -> Any:

@@ -286,7 +286,10 @@ def sample(
     if k is not None:
         x = top_k_filter_xp(xp, x, k, last, -math.inf)
     if p is not None and p < 1:
-        x = top_p_filter_xp(xp, x, p, last, 1, -math.inf)
+        x = _fast.run(
+            adapter, "top_p", top_p_filter_xp, xp, x, p=p, axis=last, min_keep=1,
+            fill_value=-math.inf,
+        )  # fmt: skip
 
     # Two levels reshape the rows: unknown sizes (while tracing) take one level, as Dask does.
     block = None
