@@ -13,7 +13,13 @@ from typing import Any
 from xloss import _fast
 from xloss._activations import softmax_xp
 from xloss._topk import check_k, top_k
-from xloss._validation import float_input, in_unit_interval, normalize_axis, to_caller_dtype
+from xloss._validation import (
+    float_input,
+    in_unit_interval,
+    index_dtype,
+    normalize_axis,
+    to_caller_dtype,
+)
 
 
 def check_temperature(temperature: Any, *, allow_zero: bool = False) -> float:
@@ -28,10 +34,6 @@ def check_temperature(temperature: Any, *, allow_zero: bool = False) -> float:
             f"1 sharpen the distribution, above 1 flatten it."
         )
     return value
-
-
-def _index(xp: Any) -> Any:
-    return xp.__array_namespace_info__().default_dtypes()["indexing"]
 
 
 def _ranked(xp: Any, logits: Any, axis: int) -> Any:
@@ -92,7 +94,7 @@ def top_p_filter_xp(
     # The tokens kept are the best ones, as many as `remove` leaves: the mass above a token
     # only grows down the ranks (should rounding make `cumsum - probs` dip back below p after
     # a removed token, the count decides).
-    kept = xp.sum(xp.astype(xp.logical_not(remove), _index(xp)), axis=axis, keepdims=True)
+    kept = xp.sum(xp.astype(xp.logical_not(remove), index_dtype(xp)), axis=axis, keepdims=True)
     keep = _best(xp, logits, ranked, kept, axis)
     return xp.where(keep, logits, xp.full_like(logits, fill_value))
 
@@ -103,7 +105,7 @@ def min_p_filter_xp(
     probs = softmax_xp(xp, logits, axis)
     remove = probs < p * xp.max(probs, axis=axis, keepdims=True)
     if min_keep > 1:  # the most probable token is never removed (p <= 1): ranks only then
-        rows = xp.sum(xp.zeros_like(remove, dtype=_index(xp)), axis=axis, keepdims=True)
+        rows = xp.sum(xp.zeros_like(remove, dtype=index_dtype(xp)), axis=axis, keepdims=True)
         protected = _best(xp, logits, _ranked(xp, logits, axis), rows + min_keep, axis)
         remove = xp.logical_and(remove, xp.logical_not(protected))
     return xp.where(remove, xp.full_like(logits, fill_value), logits)

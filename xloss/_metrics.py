@@ -32,7 +32,7 @@ from typing import Any
 
 from xloss._dispatch import Namespace, as_array, resolve
 from xloss._topk import check_k
-from xloss._validation import _same, _shape
+from xloss._validation import _same, _shape, index_dtype
 
 # --- the core (Array API only) ----------------------------------------------------------------
 
@@ -56,20 +56,20 @@ def _label_index(xp: Any, labels: Any, y_pred: Any) -> tuple[Any, Any]:
     Floating labels are truncated toward zero first, as Keras's cast to int32 does (``1.7`` is
     class 1); NaN and infinities are out of range.
     """
-    index_dtype = xp.__array_namespace_info__().default_dtypes()["indexing"]
+    indexing = index_dtype(xp)
     if xp.isdtype(labels.dtype, "real floating"):
         labels = _trunc(xp, labels)
         num_classes = _num_classes(xp, y_pred, labels.dtype)
         in_range = xp.logical_and(labels >= 0, labels < num_classes)  # False for NaN
         safe = xp.where(in_range, labels, xp.zeros_like(labels))
-        return xp.astype(safe, index_dtype), in_range
-    if y_pred.shape[-1] is None and labels.dtype != index_dtype:
-        labels = xp.astype(labels, index_dtype)  # the count below must not wrap (e.g. uint8)
+        return xp.astype(safe, indexing), in_range
+    if y_pred.shape[-1] is None and labels.dtype != indexing:
+        labels = xp.astype(labels, indexing)  # the count below must not wrap (e.g. uint8)
     num_classes = _num_classes(xp, y_pred, labels.dtype)
     in_range = labels >= 0
     if not isinstance(num_classes, int) or num_classes <= xp.iinfo(labels.dtype).max:
         in_range = xp.logical_and(in_range, labels < num_classes)
-    index = labels if labels.dtype == index_dtype else xp.astype(labels, index_dtype)
+    index = labels if labels.dtype == indexing else xp.astype(labels, indexing)
     return xp.where(in_range, index, xp.zeros_like(index)), in_range
 
 

@@ -17,7 +17,7 @@ from xloss._activations import shift_xp
 from xloss._filters import check_temperature, top_k_filter_xp, top_p_filter_xp
 from xloss._topk import check_k
 from xloss._topk import top_k as _top_k
-from xloss._validation import float_input, normalize_axis
+from xloss._validation import float_input, index_dtype, normalize_axis
 
 #: Integer seeds are limited to the range every backend maps to distinct streams in every
 #: configuration (JAX without x64 keeps only the low 32 bits of a seed).
@@ -274,11 +274,11 @@ def sample(
     last = x.ndim - 1
     if axis != last:
         x = xp.moveaxis(x, axis, last)
-    index_dtype = xp.__array_namespace_info__().default_dtypes()["indexing"]
+    indexing = index_dtype(xp)
     if t == 0:
         best = _top_k(x, 1, axis=last).indices  # (*batch, 1), ties lower index first
-        if best.dtype != index_dtype:
-            best = xp.astype(best, index_dtype)
+        if best.dtype != indexing:
+            best = xp.astype(best, indexing)
         return _repeat_last(xp, best, n, adapter.device(x))
 
     if t != 1:
@@ -308,4 +308,4 @@ def sample(
         drawn = _fast.run(adapter, "gumbel_argmax", gumbel_argmax_xp, xp, u, x, block=block)
     if drawn.ndim > 1:
         drawn = xp.moveaxis(drawn, 0, -1)
-    return drawn if drawn.dtype == index_dtype else xp.astype(drawn, index_dtype)
+    return drawn if drawn.dtype == indexing else xp.astype(drawn, indexing)

@@ -132,6 +132,11 @@ def same_dtype(a: Any, b: Any) -> bool:
     return not (cls is type(b) and cls in INTERNED_DTYPES) and a == b
 
 
+def index_dtype(xp: Any) -> Any:
+    """The namespace's default indexing dtype (int64; int32 for JAX without x64)."""
+    return xp.__array_namespace_info__().default_dtypes()["indexing"]
+
+
 def compute_dtype(xp: Any, dtype: Any) -> Any:
     """float64 stays float64; float32, float16 and bfloat16 are computed in float32."""
     return xp.float64 if same_dtype(dtype, xp.float64) else xp.float32
@@ -292,5 +297,5 @@ def _sparse_labels(xp: Any, y_true: Any, y_pred: Any, axis: int) -> Any:
             f"`y_true` must have the shape of `y_pred` without its class axis (axis={axis}): "
             f"expected {expected}, received y_true.shape={t} for y_pred.shape={p}."
         )
-    index = xp.__array_namespace_info__().default_dtypes()["indexing"]
+    index = index_dtype(xp)
     return y_true if same_dtype(y_true.dtype, index) else xp.astype(y_true, index)

@@ -14,7 +14,7 @@ from typing import Any
 from xloss import _checks
 from xloss._activations import softplus_xp
 from xloss._dispatch import Namespace, as_array
-from xloss._validation import _check_real, _to_compute, as_int
+from xloss._validation import _check_real, _to_compute, as_int, index_dtype
 
 Shape = tuple[Any, ...]
 
@@ -42,7 +42,7 @@ def integers(ns: Namespace, value: Any, name: str, hint: str) -> Any:
         raise TypeError(
             f"`{name}` must hold integer class indices; received dtype {labels.dtype}.{hint}"
         )
-    index = xp.__array_namespace_info__().default_dtypes()["indexing"]
+    index = index_dtype(xp)
     return labels if labels.dtype == index else xp.astype(labels, index)
 
 
