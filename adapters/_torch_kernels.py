@@ -368,6 +368,8 @@ def _top_p(
     the cut-off, ties by index, the stable sort's order."""
     from xloss._activations import softmax_xp
 
+    if p >= 1.0:  # as the generic body: everything stays (the mass above may round to 1)
+        return x
     torch = sys.modules["torch"]
     ranked, order = torch.sort(x, dim=axis, descending=True, stable=True)
     probs = softmax_xp(xp, ranked, axis)

@@ -43,8 +43,12 @@ def test_top_p_filter_matches_hf(backend, p, min_keep):
 
 
 def test_top_p_of_one_keeps_everything(backend):
-    out = xloss.top_p_filter(backend.asarray(LOGITS), 1.0)
-    np.testing.assert_array_equal(backend.to_numpy(out), LOGITS)
+    """Also behind a dominant token, where the mass above the others rounds to 1 in float32."""
+    dominant = np.zeros((1, 50), np.float32)
+    dominant[0, 7] = 40.0
+    for x in (LOGITS, dominant):
+        out = xloss.top_p_filter(backend.asarray(x), 1.0)
+        np.testing.assert_array_equal(backend.to_numpy(out), x)
 
 
 INF = np.inf
