@@ -14,6 +14,7 @@ from typing import Any
 
 from xloss.adapters.torch import functorch_wrapped
 
+from xloss._activations import softmax_xp
 from xloss._losses import EPSILON
 
 
@@ -366,8 +367,6 @@ def _top_p(
     (512 x 4096 float32: 59 ms against its 100 ms; HuggingFace's ``TopPLogitsWarper``, with an
     unstable sort, 54 ms). The same kept tokens: the generic body finds them from the value at
     the cut-off, ties by index, the stable sort's order."""
-    from xloss._activations import softmax_xp
-
     if p >= 1.0:  # as the generic body: everything stays (the mass above may round to 1)
         return x
     torch = sys.modules["torch"]
