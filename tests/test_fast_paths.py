@@ -603,6 +603,7 @@ def _force_row_blocks(monkeypatch, rows, classes):
     module = importlib.import_module("xloss.adapters._torch_kernels")
     monkeypatch.setattr(module, "BLOCKED_FROM", 0)
     monkeypatch.setattr(module, "BLOCK_BYTES", rows * classes * 4)
+    monkeypatch.setattr(module, "SUM_BLOCK_BYTES", rows * classes * 4)
     calls = []
     blocks = module._each_block
     monkeypatch.setattr(module, "_each_block", lambda *a, **k: calls.append(1) or blocks(*a, **k))
