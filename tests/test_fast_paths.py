@@ -499,6 +499,36 @@ def _half_precision_agrees(backend, dtype):
         assert_agree(backend, fn, *converted, tol=tolerance(dtype))
 
 
+@pytest.mark.backends("numpy", "jax", "torch", "tensorflow")  # array-api-strict has no half
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_half_precision_activations_round_once(backend, name):
+    """Half-precision activations are computed in float32 and rounded once to the input's
+    dtype: bit for bit the float32 result of the upcast input, rounded, on whichever path
+    (JAX's compiled body converts back inside itself). PyTorch's bfloat16 softmax is
+    `test_bfloat16_softmax_computed_in_float32`'s."""
+    fn = ACTIVATIONS[name]
+    rng = np.random.default_rng(8)
+    wide = (rng.standard_normal((40, 300)) * rng.choice([1.0, 30.0, 3000.0], (40, 1))).astype(
+        np.float32
+    )
+    for dtype in ("float16", "bfloat16"):
+        if dtype not in FLOAT_DTYPES[backend.name]:
+            continue
+        if backend.name == "torch" and dtype == "bfloat16" and name == "softmax":
+            continue
+        for x in (_non_finite(), _masked(), wide):
+            for axis in (-1, 0):
+                half = backend.asarray(x, dtype)
+                with np.errstate(all="ignore"):  # NumPy's softmax of the non-finite rows
+                    got = fn(half, axis)
+                    upcast = backend.cast(fn(backend.cast(half, "float32"), axis), dtype)
+                assert got.dtype == half.dtype
+                np.testing.assert_array_equal(
+                    backend.to_numpy(got).astype(np.float32),
+                    backend.to_numpy(upcast).astype(np.float32),
+                )
+
+
 @pytest.mark.backends("torch", "tensorflow")
 def test_bfloat16_softmax_computed_in_float32(backend):
     """PyTorch's and TensorFlow's softmax kernels take bfloat16 as is (no conversion passes)
