@@ -94,6 +94,57 @@ def _eager_paths(backend, monkeypatch):
         yield "torch ops"
         _large_k(monkeypatch)
         yield "large k"
+        _keyed(monkeypatch, rows=2, classes=10)
+        yield "16-bit keys by blocks"
+
+
+def _keyed(monkeypatch, rows, classes):
+    """Force torch's 16-bit float path on unique int32 keys (large inputs, K of at least 1/32
+    of the row: `_keyed_top_k`) for any size, the keys made ``rows`` rows of ``classes`` at a
+    time; returns the list its calls go to."""
+    module = importlib.import_module("xloss.adapters.torch")
+    monkeypatch.setattr(module, "KEYED_FROM", 0)
+    kernels = importlib.import_module("xloss.adapters._torch_kernels")
+    monkeypatch.setattr(kernels, "BLOCK_BYTES", rows * classes * 4)
+    calls = []
+    keyed = module._keyed_top_k
+    monkeypatch.setattr(module, "_keyed_top_k", lambda *a: calls.append(1) or keyed(*a))
+    return calls
+
+
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+def test_16_bit_keys(backend, dtype, largest, monkeypatch):
+    """PyTorch's 16-bit floats on unique int32 keys, made by blocks of rows: rows full of ties,
+    NaN of either sign, +-inf, +-0 and subnormals, along either axis of 2-D and the middle
+    axis of 3-D input, K from 1 to the whole row; the values' gradient is 1 at the chosen
+    entries (they are gathered from the input)."""
+    torch = backend.module
+    calls = _keyed(monkeypatch, rows=3, classes=40)  # blocks of 3 rows of 40 (13 rows: 3 x 4 + 1)
+    x = RNG.integers(-6, 7, (13, 40)).astype(np.float32) / 2
+    x[0, ::3], x[1, 1::4], x[2, ::5] = np.nan, np.inf, -np.inf
+    x[3, ::2], x[4, 1::2] = -0.0, 0.0
+    x[5] = -np.nan  # a NaN with its sign bit set
+    x[6, :7] = float(np.finfo(np.float16).smallest_subnormal) * np.arange(-3, 4)
+    for array, axis in ((x, -1), (x.T.copy(), 0), (x[:12].reshape(3, 4, 40).transpose(0, 2, 1), 1)):
+        half = backend.asarray(np.ascontiguousarray(array), dtype)
+        held = backend.to_numpy(half).astype(np.float64)
+        for k in (1, 2, 17, 40):
+            values, indices = xloss.top_k(half, k, axis=axis, largest=largest)
+            expected_values, expected_indices = ref.top_k(held, k, axis, largest)
+            np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
+            np.testing.assert_array_equal(
+                backend.to_numpy(values).astype(np.float64), expected_values
+            )
+    assert len(calls) == 9  # k = 1 is not 1/32 of the row (it is in `_eager_paths`'s rows of 10)
+    leaf = torch.tensor(x[6:], dtype=getattr(torch, dtype), requires_grad=True)
+    xloss.top_k(leaf, 9, largest=largest).values.float().sum().backward()
+    _, chosen = ref.top_k(backend.to_numpy(leaf.detach()).astype(np.float64), 9, -1, largest)
+    expected = np.zeros(leaf.shape)
+    np.put_along_axis(expected, chosen, 1.0, axis=-1)
+    np.testing.assert_array_equal(leaf.grad.float().numpy(), expected)
+    assert len(calls) == 10
 
 
 @pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
