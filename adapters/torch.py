@@ -302,10 +302,14 @@ def _exact_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tuple[
 
 
 def _packed(torch: Any, x: Any, index: Any, n: int, largest: bool) -> Any:
-    """Unique int64 keys ``(value key << 32) | (n - 1 - index)``: the largest key is the best
-    entry (the largest value, or the smallest; ties to the lower index)."""
+    """Unique keys ``(value key << 32) | (n - 1 - index)``: the largest key is the best entry
+    (the largest value, or the smallest; ties to the lower index). int64, but int32 for values
+    of 8 or 16 bits (not uint16) in rows of at most 65,536: ``(value key << 16) | (n - 1 -
+    index)``."""
     key = _sortable_key(torch, x)
     key = key if largest else ~key
+    if x.dtype.itemsize <= 2 and x.dtype != getattr(torch, "uint16", None) and n <= 1 << 16:
+        return (key << 16) | (n - 1 - index).to(torch.int32)
     return (key.to(torch.int64) << 32) | (n - 1 - index)
 
 

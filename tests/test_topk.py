@@ -159,12 +159,17 @@ def test_ties_nan_infinities_and_signed_zeros(backend, k, largest, nan, monkeypa
         _assert_topk(backend, x.T.copy(), k, 0, largest)
 
 
-@pytest.mark.parametrize("dtype", ["int8", "uint8", "int32", "int64"])
-def test_integer_dtypes(backend, dtype):
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "int32", "int64"])
+def test_integer_dtypes(backend, dtype, monkeypatch):
+    """Ties and the dtype's extremes (PyTorch packs 8- and 16-bit values with their index into
+    int32 keys, wider ones into int64)."""
+    info = np.iinfo(dtype)
     x = (INTEGERS + 3 if dtype == "uint8" else INTEGERS).astype(dtype)
+    x[0, :3], x[1, 4:7] = info.min, info.max
     with backend.x64() if dtype == "int64" else contextlib.nullcontext():  # JAX needs x64
-        _assert_topk(backend, x, 4, -1, True)
-        _assert_topk(backend, x, 4, 0, False)
+        for _ in _eager_paths(backend, monkeypatch):
+            _assert_topk(backend, x, 4, -1, True)
+            _assert_topk(backend, x, 4, 0, False)
 
 
 def test_every_float_dtype(backend, monkeypatch):
