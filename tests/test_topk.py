@@ -74,7 +74,8 @@ def _eager_paths(backend, monkeypatch):
     """The eager paths to run: the default for test-sized inputs (checks read through NumPy),
     then the checks large inputs take (TensorFlow's NaN check as a TF reduction, torch's tie
     checks as torch ops, torch's k = 1 through ``torch.topk`` as on other devices, NumPy's k = 1
-    through its candidates) and torch's large-k path (forced)."""
+    through its candidates) and torch's large-k paths (forced): its candidates ordered by a
+    NumPy sort of keys (on the CPU), and in ``torch.topk``'s order (on other devices)."""
     yield "default"
     if backend.name == "numpy":
         module = importlib.import_module("xloss.adapters.numpy")
@@ -91,43 +92,47 @@ def _eager_paths(backend, monkeypatch):
         monkeypatch.setattr(module, "_first_best_exact", lambda torch, x: False)
         yield "torch.topk at k = 1"
         monkeypatch.setattr(module, "HOST_CHECK", 0)
-        yield "torch ops"
+        yield "torch ops (16-bit: a NumPy sort of keys)"
         _large_k(monkeypatch)
-        yield "large k"
-        _keyed(monkeypatch, rows=2, classes=10)
-        yield "16-bit keys by blocks"
+        yield "large k (a NumPy sort of keys)"
+        monkeypatch.setattr(module, "_by_sorted_keys", lambda *args: False)
+        yield "large k, in torch.topk's order (other devices)"
+        monkeypatch.setattr(module, "SORTED_CANDIDATES", 128)
+        yield "torch ops, in torch.topk's order (other devices)"
 
 
-def _keyed(monkeypatch, rows, classes):
-    """Force torch's 16-bit float path on unique int32 keys (large inputs, K of at least 1/32
-    of the row: `_keyed_top_k`) for any size, the keys made ``rows`` rows of ``classes`` at a
-    time; returns the list its calls go to."""
+def _sorted_keys(monkeypatch):
+    """Force torch's sort of unique keys on the host (`_sorted_keys_top_k`) for every k and
+    size, with 2 extra candidates (so that test rows tie at the K-th place with the last
+    candidate); returns the list its calls go to."""
     module = importlib.import_module("xloss.adapters.torch")
-    monkeypatch.setattr(module, "KEYED_FROM", 0)
-    kernels = importlib.import_module("xloss.adapters._torch_kernels")
-    monkeypatch.setattr(kernels, "BLOCK_BYTES", rows * classes * 4)
+    monkeypatch.setattr(module, "HOST_CHECK", 0)
+    monkeypatch.setattr(module, "SORTED_CANDIDATES", 0)
+    monkeypatch.setattr(module, "EXTRA", 2)
     calls = []
-    keyed = module._keyed_top_k
-    monkeypatch.setattr(module, "_keyed_top_k", lambda *a: calls.append(1) or keyed(*a))
+    sorted_keys = module._sorted_keys_top_k
+    monkeypatch.setattr(module, "_sorted_keys_top_k", lambda *a: calls.append(1) or sorted_keys(*a))
     return calls
 
 
 @pytest.mark.backends("torch")
-@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
 @pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
-def test_16_bit_keys(backend, dtype, largest, monkeypatch):
-    """PyTorch's 16-bit floats on unique int32 keys, made by blocks of rows: rows full of ties,
-    NaN of either sign, +-inf, +-0 and subnormals, along either axis of 2-D and the middle
-    axis of 3-D input, K from 1 to the whole row; the values' gradient is 1 at the chosen
-    entries (they are gathered from the input)."""
+def test_sorted_keys(backend, dtype, largest, monkeypatch):
+    """PyTorch's candidates ordered by a NumPy sort of unique keys: rows full of ties, NaN of
+    either sign, +-inf, +-0 and subnormals, along either axis of 2-D and the middle axis of
+    3-D input, K from 1 to the whole row, rows redone exactly where the K-th place ties with
+    the last candidate; the values' gradient is 1 at the chosen entries (they are gathered
+    from the input)."""
     torch = backend.module
-    calls = _keyed(monkeypatch, rows=3, classes=40)  # blocks of 3 rows of 40 (13 rows: 3 x 4 + 1)
+    calls = _sorted_keys(monkeypatch)
     x = RNG.integers(-6, 7, (13, 40)).astype(np.float32) / 2
     x[0, ::3], x[1, 1::4], x[2, ::5] = np.nan, np.inf, -np.inf
     x[3, ::2], x[4, 1::2] = -0.0, 0.0
     x[5] = -np.nan  # a NaN with its sign bit set
     x[6, :7] = float(np.finfo(np.float16).smallest_subnormal) * np.arange(-3, 4)
-    for array, axis in ((x, -1), (x.T.copy(), 0), (x[:12].reshape(3, 4, 40).transpose(0, 2, 1), 1)):
+    layouts = ((x, -1), (x.T.copy(), 0), (x[:12].reshape(3, 4, 40).transpose(0, 2, 1), 1))
+    for array, axis in layouts:
         half = backend.asarray(np.ascontiguousarray(array), dtype)
         held = backend.to_numpy(half).astype(np.float64)
         for k in (1, 2, 17, 40):
@@ -137,14 +142,25 @@ def test_16_bit_keys(backend, dtype, largest, monkeypatch):
             np.testing.assert_array_equal(
                 backend.to_numpy(values).astype(np.float64), expected_values
             )
-    assert len(calls) == 9  # k = 1 is not 1/32 of the row (it is in `_eager_paths`'s rows of 10)
+    assert len(calls) >= 9  # k = 1 takes torch.max / torch.min where they decide
+    # wide rows: indices past 8 and 16 bits (16-bit values' keys are int32 up to 65,536
+    # entries), over many octaves so that few rows need redoing
+    span = 10.0 if dtype == "float16" else 40.0
+    for classes in (3000, 70000):
+        wide = np.exp(RNG.uniform(-span, span, (3, classes))) * RNG.choice([-1, 1], (3, classes))
+        half = backend.asarray(wide, dtype)
+        held = backend.to_numpy(half).astype(np.float64)
+        for k in (5, 1000):
+            _, indices = xloss.top_k(half, k, largest=largest)
+            np.testing.assert_array_equal(
+                backend.to_numpy(indices), ref.top_k(held, k, -1, largest)[1]
+            )
     leaf = torch.tensor(x[6:], dtype=getattr(torch, dtype), requires_grad=True)
     xloss.top_k(leaf, 9, largest=largest).values.float().sum().backward()
     _, chosen = ref.top_k(backend.to_numpy(leaf.detach()).astype(np.float64), 9, -1, largest)
     expected = np.zeros(leaf.shape)
     np.put_along_axis(expected, chosen, 1.0, axis=-1)
     np.testing.assert_array_equal(leaf.grad.float().numpy(), expected)
-    assert len(calls) == 10
 
 
 @pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
