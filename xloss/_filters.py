@@ -70,7 +70,7 @@ def _positions(xp: Any, x: Any, axis: int) -> Any:
         return xp.cumulative_sum(ones, axis=axis) - 1
     shape = [1] * x.ndim
     shape[axis] = n
-    return xp.reshape(xp.arange(n), tuple(shape))
+    return xp.reshape(xp.arange(n, device=getattr(x, "device", None)), tuple(shape))
 
 
 def top_k_filter_xp(xp: Any, logits: Any, k: int, axis: int, fill_value: float) -> Any:
@@ -88,15 +88,22 @@ def top_p_filter_xp(
     if p >= 1.0:
         return logits
     ranked = _ranked(xp, logits, axis)
-    probs = softmax_xp(xp, ranked, axis)
-    mass_above = xp.cumulative_sum(probs, axis=axis) - probs
-    remove = xp.logical_and(mass_above >= p, _positions(xp, logits, axis) >= min_keep)
-    # The tokens kept are the best ones, as many as `remove` leaves: the mass above a token
+    # The tokens kept are the best ones, as many as the rule leaves: the mass above a token
     # only grows down the ranks (should rounding make `cumsum - probs` dip back below p after
     # a removed token, the count decides).
-    kept = xp.sum(xp.astype(xp.logical_not(remove), index_dtype(xp)), axis=axis, keepdims=True)
-    keep = _best(xp, logits, ranked, kept, axis)
+    kept = xp.logical_not(top_p_removed(xp, ranked, p, min_keep, axis))
+    count = xp.sum(xp.astype(kept, index_dtype(xp)), axis=axis, keepdims=True)
+    keep = _best(xp, logits, ranked, count, axis)
     return xp.where(keep, logits, xp.full_like(logits, fill_value))
+
+
+def top_p_removed(xp: Any, ranked: Any, p: float, min_keep: int, axis: int) -> Any:
+    """Top-p's rule on ``ranked`` (the logits sorted best first): a token goes when the
+    probability mass ranked above it is at least ``p``, past the first ``min_keep``.
+    Kernels share it."""
+    probs = softmax_xp(xp, ranked, axis)
+    mass_above = xp.cumulative_sum(probs, axis=axis) - probs
+    return xp.logical_and(mass_above >= p, _positions(xp, ranked, axis) >= min_keep)
 
 
 def min_p_filter_xp(
