@@ -73,7 +73,7 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     if fused and args[-1].size >= FUSED_TERMS_FROM:
         body = _categorical_from_logits
     run = _upcast_then_back if name in LIKE_INPUT else _upcast_then
-    if name == "sparse" and not options["from_logits"]:
+    if name == "sparse":
         run = _as_given
         if args[-1].dtype.itemsize == 2:
             options["take"] = _take_bits
@@ -118,8 +118,11 @@ def _categorical_from_logits(xp: Any, y: Any, x: Any, *, axis: int, **_: Any) ->
 
 
 def _as_given(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
-    """The sparse loss from probabilities takes half precision as given: its generic body
-    gathers it (`_take_bits`) and sums it in float32."""
+    """The sparse loss takes half precision as given: its generic body gathers it
+    (`_take_bits`), and widens it only where it sums it in float32 (the maximum of the logits
+    is exact in half precision). Each widened reader otherwise shares one widened copy that
+    XLA writes out: 2048 x 8192 bfloat16 from logits under ``jit``, 1.16-1.18x -> 0.28x
+    optax's time; from probabilities (below) 20-25 ms -> 0.9 ms."""
     return generic(xp, *args, **options)
 
 
@@ -128,10 +131,27 @@ def _take_bits(x: Any, index: Any, *, axis: int) -> Any:
     16-bit float operations in float32: a gather from ``x`` becomes a gather from a widened
     copy, which the row sum beside it then shares, and XLA writes that copy out (2048 x 8192
     bfloat16: 20-25 ms against 0.9 ms; the native ``jnp.take_along_axis`` with ``p.sum(-1)``
-    takes 20 ms under ``jit`` too). Integers are not widened: the same values, exactly."""
+    takes 20 ms under ``jit`` too). Integers are not widened: the same values, exactly.
+    Differentiable as ``take_along_axis`` is (a bitcast alone has no gradient: 0)."""
+    return _differentiable_take_bits()(x, index, axis)
+
+
+@functools.cache
+def _differentiable_take_bits() -> Any:
     jax = sys.modules["jax"]
-    bits = jax.lax.bitcast_convert_type(x, jax.numpy.uint16)
-    return jax.lax.bitcast_convert_type(jax.numpy.take_along_axis(bits, index, axis=axis), x.dtype)
+    jnp = jax.numpy
+
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+    def take(x: Any, index: Any, axis: int) -> Any:
+        bits = jax.lax.bitcast_convert_type(x, jnp.uint16)
+        return jax.lax.bitcast_convert_type(jnp.take_along_axis(bits, index, axis=axis), x.dtype)
+
+    @take.defjvp
+    def _(axis: int, primals: Any, tangents: Any) -> Any:
+        (x, index), (dx, _) = primals, tangents
+        return take(x, index, axis), jnp.take_along_axis(dx, index, axis=axis)
+
+    return take
 
 
 def _upcast_then(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:

@@ -338,6 +338,73 @@ def test_categorical_masked_gradients_agree(backend, wrt, rows):
     np.testing.assert_allclose(fast, generic, rtol=TOL, atol=TOL)
 
 
+def _grad_at(backend, fn, x):
+    """d sum(fn(x)) / dx for the backend array ``x`` (any dtype), by the backend's autodiff,
+    as float32 NumPy."""
+    if backend.name == "torch":
+        x = x.detach().clone().requires_grad_(True)
+        fn(x).float().sum().backward()
+        grad = x.grad
+    elif backend.name == "jax":
+        jax, jnp = importlib.import_module("jax"), backend.module
+        grad = jax.grad(lambda a: jnp.sum(fn(a).astype(jnp.float32)))(x)
+    else:
+        tf = backend.module
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = tf.reduce_sum(tf.cast(fn(x), tf.float32))
+        grad = tape.gradient(total, x)
+    assert grad.dtype == x.dtype
+    return backend.to_numpy(grad).astype(np.float32)
+
+
+HALF_GRADIENT_CASES = {
+    # (fn(x, weights in x's dtype, labels, soft targets, binary targets), x is probabilities)
+    "softmax": (lambda x, w, lab, y, z: xloss.softmax(x) * w, False),
+    "log_softmax": (lambda x, w, lab, y, z: xloss.log_softmax(x) * w, False),
+    "logsumexp": (lambda x, w, lab, y, z: xloss.logsumexp(x), False),
+    "sparse": (
+        lambda x, w, lab, y, z: xloss.sparse_categorical_crossentropy(lab, x, from_logits=True),
+        False,
+    ),
+    "categorical": (
+        lambda x, w, lab, y, z: xloss.categorical_crossentropy(y, x, from_logits=True),
+        False,
+    ),
+    "binary": (lambda x, w, lab, y, z: xloss.binary_crossentropy(z, x, from_logits=True), False),
+    "sparse_probs": (lambda x, w, lab, y, z: xloss.sparse_categorical_crossentropy(lab, x), True),
+    "categorical_probs": (lambda x, w, lab, y, z: xloss.categorical_crossentropy(y, x), True),
+    "binary_probs": (lambda x, w, lab, y, z: xloss.binary_crossentropy(z, x), True),
+}
+
+
+@AUTODIFF
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", [(6, 5), (300, 256)], ids=["small", "large"])
+@pytest.mark.parametrize("case", sorted(HALF_GRADIENT_CASES))
+def test_half_precision_gradients_are_the_float32_ones(backend, case, shape, dtype):
+    """Half precision is computed in float32: the gradient for a half-precision input is the
+    gradient of the same call on it widened to float32, rounded to half precision once (up to
+    an ulp of the largest term where kernels add their terms in half precision). A gather
+    that reads 16-bit floats through their bits (JAX's) had no gradient: 0 for the picked
+    probability. Large: past the sizes where kernels switch forms."""
+    fn, probabilities = HALF_GRADIENT_CASES[case]
+    x = _logits(shape, scale=1.0 if probabilities else 3.0)  # float16 gradients < 65504
+    if probabilities:
+        x = (np.exp(x) / np.exp(x).sum(-1, keepdims=True) * 0.9).astype(np.float32)
+    half = backend.asarray(x, dtype)
+    weights = backend.asarray(RNG.standard_normal(shape), dtype)
+    labels = backend.asarray(RNG.integers(0, shape[-1], shape[0]))
+    y = backend.asarray(_soft_targets(shape))
+    z = backend.asarray((RNG.random(shape) < 0.5).astype(np.float32))
+    got = _grad_at(backend, lambda a: fn(a, weights, labels, y, z), half)
+    wide = backend.cast(weights, "float32")
+    want = _grad_at(backend, lambda a: fn(backend.cast(a, "float32"), wide, labels, y, z), half)
+    eps = float(np.finfo(np.float16).eps) if dtype == "float16" else 2.0**-7
+    assert np.abs(want).max() > 0
+    np.testing.assert_allclose(got, want, rtol=eps, atol=eps * np.abs(want).max())
+
+
 def test_categorical_large_agrees(backend):
     """Above the size where JAX's kernel takes its fused form: -inf masks with zero targets,
     an all -inf row, a row holding +inf."""

@@ -79,8 +79,12 @@ def sparse_categorical_xp(
     ignore_class: int | None,
     take: Any = None,
 ) -> tuple[Any, Any]:
-    """``take``: a kernel's own ``take_along_axis`` for the probabilities (JAX's, for half
-    precision: see `xloss.adapters.jax`); the namespace's by default."""
+    """``take``: a kernel's own ``take_along_axis`` (JAX's, for half precision: see
+    `xloss.adapters.jax`); the namespace's by default.
+
+    Half-precision ``y_pred`` may come as given (JAX's kernel passes it so): the maximum and
+    the gathered entry are taken from it, exactly, and widened; only the sum of exponentials
+    reads it widened, so a compiler need not write out a widened copy for three readers."""
     # Eager calls have had their labels checked (a ValueError). Traced ones cannot be: there,
     # a label outside [0, C) gives nan for its sample, on every backend, and is never gathered.
     num_classes = y_pred.shape[axis]
@@ -94,19 +98,15 @@ def sparse_categorical_xp(
         valid = labels != ignore_class
         out_of_range = xp.logical_and(out_of_range, valid)
     index = xp.expand_dims(xp.where(in_range, labels, xp.zeros_like(labels)), axis=axis)
+    picked = to_compute(xp, (take or xp.take_along_axis)(y_pred, index, axis=axis))
     if from_logits:
         # -log_softmax(x)[label] = lse(x - m) - (x[label] - m), gathered without a one-hot.
         # The logit is gathered from x, not from x - m: the same number, and compilers need
         # not keep x - m in memory for the gather. m is log_softmax's unguarded maximum: a row
         # holding +inf or nan gives nan.
-        m = xp.max(y_pred, axis=axis, keepdims=True)
-        lse = log_sum_exp_xp(xp, y_pred - m, axis)
-        loss = lse - (xp.take_along_axis(y_pred, index, axis=axis) - m)
+        m = to_compute(xp, xp.max(y_pred, axis=axis, keepdims=True))
+        loss = log_sum_exp_xp(xp, to_compute(xp, y_pred) - m, axis) - (picked - m)
     else:
-        # Half-precision probabilities may come as they are (JAX's kernel passes them so):
-        # gathered, then widened exactly, and summed in the compute dtype.
-        picked = (take or xp.take_along_axis)(y_pred, index, axis=axis)
-        picked = xp.astype(picked, compute_dtype(xp, y_pred.dtype))
         loss = -xp.log(_clip_probabilities(xp, picked / _row_total(xp, y_pred, axis)))
     loss = xp.squeeze(loss, axis=axis)
     loss = xp.where(out_of_range, xp.full_like(loss, math.nan), loss)
