@@ -375,6 +375,15 @@ HALF_GRADIENT_CASES = {
     "sparse_probs": (lambda x, w, lab, y, z: xloss.sparse_categorical_crossentropy(lab, x), True),
     "categorical_probs": (lambda x, w, lab, y, z: xloss.categorical_crossentropy(y, x), True),
     "binary_probs": (lambda x, w, lab, y, z: xloss.binary_crossentropy(z, x), True),
+    "log_sigmoid": (lambda x, w, lab, y, z: xloss.log_sigmoid(x) * w, False),
+    "top_k": (lambda x, w, lab, y, z: xloss.top_k(x, 3).values * w[..., :3], False),
+    "top_k_softmax": (lambda x, w, lab, y, z: xloss.top_k_softmax(x, 3)[0] * w[..., :3], False),
+    "sparse_class": (
+        lambda x, w, lab, y, z: xloss.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=0
+        )(lab, x),
+        False,
+    ),
 }
 
 
