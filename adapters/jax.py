@@ -35,9 +35,21 @@ def device(x: Any) -> Any:
 
 
 def readable(x: Any) -> Any:
-    if _is_tracer(x) or any(d.platform != "cpu" for d in x.devices()):
+    if _is_tracer(x) or not _top_level() or any(d.platform != "cpu" for d in x.devices()):
         return None
     return x
+
+
+def _top_level() -> bool:
+    """Whether no JAX transformation is tracing. Under ``jit`` (``grad``, ``vmap``, ``scan``,
+    ...) operations on concrete arrays are traced too, so a check computing on a concrete
+    array (the predictions, captured by a function of the targets) would meet a tracer. JAX's
+    own test of its trace state is private (0.1 us); where it is missing, a probe: whether a
+    new array is a tracer (a few us)."""
+    clean = getattr(sys.modules.get("jax._src.core"), "trace_state_clean", None)
+    if clean is not None:
+        return bool(clean())
+    return not _is_tracer(sys.modules["jax"].numpy.zeros(()))
 
 
 def host_rows(x: Any, index: tuple[slice, ...]) -> Any:

@@ -151,7 +151,11 @@ def per_sample(
         y_true, y_pred, sample_weight, axis=axis, sparse=kind == "sparse", upcast=False
     )
     xp, targets = args.xp, args.y_true
+    # Readable when the targets are too: transformed over the targets alone (torch.func.vmap,
+    # JAX's tracing), the predictions may be concrete while the targets' values are not.
     host = args.adapter.readable(args.y_pred)
+    if host is not None and args.adapter.readable(targets) is None:
+        host = None
     checked = host is not None and _checks.enabled()
     if checked:
         if kind == "sparse":
