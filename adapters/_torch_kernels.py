@@ -387,7 +387,9 @@ def _top_p(
     removed = top_p_removed(xp, ranked, p, min_keep, axis)
     kept = torch.sum(~removed, dim=axis, keepdim=True)
     remove = _positions(xp, ranked, axis) >= kept  # in the sort's order
-    remove = torch.empty_like(remove).scatter_(axis, order, remove)
+    # Out of place: every entry is written (order is a permutation), and unlike scatter_ it
+    # has a torch.func.vmap batching rule (scatter_ fell back to a warned-about slow loop).
+    remove = remove.scatter(axis, order, remove)
     return torch.where(remove, fill_value, x)
 
 

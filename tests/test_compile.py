@@ -163,3 +163,41 @@ def test_torch_func_vmap_and_grad(backend):
     grads = torch.func.vmap(torch.func.grad(loss, argnums=1))(t, x)
     expected = ref.softmax(d.LOGITS) - np.eye(d.C)[d.LABELS]
     np.testing.assert_allclose(backend.to_numpy(grads), expected, rtol=TOL, atol=TOL)
+
+
+# name: function of (logits, labels, one-hot targets) for one (4, 50) slice of a batch
+SLICED = {
+    "top_k": lambda x, t, y: xloss.top_k(x, 5),
+    "top_k-smallest": lambda x, t, y: xloss.top_k(x, 1, largest=False),
+    "top_k_softmax": lambda x, t, y: xloss.top_k_softmax(x, 5),
+    "top_k_filter": lambda x, t, y: xloss.top_k_filter(x, 5),
+    "top_p_filter": lambda x, t, y: xloss.top_p_filter(x, 0.9),
+    "min_p_filter": lambda x, t, y: xloss.min_p_filter(x, 0.1),
+    "apply_temperature": lambda x, t, y: xloss.apply_temperature(x, 0.7),
+    "top_k_categorical_accuracy": lambda x, t, y: xloss.top_k_categorical_accuracy(y, x, k=5),
+    "sparse_top_k_categorical_accuracy": lambda x, t, y: xloss.sparse_top_k_categorical_accuracy(
+        t, x, k=5
+    ),
+}
+
+
+@pytest.mark.backends("jax", "torch")
+@pytest.mark.parametrize("call", SLICED)
+def test_vmap_of_the_other_functions(backend, call):
+    """``jax.vmap`` and ``torch.func.vmap`` over a batch of slices give each slice's eager
+    result, without warnings (which the suite makes errors: PyTorch's nucleus filter wrote its
+    decision with ``scatter_``, which has no batching rule and warned of a slow fallback)."""
+    rng = np.random.default_rng(4)
+    logits = (rng.standard_normal((3, 4, 50)) * 3).astype(np.float32)
+    labels = rng.integers(0, 50, (3, 4))
+    x, t, y = (backend.asarray(a) for a in (logits, labels, np.eye(50, dtype=np.float32)[labels]))
+    vmap = need("jax").vmap if backend.name == "jax" else need("torch").func.vmap
+    batched = vmap(SLICED[call])(x, t, y)
+    for i in range(3):
+        one = SLICED[call](x[i], t[i], y[i])
+        for got, want in zip(_parts(batched), _parts(one), strict=True):
+            np.testing.assert_array_equal(backend.to_numpy(got)[i], backend.to_numpy(want))
+
+
+def _parts(result):
+    return tuple(result) if isinstance(result, tuple) else (result,)
