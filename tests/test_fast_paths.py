@@ -359,7 +359,7 @@ def _grad_at(backend, fn, x):
 
 
 HALF_GRADIENT_CASES = {
-    # (fn(x, weights in x's dtype, labels, soft targets, binary targets), x is probabilities)
+    # (fn(x, weights in x's dtype, labels, soft targets, binary targets), x holds probabilities)
     "softmax": (lambda x, w, lab, y, z: xloss.softmax(x) * w, False),
     "log_softmax": (lambda x, w, lab, y, z: xloss.log_softmax(x) * w, False),
     "logsumexp": (lambda x, w, lab, y, z: xloss.logsumexp(x), False),
@@ -384,6 +384,13 @@ HALF_GRADIENT_CASES = {
         )(lab, x),
         False,
     ),
+    # x as the targets, of float32 predictions (y: rows of probabilities)
+    "categorical_targets": (lambda x, w, lab, y, z: xloss.categorical_crossentropy(x, y), True),
+    "categorical_targets_logits": (
+        lambda x, w, lab, y, z: xloss.categorical_crossentropy(x, y * 3.0, from_logits=True),
+        True,
+    ),
+    "binary_targets": (lambda x, w, lab, y, z: xloss.binary_crossentropy(x, y), True),
 }
 
 
@@ -396,7 +403,8 @@ def test_half_precision_gradients_are_the_float32_ones(backend, case, shape, dty
     gradient of the same call on it widened to float32, rounded to half precision once (up to
     an ulp of the largest term where kernels add their terms in half precision). A gather
     that reads 16-bit floats through their bits (JAX's) had no gradient: 0 for the picked
-    probability. Large: past the sizes where kernels switch forms."""
+    probability. Large: past the sizes where kernels switch forms. With respect to
+    half-precision targets too (of float32 predictions)."""
     fn, probabilities = HALF_GRADIENT_CASES[case]
     x = _logits(shape, scale=1.0 if probabilities else 3.0)  # float16 gradients < 65504
     if probabilities:
