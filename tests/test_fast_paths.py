@@ -422,6 +422,54 @@ def test_half_precision_gradients_are_the_float32_ones(backend, case, shape, dty
     np.testing.assert_allclose(got, want, rtol=eps, atol=eps * np.abs(want).max())
 
 
+def _jvp_at(backend, fn, x, v, compiled=False):
+    """The forward-mode derivative of ``fn`` at ``x`` along ``v`` (backend arrays, any dtype),
+    by the backend's forward mode (``compiled``: inside the backend's compiler), as float32
+    NumPy."""
+    if backend.name == "torch":
+        torch = backend.module
+        jvp = lambda a, t: torch.func.jvp(fn, (a,), (t,))[1]  # noqa: E731
+    elif backend.name == "jax":
+        jax = importlib.import_module("jax")
+        jvp = lambda a, t: jax.jvp(fn, (a,), (t,))[1]  # noqa: E731
+    else:
+        tf = backend.module
+
+        def jvp(a, t):
+            with tf.autodiff.ForwardAccumulator(a, t) as accumulator:
+                y = fn(a)
+            return accumulator.jvp(y)
+
+    out = (backend.compile(jvp) if compiled else jvp)(x, v)
+    assert out.dtype == x.dtype
+    return backend.to_numpy(out).astype(np.float32)
+
+
+@AUTODIFF
+@pytest.mark.parametrize("mode", ["reverse", "forward", "forward-compiled"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("shape", [(6, 5), (300, 256)], ids=["small", "large"])
+@pytest.mark.parametrize("fn", [xloss.softmax, xloss.log_softmax], ids=["softmax", "log_softmax"])
+def test_half_precision_activation_derivatives_cancel_as_float32(backend, fn, shape, dtype, mode):
+    """The derivatives of softmax, ``p (v - sum(v p))``, cancel where the cotangent or tangent
+    ``v`` has a large common part: from float32 and rounded once they are within an ulp of
+    their own size; computed from the rounded half-precision output (torch's bfloat16
+    backward, TensorFlow's bfloat16 JVP) they were 1.8% and 29% off."""
+    x = backend.asarray(_logits(shape), dtype)
+    v = backend.asarray(10.0 + 0.1 * RNG.standard_normal(shape), dtype)
+    wide = backend.cast(v, "float32")
+    if mode == "reverse":
+        got = _grad_at(backend, lambda a: fn(a) * v, x)
+        want = _grad_at(backend, lambda a: fn(backend.cast(a, "float32")) * wide, x)
+    else:
+        compiled = mode == "forward-compiled"
+        got = _jvp_at(backend, fn, x, v, compiled)
+        to_half = lambda a: backend.cast(fn(backend.cast(a, "float32")), dtype)  # noqa: E731
+        want = _jvp_at(backend, to_half, x, v, compiled)
+    eps = float(np.finfo(np.float16).eps) if dtype == "float16" else 2.0**-7
+    np.testing.assert_allclose(got, want, rtol=eps, atol=eps * np.abs(want).max())
+
+
 def test_categorical_large_agrees(backend):
     """Above the size where JAX's kernel takes its fused form: -inf masks with zero targets,
     an all -inf row, a row holding +inf."""

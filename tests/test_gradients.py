@@ -58,6 +58,50 @@ def test_categorical_gradient_is_softmax_minus_target(backend):
     close(grad_of(backend, smoothed, d.SOFT, d.LOGITS, wrt=0), -0.8 * ref.log_softmax(d.LOGITS))
 
 
+_TARGETS_WITH_ZEROS = {  # (logits, targets): one-hot and sparse soft targets, small and large
+    "one-hot": (d.LOGITS, d.ONE_HOT),
+    "large": (  # past the fused kernels' size switches (JAX's, TensorFlow's XLA body)
+        np.random.default_rng(3).normal(size=(80, 1000)).astype(np.float32),
+        np.where(np.arange(1000) % 3 == 0, 0.003, 0.0).astype(np.float32)[None].repeat(80, 0),
+    ),
+}
+_TARGET_GRADIENT_LOSSES = {
+    "categorical": lambda y, x: xloss.categorical_crossentropy(y, x, from_logits=True),
+    "class": lambda y, x: xloss.CategoricalCrossentropy(from_logits=True, reduction="sum")(y, x),
+    "compat-keras": lambda y, x: xloss.compat.keras.categorical_crossentropy(
+        y, x, from_logits=True
+    ),
+    "compat-optax-safe": lambda y, x: xloss.compat.optax.safe_softmax_cross_entropy(x, y),
+}
+
+
+@AUTODIFF
+@pytest.mark.parametrize("loss", list(_TARGET_GRADIENT_LOSSES))
+@pytest.mark.parametrize("case", list(_TARGETS_WITH_ZEROS))
+def test_target_gradient_is_minus_log_softmax_where_the_target_is_zero(backend, case, loss):
+    """The loss is linear in the targets: d/dy_c = -log_softmax(x)_c for every class, 0 or not
+    (torch's cross_entropy, optax, tf.nn and Keras agree); it once was 0 at zero targets."""
+    logits, targets = _TARGETS_WITH_ZEROS[case]
+    g = grad_of(backend, _TARGET_GRADIENT_LOSSES[loss], targets, logits, wrt=0)
+    close(g, -ref.log_softmax(logits))
+
+
+@AUTODIFF
+def test_target_gradient_is_zero_where_a_zero_target_meets_a_masked_class(backend):
+    """A class masked with -inf and a zero target adds 0; its target's gradient is 0 (the
+    derivative, +inf, would poison a jointly trained teacher), the others' -log_softmax."""
+    logits = MASKED
+    targets = np.where(np.isfinite(logits), 0.5, 0.0).astype(np.float32)
+    targets[2] = [0.0, 0.5, 0.5, 0.0]  # a finite class with a zero target too
+    fn = _TARGET_GRADIENT_LOSSES["categorical"]
+    g = grad_of(backend, fn, targets, logits, wrt=0)
+    finite = np.isfinite(logits)
+    close(g[finite], -ref.log_softmax(logits)[finite])
+    assert (g[~finite] == 0).all()
+    gx = grad_of(backend, fn, targets, logits, wrt=1)
+    assert np.isfinite(gx).all() and (gx[~finite] == 0).all()
+
+
 @AUTODIFF
 def test_binary_gradient_is_sigmoid_minus_target_over_n(backend):
     logits = np.concatenate([d.BINARY_LOGITS, np.array([[1e4, -1e4, 0.0]], np.float32)])

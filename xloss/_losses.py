@@ -63,7 +63,10 @@ def categorical_xp(
         log_p = log_softmax_xp(xp, y_pred, axis)
         # A zero target contributes 0, also where a class is masked with a -inf logit
         # (0 * log 0 = 0, not nan); with a positive target the loss is +inf, as it should be.
-        terms = y_true * xp.where(y_true != 0, log_p, xp.zeros_like(log_p))
+        # Only a zero target's -inf (or nan) entries are replaced: elsewhere the gradient with
+        # respect to a target, 0 or not, is log_softmax's entry.
+        masked = (y_true == 0) & ~xp.isfinite(log_p)
+        terms = y_true * xp.where(masked, xp.zeros_like(log_p), log_p)
     else:
         terms = y_true * xp.log(_clip_probabilities(xp, y_pred / _row_total(xp, y_pred, axis)))
     return -xp.sum(terms, axis=axis), None

@@ -249,9 +249,12 @@ def safe_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
             "`logits` must have at least one dimension (the classes); received a scalar."
         )
     log_p = log_softmax_xp(xp, x, x.ndim - 1)
-    nonzero = y != 0
+    # optax's value: 0 wherever the label is 0. Only the entries whose log_softmax is not
+    # finite are selected away: elsewhere a label's gradient is log_softmax's entry, zero
+    # label or not, as optax's custom JVP gives (which gives -inf at those entries, this 0).
+    masked = (y == 0) & ~xp.isfinite(log_p)
     zero = xp.zeros_like(log_p)
-    terms = xp.where(nonzero, y * xp.where(nonzero, log_p, zero), zero)
+    terms = xp.where(masked, zero, y * xp.where(masked, zero, log_p))
     return to_caller_dtype(xp, -xp.sum(terms, axis=-1), dtype)
 
 
