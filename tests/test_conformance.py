@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+from backends import need
 
 import xloss
 from xloss import conformance
 from xloss._cli import main
-from xloss.conformance import _runner
+from xloss.conformance import _frameworks, _runner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,10 +62,12 @@ def test_check_compares_a_mean_with_the_mean():
 
 
 def test_report_json_has_backends_and_summary(capsys):
+    need("torch")  # named below: without it the report fails, as it should
     assert main(["report", "--backends", "numpy", "torch", "--format", "json", "--quiet"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["backends"] == ["numpy", "torch"]
     assert isinstance(data["summary"]["passed"], int) and data["summary"]["failed"] == 0
+    assert data["problems"] == [] and data["summary"]["problems"] == 0
     assert data["summary"]["passed"] >= 2 * len(conformance.CASES)
 
 
@@ -119,3 +123,124 @@ def test_doctor_lists_backends_and_adapters():
     )
     assert run.returncode == 0, run.stderr
     assert "adapter:   xloss.adapters.numpy" in run.stdout and "native:" in run.stdout
+
+
+def _only_installed(monkeypatch, *names):
+    """As if only ``names`` (among the backends and the frameworks the natives need) were
+    installed: what `xloss report` and `check` see on a machine without the others."""
+    monkeypatch.setattr(_frameworks, "installed", lambda name: name in names)
+
+
+@pytest.mark.parametrize(
+    "name, meant",
+    [("pytorch", "torch"), ("tf", "tensorflow"), ("NumPy", "numpy"), ("nosuch", None)],
+)
+def test_report_rejects_an_unknown_backend_name(name, meant, capsys):
+    """A typo in CI's --backends is a usage error, not a green run that checked nothing."""
+    with pytest.raises(SystemExit) as exit:
+        main(["report", "--backends", "numpy", name, "--quiet"])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert f"unknown backend {name!r}" in err
+    assert "numpy, jax, torch, tensorflow, array_api_strict" in err
+    assert (f"did you mean {meant!r}?" in err) == (meant is not None), err
+
+
+def test_report_names_commas_as_the_mistake(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["report", "--backends", "numpy,tf", "--quiet"])
+    assert exit.value.code == 2
+    assert "separate the names with spaces: numpy tensorflow" in capsys.readouterr().err
+
+
+def test_report_fails_when_a_backend_named_is_not_installed(monkeypatch, capsys):
+    _only_installed(monkeypatch, "numpy")
+    assert main(["report", "--backends", "numpy", "torch", "--quiet"]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    hint = 'pip install "xloss[torch]"'
+    assert f"problem: torch was asked for but is not installed (install with: {hint})" in lines
+    assert lines[-1].endswith(" passed, 0 failed, 1 problem")
+    report = conformance.run(["torch"])
+    assert not report.ok and report.backends == [] and report.missing["torch"] == hint
+    assert report.problems[-1] == "no backend ran"
+
+
+def test_report_fails_when_no_backend_runs(monkeypatch, capsys, tmp_path):
+    """NumPy alone (a bare install) has no bfloat16: the default report must not pass empty."""
+    _only_installed(monkeypatch, "numpy")
+    out = tmp_path / "report.json"
+    command = ["report", "--dtype", "bfloat16", "--format", "json", "--output", str(out)]
+    assert main([*command, "--quiet"]) == 1
+    printed = capsys.readouterr().out
+    assert "problem: no backend ran: numpy has no bfloat16" in printed
+    assert "0 passed, 0 failed, 1 problem" in printed
+    data = json.loads(out.read_text())
+    assert data["backends"] == [] and data["summary"]["problems"] == 1
+    # Without --dtype, NumPy runs, and the backends that are not installed are only listed.
+    assert main(["report", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert 'missing: jax (install with: pip install "xloss[jax]")' in text
+    assert "problem" not in text
+
+
+def test_report_rejects_a_backend_named_without_the_dtype(capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(["report", "--backends", "numpy", "--dtype", "bfloat16", "--quiet"])
+    assert exit.value.code == 2
+    assert "backend 'numpy' has no bfloat16" in capsys.readouterr().err
+
+
+def test_run_checks_the_names_it_is_given():
+    with pytest.raises(ValueError, match=r"unknown backend 'tf' \(did you mean 'tensorflow'\?\)"):
+        conformance.run(["numpy", "tf"])
+    with pytest.raises(ValueError, match="no backend asked for"):
+        conformance.run([])
+    with pytest.raises(ValueError, match="has no bfloat16"):
+        conformance.run(["array_api_strict"], dtype="bfloat16")
+    with pytest.raises(ValueError, match="`dtype` must be one of"):
+        conformance.run(dtype="float8")
+
+
+def test_a_backend_that_fails_to_import_fails_the_report_and_doctor(monkeypatch, capsys):
+    """Found, but broken: said so, instead of a traceback or a silent skip."""
+    _only_installed(monkeypatch, "numpy", "jax")
+    real_load = _frameworks.load
+
+    def load(name):
+        if name == "jax":
+            raise ImportError("libjax.so: cannot open shared object file")
+        return real_load(name)
+
+    monkeypatch.setattr(_frameworks, "load", load)
+    report = conformance.run()
+    assert report.backends == ["numpy"] and not report.ok
+    assert report.problems == [
+        "jax is installed but fails to import: ImportError: libjax.so: cannot open shared "
+        "object file"
+    ]
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "jax               installed, but fails to import: ImportError: libjax.so" in out
+    assert "adapter:   xloss.adapters.numpy" in out
+
+
+def test_every_backend_has_an_install_hint():
+    assert set(_frameworks.INSTALL_HINT) == set(_frameworks.BACKENDS)
+    assert all(hint.startswith("pip install ") for hint in _frameworks.INSTALL_HINT.values())
+
+
+def test_check_names_the_known_backends_for_an_unknown_one(monkeypatch):
+    def port(y, p):
+        return xloss.sparse_categorical_crossentropy(y, p, from_logits=True)
+
+    with pytest.raises(
+        ValueError, match=r"unknown backend 'nosuch'; the known backends are numpy, "
+    ):
+        conformance.check(port, kind="sparse", backend="nosuch")
+    with pytest.raises(ValueError, match=r"unknown backend 'pytorch' \(did you mean 'torch'\?\)"):
+        conformance.check(port, kind="sparse", backend="pytorch")
+    _only_installed(monkeypatch, "numpy")
+    with pytest.raises(
+        ValueError, match=r"'torch' is not installed; .*pip install \"xloss\[torch\]\""
+    ):
+        conformance.check(port, kind="sparse", backend="torch")

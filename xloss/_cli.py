@@ -22,9 +22,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report",
         help="run the conformance case library on every installed backend",
         description="Run the case library on every installed backend and compare with a "
-        "float64 reference and each framework's own functions. Exit status 1 on any failure.",
+        "float64 reference and each framework's own functions. Exit status 1 on any failure "
+        "(a backend named in --backends that is not installed included), 2 on a usage error "
+        "(an unknown backend name).",
     )
-    report.add_argument("--backends", nargs="+", metavar="NAME", help="default: all installed")
+    report.add_argument(
+        "--backends",
+        nargs="+",
+        metavar="NAME",
+        type=_backend,
+        help="among numpy, jax, torch, tensorflow, array_api_strict; each one named must be "
+        "installed, or the run fails (default: every installed one, the others listed)",
+    )
     report.add_argument(
         "--dtype", default="float32", choices=("float16", "bfloat16", "float32", "float64")
     )
@@ -34,9 +43,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("doctor", help="installed backends, versions, devices, adapters")
     args = parser.parse_args(argv)
     if args.command == "doctor":
-        print(doctor())
-        return 0
+        lines, ok = _doctor()
+        print("\n".join(lines))
+        return 0 if ok else 1
+    from xloss.conformance import _runner
+
+    try:  # a backend named that has no such dtype
+        _runner.requested(args.backends, args.dtype)
+    except ValueError as error:
+        report.error(str(error))
     return _report(args)
+
+
+def _backend(name: str) -> str:
+    """``--backends``: a known backend name; argparse turns the ValueError into a usage error
+    (exit status 2) that lists the known names."""
+    from xloss.conformance import _runner
+
+    try:
+        return _runner.known(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -51,8 +78,9 @@ def _report(args: argparse.Namespace) -> int:
     if args.output:
         with open(args.output, "w", encoding="utf-8") as file:
             file.write(output)
-        summary = result.summary
-        print(f"{args.output}: {summary['passed']} passed, {summary['failed']} failed")
+        print(f"{args.output}: {_summary_line(result)}")
+        for problem in result.problems:
+            print(f"problem: {problem}")
     else:
         print(output)
     return 0 if result.ok else 1
@@ -87,17 +115,27 @@ def _native_rows(report: Any) -> list[list[str]]:
     ]
 
 
-def _footer(report: Any) -> list[str]:
+def _summary_line(report: Any) -> str:
     s = report.summary
+    line = f"{s['passed']} passed, {s['failed']} failed"
+    problems = s["problems"]
+    return line + (f", {problems} problem{'s' if problems > 1 else ''}" if problems else "")
+
+
+def _footer(report: Any) -> list[str]:
     lines = [
-        f"{s['passed']} passed, {s['failed']} failed",
+        _summary_line(report),
         f"dtype {report.dtype}; tolerance {report.to_dict()['tolerance']:.1e} (relative and "
         f"absolute, from finfo); cells: max abs / max rel error against a float64 reference",
     ]
     versions = ", ".join(f"{b} {v}" for b, v in report.versions.items())
     lines.append(f"backends: {versions}")
+    skipped = [b for b in report.versions if b not in report.backends]
+    if skipped:
+        lines.append(f"not run: {', '.join(skipped)} (no {report.dtype})")
     for name, hint in report.missing.items():
         lines.append(f"missing: {name} (install with: {hint})")
+    lines += [f"problem: {p}" for p in report.problems]
     errors = [
         f"{r.case} on {b}: {c.error}"
         for r in report.results
@@ -217,16 +255,27 @@ class _Fake:
 
 def doctor() -> str:
     """Installed backends with versions and devices, and the adapter and fast paths of each."""
+    return "\n".join(_doctor()[0])
+
+
+def _doctor() -> tuple[list[str], bool]:
+    """The lines of `doctor`, and False when an installed backend fails to import."""
     import importlib
 
     from xloss.conformance import _frameworks
 
-    lines = ["xloss doctor", ""]
+    lines, ok = ["xloss doctor", ""], True
     for name in _frameworks.BACKENDS:
         if not _frameworks.installed(name):
             lines.append(f"{name:<17} not installed ({_frameworks.INSTALL_HINT[name]})")
             continue
-        framework = _frameworks.load(name)
+        try:
+            framework = _frameworks.load(name)
+        except Exception as error:  # found, but broken: say so, and look at the others
+            message = f"{type(error).__name__}: {error}"[:300]
+            lines.append(f"{name:<17} installed, but fails to import: {message}")
+            ok = False
+            continue
         adapter_name = name if name in ("numpy", "jax", "torch", "tensorflow") else "generic"
         adapter = importlib.import_module(f"xloss.adapters.{adapter_name}")
         sample = framework.from_numpy(__import__("numpy").zeros(2, "float32"))
@@ -236,7 +285,7 @@ def doctor() -> str:
         lines.append(f"  devices:   {', '.join(_devices(name))}")
         lines.append(f"  adapter:   xloss.adapters.{adapter_name}; namespace {namespace.__name__}")
         lines.append(f"  native:    {', '.join(fast) or 'none (generic Array-API bodies)'}")
-    return "\n".join(lines)
+    return lines, ok
 
 
 def _devices(name: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,10 @@ from xloss.conformance import _frameworks
 from xloss.conformance._cases import CASES, Case
 
 ULPS = 64  # relative error allowed per unit roundoff of the compute dtype (as the test suite)
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+# Names people reach for that are not the import names the runner knows backends by.
+ALIASES = {"pytorch": "torch", "tf": "tensorflow", "np": "numpy", "jnp": "jax",
+           "strict": "array_api_strict", "array_api": "array_api_strict"}  # fmt: skip
 
 
 def _eps(dtype: str) -> float:
@@ -75,16 +80,26 @@ class Report:
     versions: dict[str, str]
     dtype: str
     results: list[CaseResult]
+    # What makes the run fail besides a cell: a backend asked for by name that is not
+    # installed, one that is installed but fails to import, no backend run at all.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def summary(self) -> dict[str, int]:
         cells = [c for r in self.results for c in (*r.cells.values(), *r.natives.values())]
         passed = sum(c.ok for c in cells)
-        return {"passed": passed, "failed": len(cells) - passed, "cases": len(self.results)}
+        return {
+            "passed": passed,
+            "failed": len(cells) - passed,
+            "cases": len(self.results),
+            "problems": len(self.problems),
+        }
 
     @property
     def ok(self) -> bool:
-        return self.summary["failed"] == 0
+        """True when every comparison passed, on at least one backend, and nothing asked for
+        was left out."""
+        return self.summary["failed"] == 0 and not self.problems
 
     def to_dict(self) -> dict[str, Any]:
         def cell(c: Cell) -> dict[str, Any]:
@@ -99,6 +114,7 @@ class Report:
             "missing": self.missing,
             "versions": self.versions,
             "dtype": self.dtype,
+            "problems": self.problems,
             "tolerance": tolerance(self.dtype),
             "cases": [
                 {
@@ -158,6 +174,46 @@ def available() -> tuple[list[str], dict[str, str]]:
     return present, missing
 
 
+def known(name: str) -> str:
+    """``name`` if it is a backend the runner knows, else a ValueError naming the known ones
+    (and the likely one meant: ``torch`` for ``pytorch``, ``tensorflow`` for ``tf``)."""
+    if name in _frameworks.BACKENDS:
+        return name
+    key = str(name).strip().lower().replace("-", "_")
+    parts = [p.strip() for p in key.split(",") if p.strip()]
+    if len(parts) > 1:
+        hint = f" (separate the names with spaces: {' '.join(ALIASES.get(p, p) for p in parts)})"
+    else:
+        guess = key if key in _frameworks.BACKENDS else ALIASES.get(key)
+        close = difflib.get_close_matches(key, _frameworks.BACKENDS, n=1, cutoff=0.7)
+        guess = guess or (close[0] if close else None)
+        hint = f" (did you mean {guess!r}?)" if guess else ""
+    raise ValueError(
+        f"unknown backend {name!r}{hint}; the known backends are {', '.join(_frameworks.BACKENDS)}."
+    )
+
+
+def requested(backends: Iterable[str] | None, dtype: str = "float32") -> list[str] | None:
+    """The backends asked for, checked: each a known name, each with ``dtype``; in order,
+    without repeats (None for "every installed one"). A ValueError says what is wrong."""
+    if dtype not in DTYPES:
+        raise ValueError(f"`dtype` must be one of {', '.join(DTYPES)}; received {dtype!r}.")
+    if backends is None:
+        return None
+    if isinstance(backends, str):
+        backends = [backends]
+    names = list(dict.fromkeys(known(b) for b in backends))
+    if not names:
+        raise ValueError("no backend asked for: name one or more, or pass None for every one.")
+    for name in names:
+        if dtype not in _frameworks.dtypes(name):
+            raise ValueError(
+                f"backend {name!r} has no {dtype} (it has {', '.join(_frameworks.dtypes(name))});"
+                f" choose another dtype or leave {name} out."
+            )
+    return names
+
+
 def run(
     backends: Iterable[str] | None = None,
     dtype: str = "float32",
@@ -166,20 +222,41 @@ def run(
     """Run every case on each backend (default: every installed one) in ``dtype``.
 
     Args:
-        backends: names among numpy, jax, torch, tensorflow, array_api_strict.
-        dtype: float16, bfloat16, float32 or float64 (backends lacking it are skipped for it).
+        backends: names among numpy, jax, torch, tensorflow, array_api_strict. A name asked for
+            that is not installed (or fails to import) makes the report fail (``report.ok`` is
+            False, with the reason and the install command in ``report.problems``); by
+            default, backends that are not installed are listed in ``report.missing`` only.
+        dtype: float16, bfloat16, float32 or float64. By default, the installed backends
+            lacking it are left out; a report that runs no backend at all fails.
         progress: called with a line of text as the run goes on.
 
     Returns:
-        A `Report`; ``report.ok`` is True when every comparison passed.
+        A `Report`; ``report.ok`` is True when every comparison passed, on at least one
+        backend, and every backend asked for ran.
+
+    Raises:
+        ValueError: an unknown backend name (the known ones are in the message), an unknown
+            dtype, or a backend asked for by name that has no such dtype.
     """
+    names = requested(backends, dtype)
     present, missing = available()
-    chosen = present if backends is None else [b for b in backends if b in present]
-    missing.update(
-        {b: _frameworks.INSTALL_HINT.get(b, "") for b in (backends or []) if b not in present}
-    )
-    frameworks = {b: _frameworks.load(b) for b in chosen}
-    chosen = [b for b in chosen if dtype in _frameworks.dtypes(b)]
+    problems = [
+        f"{b} was asked for but is not installed (install with: {missing[b]})"
+        for b in names or []
+        if b not in present
+    ]
+    frameworks = {}
+    for b in present if names is None else [b for b in names if b in present]:
+        try:
+            frameworks[b] = _frameworks.load(b)
+        except Exception as error:  # installed (found), but it does not import
+            message = f"{type(error).__name__}: {error}"[:300]
+            problems.append(f"{b} is installed but fails to import: {message}")
+    chosen = [b for b in frameworks if dtype in _frameworks.dtypes(b)]
+    if not chosen:
+        verb = "has" if len(frameworks) == 1 else "have"
+        have = f": {', '.join(frameworks)} {verb} no {dtype}" if frameworks else ""
+        problems.append(f"no backend ran{have}")
     results = []
     for number, case in enumerate(CASES, start=1):
         if progress:
@@ -194,7 +271,7 @@ def run(
                 result.natives[native.label] = run_native(case, native)
         results.append(result)
     versions = {b: frameworks[b].version for b in frameworks}
-    return Report(chosen, missing, versions, dtype, results)
+    return Report(chosen, missing, versions, dtype, results, problems)
 
 
 def _x64(name: str) -> Any:
@@ -243,9 +320,10 @@ def check(
     """
     if kind not in ("categorical", "sparse", "binary"):
         raise ValueError(f"`kind` must be 'categorical', 'sparse' or 'binary'; received {kind!r}.")
-    if not _frameworks.installed(backend):
+    if not _frameworks.installed(known(backend)):
         raise ValueError(
-            f"backend {backend!r} is not installed: {_frameworks.INSTALL_HINT.get(backend, '')}"
+            f"backend {backend!r} is not installed; install it with: "
+            f"{_frameworks.INSTALL_HINT[backend]}"
         )
     framework = _frameworks.load(backend)
     from xloss.conformance import _reference as ref
