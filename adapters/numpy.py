@@ -44,6 +44,9 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     ``(value key << 32) | reversed index``. Other rows cost what the native recipe costs.
     """
     np = sys.modules["numpy"]
+    if x.dtype.type.__module__ == "ml_dtypes":  # bfloat16: ranked as float32 (exact)
+        ranked = top_k(x.astype(np.float32), k, axis, largest)
+        return None if ranked is None else (np.take_along_axis(x, ranked[1], axis=axis), ranked[1])
     if k == 1:
         best = first_best(np, x, axis, largest)
         if best is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,8 +24,13 @@ EXTRA = tuple(n.strip() for n in os.environ.get("XLOSS_EXTRA_BACKENDS", "").spli
 NAMES = KNOWN + tuple(n for n in EXTRA if n not in KNOWN)
 
 # The floating dtypes each library has (array-api-strict has only the standard's two).
+# NumPy's bfloat16 is ml_dtypes' (what np.asarray of a JAX or TensorFlow bfloat16 array holds);
+# ml_dtypes comes with JAX and TensorFlow.
+_ML_DTYPES = importlib.util.find_spec("ml_dtypes") is not None
 FLOAT_DTYPES = {
-    "numpy": ("float16", "float32", "float64"),
+    "numpy": ("float16", "bfloat16", "float32", "float64")
+    if _ML_DTYPES
+    else ("float16", "float32", "float64"),
     "array_api_strict": ("float32", "float64"),
     "jax": ("float16", "bfloat16", "float32", "float64"),
     "torch": ("float16", "bfloat16", "float32", "float64"),
@@ -55,9 +61,11 @@ class TestBackend:
             return self.module.cast(x, getattr(self.module, dtype))
         if self.name == "torch":
             return x.to(getattr(self.module, dtype))
-        return self.module.astype(x, getattr(self.module, dtype))
+        return self.module.astype(x, self.dtype_of(dtype))
 
     def dtype_of(self, name: str) -> Any:
+        if self.name == "numpy" and name == "bfloat16":
+            return importlib.import_module("ml_dtypes").bfloat16
         return getattr(self.module, name)
 
     def compile(self, fn: Callable[..., Any], *examples: np.ndarray) -> Callable[..., Any]:

@@ -457,6 +457,106 @@ def test_config_round_trip_and_matches_keras(name):
     assert theirs.from_config(config).get_config() == keras_config
 
 
+def _another_framework(backend):
+    """An array maker of a framework other than the backend's, and other than NumPy."""
+    return need("torch").from_numpy if backend.name == "jax" else need("jax.numpy").asarray
+
+
+@pytest.mark.backends("array_api_strict", "jax", "torch", "tensorflow")
+@pytest.mark.parametrize("name", KERAS_NAMES)
+def test_numpy_targets_and_weights_with_other_arrays_match_keras(backend, name):
+    """Keras converts its inputs with ``ops.convert_to_tensor``: NumPy targets and sample
+    weights go with any backend's predictions. Targets of another framework still raise."""
+    options, (y_true, y_pred, *weight) = POSITIONAL[name]
+    ours, theirs = getattr(compat, name), getattr(keras.losses, name)
+    if name in CLASS_NAMES:
+        ours, theirs, options = ours(*options), theirs(*options), ()
+    expected = np.asarray(theirs(y_true, y_pred, *weight, *options), np.float64)
+    assert_result(backend, ours(y_true, backend.asarray(y_pred), *weight, *options), expected)
+    other = _another_framework(backend)(y_true)
+    with pytest.raises(TypeError, match="Convert `y_true` to the framework of `y_pred`"):
+        ours(other, backend.asarray(y_pred), *weight, *options)
+
+
+# Keras casts floating-point labels to integers (tf.cast, jnp.array, np.array, torch.long):
+# truncated toward zero. ignore_class is compared before the cast.
+FLOAT_LABELS = np.array([0.7, 2.9, -0.5, 4.99, 1.0, 3.2, 2.0, 0.0], np.float32)
+FLOAT_IGNORED = np.where(d.IGNORED == -1, -1.0, FLOAT_LABELS).astype(np.float32)
+FLOAT_CASES = {
+    "logits": (FLOAT_LABELS, d.LOGITS, {"from_logits": True}),
+    "probabilities": (FLOAT_LABELS, d.PROBS, {}),
+    "float64-ignore-class": (
+        FLOAT_IGNORED.astype(np.float64),
+        d.LOGITS,
+        {"from_logits": True, "ignore_class": -1},
+    ),
+    "ignore-class-in-range": (FLOAT_LABELS, d.LOGITS, {"from_logits": True, "ignore_class": 1}),
+}
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", None], ids=str)
+@pytest.mark.parametrize("case", FLOAT_CASES)
+def test_float_labels_are_truncated_as_keras_does(backend, case, reduction):
+    labels, y_pred, options = FLOAT_CASES[case]
+    loss = compat.SparseCategoricalCrossentropy(reduction=reduction, **options)
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(reduction=reduction, **options)
+    expected = np.asarray(keras_loss(labels, y_pred, d.SAMPLE_WEIGHT), np.float64)
+    out = loss(backend.asarray(labels), backend.asarray(y_pred), backend.asarray(d.SAMPLE_WEIGHT))
+    assert_result(backend, out, expected)
+    function = np.asarray(keras.losses.sparse_categorical_crossentropy(labels, y_pred, **options))
+    out = compat.sparse_categorical_crossentropy(
+        backend.asarray(labels), backend.asarray(y_pred), **options
+    )
+    assert_result(backend, out, function.astype(np.float64))
+
+
+# (labels, ignore_class, the message): labels Keras's cast gives no class index for, or gives
+# ignore_class without ignoring them
+UNREADABLE = {
+    "nan": (np.nan, None, "holds nan: Keras casts floating-point labels to integers"),
+    "inf": (-np.inf, None, "holds -inf"),
+    "beyond-int32": (3e9, None, "holds 3000000000.0: Keras casts"),
+    "truncates-to-ignore-class": (-1.5, -1, "casts it to -1, the ignore_class, without ignoring"),
+    "truncates-to-ignore-class-in-range": (0.5, 0, "casts it to 0, the ignore_class"),
+}
+
+
+@pytest.mark.parametrize("case", UNREADABLE)
+def test_float_labels_keras_cannot_cast_are_errors_or_nan(backend, case):
+    """Eagerly a ValueError that names the label; with the value checks off (as under
+    tracing) that position gives nan."""
+    value, ignore_class, message = UNREADABLE[case]
+    labels = d.LABELS.astype(np.float32)
+    labels[3] = value
+    x = backend.asarray(d.LOGITS)
+    with pytest.raises(ValueError, match=message):
+        compat.sparse_categorical_crossentropy(backend.asarray(labels), x, True, ignore_class)
+    loss = compat.SparseCategoricalCrossentropy(True, ignore_class, None)
+    with pytest.raises(ValueError, match=message):
+        loss(backend.asarray(labels), x)
+    with xloss.value_checks(False):
+        out = backend.to_numpy(loss(backend.asarray(labels), x))
+    assert np.isnan(out[3]) and np.isfinite(np.delete(out, 3)).all()
+
+
+@pytest.mark.backends("jax", "torch", "tensorflow")
+def test_float_labels_compile(backend):
+    """Truncation and the nan of an unreadable label under jax.jit, torch.compile and
+    tf.function with unknown dimensions."""
+    labels = FLOAT_LABELS.copy()
+    labels[3] = np.nan
+
+    def loss(y_true, y_pred):
+        return compat.sparse_categorical_crossentropy(y_true, y_pred, True)
+
+    compiled = backend.compile(loss, labels, d.LOGITS)
+    out = backend.to_numpy(compiled(backend.asarray(labels), backend.asarray(d.LOGITS)))
+    expected = keras.losses.sparse_categorical_crossentropy(FLOAT_LABELS, d.LOGITS, True)
+    expected = np.asarray(expected)
+    assert np.isnan(out[3])
+    np.testing.assert_allclose(np.delete(out, 3), np.delete(expected, 3), rtol=tolerance("float32"))
+
+
 BAD = [
     (compat.BinaryFocalCrossentropy, {"gamma": -1.0}, ValueError, "`gamma` must be a finite"),
     (compat.BinaryFocalCrossentropy, {"gamma": "2"}, TypeError, "`gamma` must be a number"),

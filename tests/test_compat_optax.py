@@ -8,6 +8,8 @@ the cases where a port most easily differs.
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 import subprocess
 import sys
 
@@ -161,6 +163,11 @@ SMOOTH = {
     "axis-tuple": ((SOFT_3D, 0.1), {"axis": (1, 2)}),
     "where": ((d.ONE_HOT, 0.1), {"where": ELEMENTS | np.eye(d.C, dtype=bool)[d.LABELS]}),
     "alpha-array": ((d.ONE_HOT, np.float32(0.25)), {}),
+    # where of a lower rank counts categories when its `axis` (counted from the end) is the
+    # class axis at full size: a per-class mask, or one with size-1 leading dimensions
+    "where-per-class": ((d.ONE_HOT, 0.1), {"where": np.arange(d.C) != 2}),
+    "where-row": ((d.ONE_HOT, 0.1), {"where": (np.arange(d.C) != 2)[None]}),
+    "where-3d-axis-tuple": ((SOFT_3D, 0.1), {"axis": (-2, -1), "where": SOFT_3D[0] > 0.05}),
 }
 
 
@@ -173,6 +180,78 @@ def test_smooth_labels_matches_optax(backend, case):
     ours_alpha = backend.asarray(alpha) if isinstance(alpha, np.generic) else alpha
     out = oc.smooth_labels(backend.asarray(labels), ours_alpha, **theirs)
     assert_result(backend, out, np.asarray(expected, np.float64))
+
+
+# optax computes with jnp, which takes NumPy arrays: labels, alpha and where= may be NumPy
+# whatever the logits are (the first argument: `labels` for smooth_labels)
+NUMPY_MIXED = {
+    "integer-labels": ("softmax_cross_entropy_with_integer_labels", (d.LOGITS, d.LABELS), {}),
+    "integer-labels-where": (
+        "softmax_cross_entropy_with_integer_labels",
+        (d.LOGITS, d.LABELS),
+        {"where": ELEMENTS},
+    ),
+    "softmax-where": ("softmax_cross_entropy", (d.LOGITS, d.SOFT), {"where": EXAMPLES}),
+    "safe": ("safe_softmax_cross_entropy", (MASKED, MASKED_TARGETS), {}),
+    "sigmoid": ("sigmoid_binary_cross_entropy", (d.BINARY_LOGITS, d.BINARY_SOFT), {}),
+    "smooth-labels": (
+        "smooth_labels",
+        (d.ONE_HOT, np.float32(0.2)),
+        {"where": ELEMENTS | np.eye(d.C, dtype=bool)[d.LABELS]},
+    ),
+}
+
+
+def _another_framework(backend):
+    """An array maker of a framework other than the backend's, and other than NumPy."""
+    return need("torch").from_numpy if backend.name == "jax" else need("jax.numpy").asarray
+
+
+@pytest.mark.backends("array_api_strict", "jax", "torch", "tensorflow")
+@pytest.mark.parametrize("case", NUMPY_MIXED)
+def test_numpy_arguments_with_other_arrays_match_optax(backend, case):
+    """NumPy labels, alpha and where= go with any backend's logits, as they go with JAX's in
+    optax (the oracle runs that mix); labels of another framework still raise."""
+    jnp = need("jax.numpy")
+    name, (first, second), kwargs = NUMPY_MIXED[case]
+    expected = getattr(_optax(), name)(jnp.asarray(first), second, **kwargs)
+    out = getattr(oc, name)(backend.asarray(first), second, **kwargs)
+    assert_result(backend, out, np.asarray(expected, np.float64))
+    if isinstance(second, np.ndarray):
+        other = _another_framework(backend)(second)
+        with pytest.raises(TypeError, match="Convert `labels` to the framework of `logits`"):
+            getattr(oc, name)(backend.asarray(first), other, **kwargs)
+
+
+# where= shapes whose optax number is no count of categories (jnp.sum over `where`'s own axes)
+NOT_CATEGORIES = {
+    # the review's case: optax gives [0.95, 0.05, 0.05] (2 = the included examples)
+    "batch-flags-axis-0": ((4, 3), 0, np.array([True, True, False]), "one flag per example"),
+    "batch-flags-axis-last": ((4, 3), -1, np.array([True, False, True, True]), "per example"),
+    "size-1-class-axis": ((4, 3), -1, np.ones((4, 1), bool), "size 1 along the class axis"),
+    "size-1-axis-0": ((4, 3), 0, np.ones((1, 3), bool), "size 1 along the class axis 0"),
+    "axis-none-lower-rank": ((4, 3), None, np.ones(3, bool), "lines up with `labels`' axis 1"),
+    "non-negative-axis-lower-rank": ((2, 3, 4), 1, np.ones((3, 4), bool), "its own axis 1"),
+}
+
+
+@pytest.mark.parametrize("case", NOT_CATEGORIES)
+def test_smooth_labels_where_that_counts_no_categories_is_an_error(backend, case):
+    """optax's K = jnp.sum(where, axis) over `where`'s own axes counts categories only where
+    `where`'s axis is the class axis of `labels` at full size; elsewhere optax gives a number
+    that counts something else (the examples, one flag) and xloss raises."""
+    optax = _optax()
+    shape, axis, where, match = NOT_CATEGORIES[case]
+    labels = np.eye(shape[-1], dtype=np.float32)[np.arange(math.prod(shape[:-1])) % shape[-1]]
+    labels = labels.reshape(shape)
+    if case != "non-negative-axis-lower-rank":  # there optax raises (`where` has no axis 1)
+        theirs = np.asarray(optax.smooth_labels(labels, 0.1, axis=axis, where=where))
+        if case != "batch-flags-axis-last":  # (4,) against (4, 3): no mask of the entries
+            counted = np.broadcast_to(where, shape).sum(axis=axis, keepdims=True)
+            share = np.where(counted > 0, 0.1 / np.maximum(counted, 1), np.inf)
+            assert not np.allclose(theirs, 0.9 * labels + share), "optax counts categories"
+    with pytest.raises(ValueError, match=re.escape(match)):
+        oc.smooth_labels(backend.asarray(labels), 0.1, axis=axis, where=backend.asarray(where))
 
 
 # case: (function, the floating logits, the targets, the result dtype for half precision)

@@ -187,6 +187,58 @@ def test_out_of_range_label_under_tracing_gives_nan(backend):
     assert np.isnan(out[2]) and np.isfinite(np.delete(out, 2)).all()
 
 
+# tf.nn converts NumPy labels (and pos_weight) to tensors: they go with any backend's logits
+NUMPY_MIXED = {
+    "softmax": ("softmax_cross_entropy_with_logits", {"labels": d.SOFT, "logits": d.LOGITS}),
+    "sparse": (
+        "sparse_softmax_cross_entropy_with_logits",
+        {"labels": d.LABELS, "logits": d.LOGITS},
+    ),
+    "sigmoid": (
+        "sigmoid_cross_entropy_with_logits",
+        {"labels": d.BINARY_SOFT, "logits": d.BINARY_LOGITS},
+    ),
+    "weighted": (
+        "weighted_cross_entropy_with_logits",
+        {"labels": d.BINARY_SOFT, "logits": d.BINARY_LOGITS, "pos_weight": POS_WEIGHT},
+    ),
+    "weighted-numpy-scalar": (
+        "weighted_cross_entropy_with_logits",
+        {"labels": d.BINARY_SOFT, "logits": d.BINARY_LOGITS, "pos_weight": np.float32(2.5)},
+    ),
+}
+
+
+@pytest.mark.backends("array_api_strict", "jax", "torch", "tensorflow")
+@pytest.mark.parametrize("case", NUMPY_MIXED)
+def test_numpy_labels_with_other_arrays_match_tf(backend, case):
+    """The oracle is tf.nn on a tensor of logits with the NumPy labels as they are."""
+    tf = _tf()
+    name, kwargs = NUMPY_MIXED[case]
+    expected = getattr(tf.nn, name)(**{**kwargs, "logits": tf.constant(kwargs["logits"])})
+    out = getattr(tfc, name)(**{**kwargs, "logits": backend.asarray(kwargs["logits"])})
+    assert_result(backend, out, expected.numpy().astype(np.float64))
+
+
+def _another_framework(backend):
+    """An array maker of a framework other than the backend's, and other than NumPy."""
+    return need("torch").from_numpy if backend.name == "jax" else need("jax.numpy").asarray
+
+
+def test_two_frameworks_ask_to_convert_the_labels(backend):
+    """`logits` is the reference (the result's array type): the message asks to convert the
+    labels, whichever argument comes first in TF's signature."""
+    other = _another_framework(backend)
+    with pytest.raises(TypeError, match=r"`logits` is .* but `labels` is .*Convert `labels` to"):
+        tfc.sparse_softmax_cross_entropy_with_logits(
+            labels=other(d.LABELS), logits=backend.asarray(d.LOGITS)
+        )
+    with pytest.raises(TypeError, match=r"Convert `pos_weight` to the framework of `logits`"):
+        tfc.weighted_cross_entropy_with_logits(
+            backend.asarray(d.BINARY_SOFT), backend.asarray(d.BINARY_LOGITS), other(POS_WEIGHT)
+        )
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ runs the profile on the backend's arrays: the numbers, the dtype and the array t
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 
@@ -328,6 +329,63 @@ def test_value_checks_off_gives_nan_instead(backend):
     with xloss.value_checks(False):
         out = tc.cross_entropy(backend.asarray(d.LOGITS), backend.asarray(labels), reduction="none")
     assert np.isnan(backend.to_numpy(out)[0])
+
+
+# What torch's float arguments take: Python numbers, NumPy scalars and 0-d tensors.
+SMOOTHING_NUMBERS = {
+    "numpy-float32": lambda: np.float32(0.1),
+    "numpy-float64": lambda: np.float64(0.3),
+    "numpy-float16": lambda: np.float16(0.25),
+    "numpy-int64": lambda: np.int64(1),
+    "torch-0d-float": lambda: _torch().tensor(0.2),
+    "torch-0d-int": lambda: _torch().tensor(0, dtype=_torch().int32),
+}
+
+
+@pytest.mark.parametrize("kind", SMOOTHING_NUMBERS)
+def test_label_smoothing_takes_what_torch_takes(backend, kind):
+    value = SMOOTHING_NUMBERS[kind]()
+    _compare(backend, "cross_entropy", kind, (d.LOGITS, d.LABELS), {"label_smoothing": value})
+
+
+# torch refuses the first three (a NumPy array, 0-d or not; a 1-element tensor; a string) and
+# reads True as 1.0: a bool is refused here as the slip it likely is.
+NOT_SMOOTHING = {
+    "numpy-0d-array": (lambda: np.array(0.1), "received a numpy.ndarray of shape ()"),
+    "torch-1-element": (lambda: _torch().tensor([0.1]), "received a torch.Tensor of shape (1,)"),
+    "string": (lambda: "0.1", "received '0.1'"),
+    "bool": (lambda: True, "received True"),
+    "numpy-bool": (lambda: np.True_, "received np.True_"),
+    "torch-0d-bool": (lambda: _torch().tensor(True), "received tensor(True)"),
+}
+
+
+@pytest.mark.parametrize("kind", NOT_SMOOTHING)
+def test_label_smoothing_refuses_other_values(backend, kind):
+    make, received = NOT_SMOOTHING[kind]
+    value = make()
+    x, y = backend.asarray(d.LOGITS), backend.asarray(d.LABELS)
+    if kind in ("numpy-0d-array", "torch-1-element", "string"):
+        with pytest.raises(TypeError, match="must be float"):
+            _torch().nn.functional.cross_entropy(
+                _torch().from_numpy(d.LOGITS), _torch().from_numpy(d.LABELS), label_smoothing=value
+            )
+    message = r"must be a float in \[0, 1\] \(a Python or NumPy number, or a 0-d torch tensor\)"
+    with pytest.raises(TypeError, match=f"{message}; {re.escape(received)}"):
+        tc.cross_entropy(x, y, label_smoothing=value)
+
+
+@pytest.mark.backends("array_api_strict", "jax", "torch", "tensorflow")
+def test_numpy_targets_are_refused_as_torch_refuses_them(backend):
+    """F.cross_entropy takes tensors only (TypeError for a NumPy target or weight); so does
+    compat.torch for any backend's logits, unlike compat.optax, .tensorflow and .keras."""
+    F = _torch().nn.functional
+    with pytest.raises(TypeError, match=r"must be Tensor, not numpy\.ndarray"):
+        F.cross_entropy(_torch().from_numpy(d.LOGITS), d.LABELS)
+    with pytest.raises(TypeError, match="Convert `target` to the framework of `input`"):
+        tc.cross_entropy(backend.asarray(d.LOGITS), d.LABELS)
+    with pytest.raises(TypeError, match="Convert `weight` to the framework of `input`"):
+        tc.cross_entropy(backend.asarray(d.LOGITS), backend.asarray(d.LABELS), WEIGHT)
 
 
 @pytest.mark.parametrize(

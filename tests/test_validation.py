@@ -112,6 +112,55 @@ ROWS = {
         TypeError,
         r"`from_logits` must be True or False; received 'yes'",
     ),
+    "none-labels": (
+        lambda b: xloss.sparse_categorical_crossentropy(None, b.asarray(d.PROBS)),
+        TypeError,
+        r"`y_true` must be an array, a Python number or a list; received None",
+    ),
+    "none-predictions": (
+        lambda b: xloss.SparseCategoricalCrossentropy()(b.asarray(d.LABELS), None),
+        TypeError,
+        r"`y_pred` must be an array, a Python number or a list; received None",
+    ),
+    "none-top-k-input": (
+        lambda b: xloss.top_k(None, 1),
+        TypeError,
+        r"`x` must be an array, a Python number or a list; received None",
+    ),
+    "label-smoothing-string": (
+        lambda b: xloss.categorical_crossentropy(
+            b.asarray(d.ONE_HOT), b.asarray(d.PROBS), label_smoothing="0.1"
+        ),
+        TypeError,
+        r"`label_smoothing` must be a number in \[0, 1\]; received '0.1'",
+    ),
+    "keepdims-not-bool": (
+        lambda b: xloss.logsumexp(b.asarray(d.LOGITS), keepdims="no"),
+        TypeError,
+        r"`keepdims` must be True or False; received 'no'",
+    ),
+    "no-classes-softmax": (
+        lambda b: xloss.softmax(b.asarray(np.zeros((8, 0), np.float32))),
+        ValueError,
+        r"`x` has no classes: its axis 1 \(the class axis\) has size 0, in shape \(8, 0\)",
+    ),
+    "no-classes-loss": (
+        lambda b: xloss.categorical_crossentropy(
+            b.asarray(np.zeros((8, 0), np.float32)), b.asarray(np.zeros((8, 0), np.float32))
+        ),
+        ValueError,
+        r"`y_pred` has no classes: its axis 1 \(the class axis\) has size 0",
+    ),
+    "no-classes-filter": (
+        lambda b: xloss.top_p_filter(b.asarray(np.zeros((8, 0), np.float32)), 0.5),
+        ValueError,
+        r"`logits` has no classes",
+    ),
+    "no-classes-sample": (
+        lambda b: xloss.sample(b.asarray(np.zeros((8, 0), np.float32)), 0),
+        ValueError,
+        r"`logits` has no classes",
+    ),
     "sample-weight-shape": (
         lambda b: xloss.CategoricalCrossentropy()(
             b.asarray(d.ONE_HOT), b.asarray(d.PROBS), b.asarray(d.SAMPLE_WEIGHT[:3])
@@ -127,6 +176,28 @@ def test_bad_input_raises_at_the_entry(backend, row):
     call, error, message = ROWS[row]
     with pytest.raises(error, match=message):
         call(backend)
+
+
+def test_numpy_scalars_are_values_not_a_second_framework(backend):
+    """NumPy's scalars (``arr.mean()``, ``labels[0]``, ``np.float32(0.1)``) are converted like
+    Python numbers, as the frameworks themselves take them; NumPy arrays are arrays."""
+    x = backend.asarray(d.LOGITS)
+    weighted = xloss.SparseCategoricalCrossentropy(from_logits=True, reduction="sum")
+    got = weighted(backend.asarray(d.LABELS), x, sample_weight=np.float32(2.0))
+    want = 2.0 * weighted(backend.asarray(d.LABELS), x)
+    np.testing.assert_allclose(backend.to_numpy(got), backend.to_numpy(want), rtol=1e-6)
+    row = backend.asarray(d.LOGITS[0])
+    one = xloss.sparse_categorical_crossentropy(np.int64(d.LABELS[0]), row, from_logits=True)
+    first = xloss.sparse_categorical_crossentropy(int(d.LABELS[0]), row, from_logits=True)
+    np.testing.assert_array_equal(backend.to_numpy(one), backend.to_numpy(first))
+    smoothed = xloss.categorical_crossentropy(
+        backend.asarray(d.ONE_HOT), x, from_logits=True, label_smoothing=np.float32(0.25)
+    )
+    plain = xloss.categorical_crossentropy(
+        backend.asarray(d.ONE_HOT), x, from_logits=True, label_smoothing=0.25
+    )
+    np.testing.assert_allclose(backend.to_numpy(smoothed), backend.to_numpy(plain), rtol=1e-6)
+    assert xloss.top_k(x, np.int64(2), largest=np.True_).indices.shape == (d.N, 2)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from xloss import _fast
-from xloss._validation import FloatInput, float_input, normalize_axis, to_caller_dtype
+from xloss._validation import (
+    FloatInput,
+    check_classes,
+    check_flag,
+    float_input,
+    normalize_axis,
+    to_caller_dtype,
+)
 
 # --- core -------------------------------------------------------------------------------------
 
@@ -78,6 +85,7 @@ def _along_axis(arg: FloatInput, name: str, core: Any, axis: Any, **options: Any
     """Run ``core`` (or the backend's kernel for ``name``) along ``axis``, in the caller's dtype."""
     ns, x, dtype = arg
     axis = normalize_axis(axis, x.ndim, array="x")
+    check_classes(x, axis, array="x")
     out = _fast.run(ns.backend.adapter, name, core, ns.xp, x, axis=axis, **options)
     return to_caller_dtype(ns.xp, out, dtype)
 
@@ -163,6 +171,7 @@ def logsumexp(x: Any, /, axis: int = -1, *, keepdims: bool = False) -> Any:
         >>> float(xloss.logsumexp(np.array([1000.0, 1000.0])))
         1000.6931471805599
     """
+    keepdims = check_flag(keepdims, "keepdims")
     x = float_input(x, upcast=False)
     return _along_axis(x, "logsumexp", logsumexp_xp, axis, keepdims=keepdims)
 

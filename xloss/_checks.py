@@ -14,7 +14,7 @@ import warnings
 from typing import Any
 
 from xloss._switch import Switch
-from xloss._validation import same_dtype
+from xloss._validation import finfo, same_dtype
 
 SAMPLE_ROWS = 8
 """The from_logits heuristics look at up to this many rows of ``y_pred`` (slices along its
@@ -166,7 +166,7 @@ def warn_if_mistaken(
 def sum_tolerance(xp: Any, dtype: Any) -> float:
     """How close to 1 a row of probabilities in ``dtype`` sums: ``max(1e-3, 8 * eps)`` (a
     softmax output rounded to bfloat16 sums only within 2**-8 of 1, past 1e-3)."""
-    return max(1e-3, 8.0 * float(xp.finfo(dtype).eps))
+    return max(1e-3, 8.0 * float(finfo(xp, dtype).eps))
 
 
 _EXPLAIN = {

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xloss._checks import sum_tolerance
-from xloss._dispatch import _PYTHON_VALUES, Namespace, as_array, resolve
-from xloss._validation import check_from_logits, normalize_axis
+from xloss._dispatch import Namespace, _is_value, as_array, resolve
+from xloss._validation import check_from_logits, is_kind, normalize_axis
 
 MAX_VALUES = 1_000_000
 """``diagnose`` reads the first rows of ``y_pred`` up to this many values (at least one row)."""
@@ -262,16 +262,16 @@ def diagnose(
     _refuse_traced(name, y_pred, "y_pred")
     # y_true may be another library's array (NumPy labels with TensorFlow predictions, as
     # Keras accepts): it is read with its own namespace.
-    true_ns = ns if isinstance(y_true, _PYTHON_VALUES) else resolve(y_true=y_true)
+    true_ns = ns if _is_value(y_true) else resolve(y_true=y_true)
     _refuse_traced(true_ns.backend.name, y_true, "y_true")
     keras_marker = getattr(y_pred, "_keras_logits", None) is not None
-    pred = as_array(y_pred, ns, floating=True)
-    if not xp.isdtype(pred.dtype, "real floating"):
+    pred = as_array(y_pred, ns, floating=True, name="y_pred")
+    if not is_kind(xp, pred.dtype, "real floating"):
         raise TypeError(
             f"`y_pred` must be a real floating-point array; received dtype {pred.dtype}. "
             f"Scores and probabilities are real numbers: cast it first."
         )
-    true = as_array(y_true, true_ns)
+    true = as_array(y_true, true_ns, name="y_true")
     ndim = pred.ndim
     axis_index = normalize_axis(axis, ndim)
     classes = int(pred.shape[axis_index])
@@ -317,7 +317,7 @@ def diagnose(
 
 def _refuse_traced(name: str, x: Any, argument: str) -> None:
     """A ``TypeError`` for traced arrays: their values do not exist yet."""
-    if isinstance(x, _PYTHON_VALUES):
+    if _is_value(x):
         return
     traced = False
     if name == "jax":

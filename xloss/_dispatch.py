@@ -9,10 +9,21 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from types import ModuleType
 from typing import Any, NamedTuple
 
 _PYTHON_VALUES = (bool, int, float, list, tuple)
+
+
+def _is_value(value: Any) -> bool:
+    """Whether ``value`` is converted into the arrays' library rather than being an array of
+    one: Python numbers and sequences, and NumPy's scalars (``np.float32(0.1)``,
+    ``arr.mean()``, ``labels[0]``), which NumPy arrays are not: those decide the framework."""
+    if isinstance(value, _PYTHON_VALUES):
+        return True
+    np = sys.modules.get("numpy")
+    return np is not None and isinstance(value, np.generic)
 
 
 def _load_adapters() -> tuple[tuple[ModuleType, ...], ModuleType]:
@@ -86,7 +97,7 @@ def resolve(**arguments: Any) -> Namespace:
     """
     found: tuple[str, Any, Backend] | None = None
     for name, value in arguments.items():
-        if value is None or isinstance(value, _PYTHON_VALUES):
+        if value is None or _is_value(value):
             continue
         backend = backend_of(value)
         if backend is None:
@@ -114,14 +125,20 @@ def resolve(**arguments: Any) -> Namespace:
     return Namespace(backend.xp or backend.adapter.namespace(like), backend, like)
 
 
-def as_array(value: Any, ns: Namespace, *, floating: bool = False) -> Any:
+def as_array(value: Any, ns: Namespace, *, floating: bool = False, name: str = "") -> Any:
     """``value`` as an array of ``ns``'s library, on the device of ``ns.like``.
 
     With ``floating``, Python numbers and lists become the namespace's default floating dtype
-    (``[1, 2, 3]`` as logits means ``[1.0, 2.0, 3.0]``); arrays keep their dtype.
+    (``[1, 2, 3]`` as logits means ``[1.0, 2.0, 3.0]``); arrays keep their dtype. ``None``
+    (which `resolve` skips, for optional arguments) is a ``TypeError`` naming ``name``.
     """
+    if value is None:
+        raise TypeError(
+            f"`{name or 'an array argument'}` must be an array, a Python number or a list; "
+            f"received None."
+        )
     xp = ns.xp
-    if isinstance(value, _PYTHON_VALUES):
+    if _is_value(value):
         array = xp.asarray(value, device=ns.backend.adapter.device(ns.like))
         if floating and not xp.isdtype(array.dtype, "real floating"):
             default = xp.__array_namespace_info__().default_dtypes()["real floating"]

@@ -14,6 +14,7 @@ from xloss import _fast
 from xloss._activations import softmax_xp
 from xloss._topk import check_k, top_k
 from xloss._validation import (
+    check_classes,
     float_input,
     in_unit_interval,
     index_dtype,
@@ -125,6 +126,7 @@ def _probability_filter(
     backend's kernel for ``name``)."""
     ns, x, dtype = float_input(logits, name="logits")
     axis = normalize_axis(axis, x.ndim, array="logits")
+    check_classes(x, axis, array="logits")
     p, min_keep = in_unit_interval(p, "p"), check_k(min_keep, None, name="min_keep")
     out = _fast.run(
         ns.backend.adapter, name, core, ns.xp, x,
@@ -183,6 +185,7 @@ def top_k_filter(logits: Any, k: int, axis: int = -1, fill_value: float = -math.
     """
     ns, x, dtype = float_input(logits, name="logits")
     axis = normalize_axis(axis, x.ndim, array="logits")
+    check_classes(x, axis, array="logits")
     k = check_k(k, x.shape[axis])
     return to_caller_dtype(ns.xp, top_k_filter_xp(ns.xp, x, k, axis, float(fill_value)), dtype)
 
@@ -271,6 +274,7 @@ def top_k_softmax(logits: Any, k: int, axis: int = -1, temperature: float = 1.0)
     ns, x, dtype = float_input(logits, name="logits")
     xp = ns.xp
     axis = normalize_axis(axis, x.ndim, array="logits")
+    check_classes(x, axis, array="logits")
     values, indices = top_k(x, check_k(k, x.shape[axis]), axis=axis)
     probs = softmax_xp(xp, values / check_temperature(temperature), axis)
     return to_caller_dtype(xp, probs, dtype), indices

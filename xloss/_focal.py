@@ -16,6 +16,7 @@ from xloss._activations import log_sigmoid_xp, softmax_xp, softplus_xp
 from xloss._loss_classes import Loss
 from xloss._losses import _clip_probabilities, _num_classes, _row_total, per_sample
 from xloss._validation import (
+    check_flag,
     check_from_logits,
     check_label_smoothing,
     in_unit_interval,
@@ -42,11 +43,7 @@ def check_gamma(gamma: Any) -> float:
 
 
 def check_class_balancing(apply_class_balancing: Any) -> bool:
-    if not isinstance(apply_class_balancing, bool):
-        raise TypeError(
-            f"`apply_class_balancing` must be True or False; received {apply_class_balancing!r}."
-        )
-    return apply_class_balancing
+    return check_flag(apply_class_balancing, "apply_class_balancing")
 
 
 def check_binary_alpha(alpha: Any) -> float:

@@ -32,7 +32,7 @@ from typing import Any
 
 from xloss._dispatch import Namespace, as_array, resolve
 from xloss._topk import check_k
-from xloss._validation import _same, _shape, index_dtype
+from xloss._validation import _same, _shape, check_classes, check_flag, index_dtype, is_kind
 
 # --- the core (Array API only) ----------------------------------------------------------------
 
@@ -57,7 +57,7 @@ def _label_index(xp: Any, labels: Any, y_pred: Any) -> tuple[Any, Any]:
     class 1); NaN and infinities are out of range.
     """
     indexing = index_dtype(xp)
-    if xp.isdtype(labels.dtype, "real floating"):
+    if is_kind(xp, labels.dtype, "real floating"):
         labels = _trunc(xp, labels)
         num_classes = _num_classes(xp, y_pred, labels.dtype)
         in_range = xp.logical_and(labels >= 0, labels < num_classes)  # False for NaN
@@ -81,7 +81,7 @@ def in_top_k_xp(xp: Any, labels: Any, y_pred: Any, k: int) -> Any:
     picked = xp.take_along_axis(y_pred, xp.expand_dims(index, axis=-1), axis=-1)
     above = xp.sum(xp.astype(y_pred > picked, xp.int32), axis=-1)
     hit = xp.logical_and(above < k, in_range)
-    if xp.isdtype(y_pred.dtype, "real floating"):
+    if is_kind(xp, y_pred.dtype, "real floating"):
         hit = xp.logical_and(hit, xp.all(xp.isfinite(y_pred), axis=-1))
     return hit
 
@@ -94,7 +94,7 @@ def in_sorted_ids_xp(xp: Any, labels: Any, ids: Any, k: int) -> Any:
     """
     valid = None
     if labels.dtype != ids.dtype:
-        if xp.isdtype(ids.dtype, "integral") and xp.isdtype(labels.dtype, "real floating"):
+        if is_kind(xp, ids.dtype, "integral") and is_kind(xp, labels.dtype, "real floating"):
             info = xp.iinfo(ids.dtype)
             labels = _trunc(xp, labels)
             valid = xp.logical_and(labels >= info.min, labels <= info.max)  # False for NaN
@@ -109,7 +109,7 @@ def in_sorted_ids_xp(xp: Any, labels: Any, ids: Any, k: int) -> Any:
 def _argmax_like_tensorflow(xp: Any, y_true: Any) -> Any:
     """``argmax`` over the last axis: first index on ties, NaN never the maximum (``tf.argmax``
     skips NaN; an all-NaN row gives 0)."""
-    if xp.isdtype(y_true.dtype, "real floating"):
+    if is_kind(xp, y_true.dtype, "real floating"):
         y_true = xp.where(xp.isnan(y_true), xp.full_like(y_true, -float("inf")), y_true)
     return xp.argmax(y_true, axis=-1)
 
@@ -119,8 +119,8 @@ def _argmax_like_tensorflow(xp: Any, y_true: Any) -> Any:
 
 def _predictions(y_pred: Any, ns: Namespace, name: str, what: str) -> Any:
     xp = ns.xp
-    y_pred = as_array(y_pred, ns, floating=True)
-    if not xp.isdtype(y_pred.dtype, ("real floating", "integral")):
+    y_pred = as_array(y_pred, ns, floating=True, name="y_pred")
+    if not is_kind(xp, y_pred.dtype, ("real floating", "integral")):
         raise TypeError(
             f"`{name}` must be a real array of {what} (floating point or integer); received "
             f"dtype {y_pred.dtype}."
@@ -130,13 +130,15 @@ def _predictions(y_pred: Any, ns: Namespace, name: str, what: str) -> Any:
             f"`{name}` must have at least one dimension (the class axis, last); received a "
             f"scalar. Reshape it, e.g. to shape (1, C)."
         )
+    if what == "scores":  # sorted ids may be none (k = 0 of them): no hit
+        check_classes(y_pred, y_pred.ndim - 1, array=name)
     return y_pred
 
 
 def _sparse_labels(xp: Any, y_true: Any, y_pred: Any) -> tuple[Any, bool]:
     """``(labels, restore)``: labels shaped like ``y_pred`` without its last axis; ``restore``
     says a trailing size-1 axis (Keras's ``(N, 1)`` form) was dropped and goes back on."""
-    if not xp.isdtype(y_true.dtype, ("integral", "real floating")):
+    if not is_kind(xp, y_true.dtype, ("integral", "real floating")):
         raise TypeError(
             f"`y_true` must hold class indices (an integer array, or whole numbers in a "
             f"floating array); received dtype {y_true.dtype}."
@@ -206,14 +208,13 @@ def sparse_top_k_categorical_accuracy(
         array([[1.],
                [1.]], dtype=float32)
     """
-    if not isinstance(from_sorted_ids, bool):
-        raise TypeError(f"`from_sorted_ids` must be True or False; received {from_sorted_ids!r}.")
+    from_sorted_ids = check_flag(from_sorted_ids, "from_sorted_ids")
     k = check_k(k, None)
     ns = resolve(y_pred=y_pred, y_true=y_true)
     xp = ns.xp
     what = "sorted class ids" if from_sorted_ids else "scores"
     y_pred = _predictions(y_pred, ns, "y_pred", what)
-    labels, restore = _sparse_labels(xp, as_array(y_true, ns), y_pred)
+    labels, restore = _sparse_labels(xp, as_array(y_true, ns, name="y_true"), y_pred)
     if from_sorted_ids:
         hit = in_sorted_ids_xp(xp, labels, y_pred, k)
     else:
@@ -258,8 +259,8 @@ def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Any:
     ns = resolve(y_pred=y_pred, y_true=y_true)
     xp = ns.xp
     y_pred = _predictions(y_pred, ns, "y_pred", "scores")
-    y_true = as_array(y_true, ns)
-    if not xp.isdtype(y_true.dtype, ("real floating", "integral", "bool")):
+    y_true = as_array(y_true, ns, name="y_true")
+    if not is_kind(xp, y_true.dtype, ("real floating", "integral", "bool")):
         raise TypeError(
             f"`y_true` must be a real array of one-hot or soft targets; received dtype "
             f"{y_true.dtype}."
@@ -270,9 +271,9 @@ def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Any:
             f"y_true.shape={_shape(y_true)} and y_pred.shape={_shape(y_pred)}. For integer "
             f"class labels use sparse_top_k_categorical_accuracy."
         )
-    if xp.isdtype(y_pred.dtype, "real floating"):
+    if is_kind(xp, y_pred.dtype, "real floating"):
         y_true = y_true if y_true.dtype == y_pred.dtype else xp.astype(y_true, y_pred.dtype)
-    elif xp.isdtype(y_true.dtype, "bool"):
+    elif is_kind(xp, y_true.dtype, "bool"):
         y_true = xp.astype(y_true, xp.int8)
     labels = _argmax_like_tensorflow(xp, y_true)
     return _as_float32(xp, in_top_k_xp(xp, labels, y_pred, k), False)

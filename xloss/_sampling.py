@@ -17,7 +17,7 @@ from xloss._activations import shift_xp
 from xloss._filters import check_temperature, top_k_filter_xp, top_p_filter_xp
 from xloss._topk import check_k
 from xloss._topk import top_k as _top_k
-from xloss._validation import float_input, index_dtype, normalize_axis
+from xloss._validation import check_classes, float_input, index_dtype, normalize_axis
 
 #: Integer seeds are limited to the range every backend maps to distinct streams in every
 #: configuration (JAX without x64 keeps only the low 32 bits of a seed).
@@ -265,6 +265,7 @@ def sample(
     ns, x, _ = float_input(logits, name="logits")
     xp, adapter = ns.xp, ns.backend.adapter
     axis = normalize_axis(axis, x.ndim, array="logits")
+    check_classes(x, axis, array="logits")
     t = check_temperature(temperature, allow_zero=True)
     k = None if top_k is None else check_k(top_k, x.shape[axis], name="top_k")
     p = None if top_p is None else _check_top_p(top_p)

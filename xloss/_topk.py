@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from xloss._dispatch import as_array, resolve
-from xloss._validation import as_int, is_kind, normalize_axis
+from xloss._validation import as_int, check_flag, is_kind, normalize_axis
 
 
 class TopK(NamedTuple):
@@ -39,7 +39,7 @@ def _take_first(xp: Any, x: Any, k: int, axis: int) -> Any:
 
 def top_k_xp(xp: Any, x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
     """The pure-standard body: a stable sort by value, then a stable sort by NaN-ness."""
-    if xp.isdtype(x.dtype, "real floating"):
+    if is_kind(xp, x.dtype, "real floating"):
         nan = xp.isnan(x)
         order = xp.argsort(
             xp.where(nan, xp.zeros_like(x), x), axis=axis, descending=largest, stable=True
@@ -90,15 +90,14 @@ def top_k(x: Any, k: int, /, axis: int = -1, *, largest: bool = True) -> TopK:
     """
     ns = resolve(x=x)
     xp = ns.xp
-    x = as_array(x, ns)
+    x = as_array(x, ns, name="x")
     if not is_kind(xp, x.dtype, ("real floating", "integral")):
         raise TypeError(
             f"`x` must be a real array (floating point or integer); received dtype {x.dtype}."
         )
     axis = normalize_axis(axis, x.ndim, array="x")
     k = check_k(k, x.shape[axis])
-    if not isinstance(largest, bool):
-        raise TypeError(f"`largest` must be True or False; received {largest!r}.")
+    largest = check_flag(largest, "largest")
     native = ns.backend.adapter.top_k
     result = None if native is None else native(x, k, axis, largest)
     if result is None:

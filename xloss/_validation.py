@@ -7,6 +7,7 @@ unknown dimension, ``None``, is never judged).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import operator
 import sys
@@ -25,8 +26,10 @@ def as_int(value: Any, name: str, *, what: str = "an int") -> int:
 
 
 def in_unit_interval(value: Any, name: str, *, hint: str = "") -> float:
-    """``value`` as a float in [0, 1]."""
+    """``value`` as a float in [0, 1] (a number; not a string, which ``float`` would read)."""
     try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
         number = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"`{name}` must be a number in [0, 1]; received {value!r}.") from None
@@ -55,18 +58,34 @@ def normalize_axis(axis: Any, ndim: int, *, name: str = "axis", array: str = "y_
     return axis % ndim
 
 
+def check_classes(x: Any, axis: int, *, array: str = "y_pred") -> None:
+    """A ``ValueError`` where ``x`` has no entries along its class ``axis`` (a normalised
+    index), where a softmax or a class sum has nothing to work on; an unknown size (traced)
+    passes."""
+    if x.shape[axis] == 0:
+        raise ValueError(
+            f"`{array}` has no classes: its axis {axis} (the class axis) has size 0, in shape "
+            f"{tuple(x.shape)}. Give at least one class, or pass `axis=` for another axis."
+        )
+
+
 def check_label_smoothing(label_smoothing: Any) -> float:
     hint = " 0 disables smoothing; 0.1 is a common choice."
     return in_unit_interval(label_smoothing, "label_smoothing", hint=hint)
 
 
+def check_flag(value: Any, name: str, *, hint: str = "") -> bool:
+    """``value`` as a bool: True or False (NumPy's too); anything else, which ``if`` would
+    read as true or false (``"no"`` is true), is a ``TypeError``."""
+    np = sys.modules.get("numpy")
+    if isinstance(value, bool) or (np is not None and isinstance(value, np.bool_)):
+        return bool(value)
+    raise TypeError(f"`{name}` must be True or False; received {value!r}.{hint}")
+
+
 def check_from_logits(from_logits: Any) -> bool:
-    if not isinstance(from_logits, bool):
-        raise TypeError(
-            f"`from_logits` must be True or False; received {from_logits!r}. Use True when "
-            f"`y_pred` holds raw scores (logits), False when it holds probabilities."
-        )
-    return bool(from_logits)
+    hint = " Use True when `y_pred` holds raw scores (logits), False when it holds probabilities."
+    return check_flag(from_logits, "from_logits", hint=hint)
 
 
 def check_reduction(reduction: Any) -> str | None:
@@ -116,12 +135,33 @@ def is_kind(xp: Any, dtype: Any, kind: str | tuple[str, ...]) -> bool:
     standard one (NumPy's and JAX's arrays: 0.1 us, where NumPy's ``isdtype`` builds its sets
     in each call, 0.6-0.9 us); other dtypes (bfloat16, PyTorch's, TensorFlow's) ask ``xp``."""
     np = sys.modules.get("numpy")
-    if np is not None and isinstance(dtype, np.dtype) and dtype.kind in "biufc":
+    if np is not None and isinstance(dtype, np.dtype):
+        letter = dtype.kind if dtype.kind in "biufc" else _extension_kind(dtype)
         letters = _LETTERS.get(kind)
         if letters is None:  # a tuple of kinds, seen for the first time
             letters = _LETTERS[kind] = "".join(_LETTERS[k] for k in kind)
-        return dtype.kind in letters
+        return letter in letters
     return bool(xp.isdtype(dtype, kind))
+
+
+def _extension_kind(dtype: Any) -> str:
+    """``"f"`` for ml_dtypes' floating types in NumPy arrays (``bfloat16``: what ``np.asarray``
+    of a JAX or TensorFlow bfloat16 array holds), whose NumPy ``kind`` is ``"V"`` and which
+    NumPy's ``isdtype`` refuses; ``""`` for other non-standard dtypes (no kind)."""
+    if dtype.type.__module__ == "ml_dtypes":
+        ml_dtypes = sys.modules["ml_dtypes"]
+        with contextlib.suppress(ValueError, TypeError):
+            ml_dtypes.finfo(dtype)
+            return "f"
+    return ""
+
+
+def finfo(xp: Any, dtype: Any) -> Any:
+    """``xp.finfo(dtype)``; ml_dtypes' own for its types in NumPy arrays (`_extension_kind`)."""
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(dtype, np.dtype) and dtype.type.__module__ == "ml_dtypes":
+        return sys.modules["ml_dtypes"].finfo(dtype)
+    return xp.finfo(dtype)
 
 
 def same_dtype(a: Any, b: Any) -> bool:
@@ -154,7 +194,7 @@ def float_input(x: Any, *, name: str = "x", upcast: bool = True) -> FloatInput:
     """Resolve ``x``'s namespace, check it is real floating point and upcast half precision
     (with ``upcast=False`` the caller upcasts later, inside a fused body: see `_fast.run`)."""
     ns = resolve(**{name: x})
-    x = as_array(x, ns, floating=True)
+    x = as_array(x, ns, floating=True, name=name)
     x, dtype = _to_compute(ns.xp, x, name, upcast=upcast)
     return FloatInput(ns, x, dtype)
 
@@ -218,16 +258,19 @@ def loss_inputs(
     """
     ns = resolve(y_pred=y_pred, y_true=y_true, sample_weight=sample_weight)
     xp = ns.xp
-    y_pred, dtype = _to_compute(xp, as_array(y_pred, ns, floating=True), "y_pred", upcast=upcast)
+    y_pred = as_array(y_pred, ns, floating=True, name="y_pred")
+    y_pred, dtype = _to_compute(xp, y_pred, "y_pred", upcast=upcast)
     compute = compute_dtype(xp, dtype)
     axis = normalize_axis(axis, y_pred.ndim)
+    check_classes(y_pred, axis)
     if sparse:
-        y_true = _sparse_labels(xp, as_array(y_true, ns), y_pred, axis)
+        y_true = _sparse_labels(xp, as_array(y_true, ns, name="y_true"), y_pred, axis)
     else:
         half_from = None if upcast else ns.backend.adapter.HALF_TARGETS_FROM
-        y_true = _dense_targets(xp, as_array(y_true, ns), y_pred, compute, half_from=half_from)
+        y_true = as_array(y_true, ns, name="y_true")
+        y_true = _dense_targets(xp, y_true, y_pred, compute, half_from=half_from)
     if sample_weight is not None:
-        sample_weight = as_array(sample_weight, ns)
+        sample_weight = as_array(sample_weight, ns, name="sample_weight")
         _check_real(xp, sample_weight, "sample_weight")
         sample_weight = xp.astype(sample_weight, compute)
     return LossInputs(xp, ns.backend.adapter, y_true, y_pred, sample_weight, axis)

@@ -13,13 +13,55 @@ from typing import Any
 
 from xloss import _checks
 from xloss._activations import softplus_xp
-from xloss._dispatch import Namespace, as_array
-from xloss._validation import _check_real, _to_compute, as_int, index_dtype
+from xloss._dispatch import Namespace, _is_value, as_array, backend_of, resolve
+from xloss._validation import _check_real, _to_compute, as_int, index_dtype, is_kind
 
 Shape = tuple[Any, ...]
 
 
 # --- conversion -------------------------------------------------------------------------------
+
+
+def adopt(**arguments: Any) -> tuple[Namespace, tuple[Any, ...]]:
+    """``(namespace, arguments)``: the namespace of the arguments, the first one (``logits``,
+    ``y_pred``) being the reference, and the arguments in the order given, with NumPy arrays and
+    NumPy scalars among the others converted into the reference's framework, on its device.
+
+    optax, ``tf.nn`` and Keras take NumPy labels, weights and masks with their own arrays (optax
+    computes with ``jnp``; TensorFlow and Keras call ``convert_to_tensor``), so
+    `xloss.compat.optax`, `xloss.compat.tensorflow` and `xloss.compat.keras` do too, through
+    this function. torch does not (``F.cross_entropy`` raises ``TypeError`` for a NumPy
+    target), and neither do `xloss.compat.torch` and xloss's own functions, which call
+    `xloss._dispatch.resolve` directly. Any other mix raises ``TypeError`` naming both
+    frameworks and asking to convert the non-reference argument: arrays of two frameworks
+    neither of which is NumPy, and NumPy logits with another framework's labels (the result
+    has the reference's type, so nothing is converted into NumPy).
+
+    Raises:
+        TypeError: the mixes above; an argument is not an array, a number or a list; a NumPy
+            array the reference's framework cannot hold (strings, objects).
+    """
+    first, reference = next(iter(arguments.items()))
+    target = None
+    if reference is not None and not _is_value(reference):
+        target = backend_of(reference)
+    if target is not None and target.name != "numpy":
+        xp = target.xp or target.adapter.namespace(reference)
+        device = target.adapter.device(reference)
+        for name, value in arguments.items():
+            if name == first or value is None or _is_value(value):
+                continue
+            backend = backend_of(value)
+            if backend is None or backend.name != "numpy":
+                continue
+            try:
+                arguments[name] = xp.asarray(value, device=device)
+            except (TypeError, ValueError, RuntimeError) as error:
+                raise TypeError(
+                    f"`{name}` is a NumPy array of dtype {value.dtype}, which cannot be converted "
+                    f"to {target.name} for `{first}`: {error}"
+                ) from error
+    return resolve(**arguments), tuple(arguments.values())
 
 
 def floating(ns: Namespace, value: Any, name: str) -> tuple[Any, Any]:
@@ -38,7 +80,7 @@ def integers(ns: Namespace, value: Any, name: str, hint: str) -> Any:
     """Integer class indices, in the namespace's indexing dtype."""
     xp = ns.xp
     labels = as_array(value, ns)
-    if not xp.isdtype(labels.dtype, "integral"):
+    if not is_kind(xp, labels.dtype, "integral"):
         raise TypeError(
             f"`{name}` must hold integer class indices; received dtype {labels.dtype}.{hint}"
         )
@@ -50,9 +92,9 @@ def mask(ns: Namespace, value: Any, name: str) -> Any:
     """A boolean mask (nonzero entries of a numeric array count as True)."""
     xp = ns.xp
     m = as_array(value, ns)
-    if xp.isdtype(m.dtype, "bool"):
+    if is_kind(xp, m.dtype, "bool"):
         return m
-    if not xp.isdtype(m.dtype, ("integral", "real floating")):
+    if not is_kind(xp, m.dtype, ("integral", "real floating")):
         raise TypeError(f"`{name}` must be a boolean array; received dtype {m.dtype}.")
     return m != 0
 
@@ -64,12 +106,56 @@ def optional_name(name: Any) -> None:
 
 
 def check_unit(value: Any, name: str, *, hint: str = "") -> float:
-    """A Python number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"`{name}` must be a float in [0, 1]; received {value!r}.")
-    if not 0.0 <= value <= 1.0:
+    """A number in [0, 1], as a Python float.
+
+    What torch's float arguments take, bools left out: a Python int or float, a NumPy integer
+    or floating-point scalar (``np.float32(0.1)``), or a 0-d integer or floating-point torch
+    tensor (its value is read). torch refuses a NumPy array, 0-d or not, and so does this; it
+    reads ``True`` as 1, which this refuses as the likely slip it is.
+    """
+    number = _real_number(value)
+    if number is None:
+        raise TypeError(
+            f"`{name}` must be a float in [0, 1] (a Python or NumPy number, or a 0-d torch "
+            f"tensor); received {_describe(value)}."
+        )
+    if not 0.0 <= number <= 1.0:
         raise ValueError(f"`{name}` must be in [0, 1]; received {value!r}.{hint}")
+    return number
+
+
+def _real_number(value: Any) -> float | None:
+    """``value`` as a float if it is a real number `check_unit` takes, else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    backend = backend_of(value)
+    if backend is None or backend.name not in ("numpy", "torch") or value.ndim != 0:
+        return None
+    if backend.name == "numpy":
+        import numpy as np  # imported already: ``value`` is a NumPy array
+
+        if not isinstance(value, np.generic):
+            return None
+    xp = backend.xp or backend.adapter.namespace(value)
+    if not is_kind(xp, value.dtype, ("integral", "real floating")):
+        return None
     return float(value)
+
+
+def _describe(value: Any) -> str:
+    """``value``'s repr for a Python, NumPy or torch scalar; type and shape for an array."""
+    kind = type(value)
+    scalar = kind.__module__ == "numpy" and kind.__name__ != "ndarray"  # a NumPy scalar
+    if isinstance(value, (bool, int, float, str)) or scalar:
+        return repr(value)
+    backend = backend_of(value)
+    if backend is not None and backend.name == "torch" and value.ndim == 0:
+        return repr(value)
+    shape = getattr(value, "shape", None)
+    suffix = "" if shape is None else f" of shape {tuple(shape)}"
+    return f"a {kind.__module__}.{kind.__qualname__}{suffix}"
 
 
 # --- shapes -----------------------------------------------------------------------------------

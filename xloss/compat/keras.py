@@ -28,6 +28,16 @@ The loss classes take Keras's ``name`` and ``dtype``:
 
 The functions take no ``dtype``: they return xloss's dtypes.
 
+Keras converts its inputs with ``ops.convert_to_tensor``, so NumPy targets and sample weights
+go with any backend's tensors; here too, ``y_true`` and ``sample_weight`` may be NumPy arrays
+(or scalars) whatever library ``y_pred`` comes from, and are converted to it, on its device.
+Arrays of two other libraries raise ``TypeError``. The sparse losses take floating-point labels
+as Keras's backends cast them, truncated toward zero (``1.7`` is class 1); ``nan``, ``inf``,
+labels of magnitude ``2**31`` or more, and labels that only truncate to ``ignore_class``
+(``-1.5`` for ``-1``: Keras compares before the cast, so it does not ignore them) raise
+``ValueError`` eagerly and give ``nan`` under tracing. xloss's own
+`xloss.sparse_categorical_crossentropy` keeps refusing floating-point labels.
+
 Examples:
     >>> import numpy as np
     >>> from xloss.compat import keras
@@ -42,11 +52,15 @@ Examples:
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any
 
-from xloss import _focal, _loss_classes, _losses
-from xloss._dispatch import as_array, resolve
+from xloss import _checks, _focal, _loss_classes, _losses
+from xloss._dispatch import Namespace, as_array
 from xloss._loss_classes import Loss
+from xloss._validation import check_ignore_class, index_dtype, is_kind
+from xloss.compat import _common as c
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _POLICIES = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
@@ -78,6 +92,49 @@ def _check_dtype(dtype: Any) -> str | None:
     )
 
 
+def _class_indices(ns: Namespace, y_true: Any, ignore_class: int | None) -> Any:
+    """Floating-point labels as Keras's backends cast them (``tf.cast`` to int64, ``jnp.array``
+    or ``np.array`` to int32, ``torch.long``): truncated toward zero, so ``1.7`` is class 1 and
+    ``-0.5`` class 0. Other labels are returned as they are.
+
+    Keras compares the labels with ``ignore_class`` before the cast: a label equal to it is
+    ignored, while one that only truncates to it (``-1.5`` for ``-1``) is not. xloss cannot tell
+    the second kind from an ignored label, so such labels raise ``ValueError``, as do ``nan``,
+    ``inf`` and labels of magnitude ``2**31`` or more (no class index; Keras's cast of them is
+    undefined). Under tracing, where values cannot be read, they give ``nan``.
+    """
+    xp = ns.xp
+    y = as_array(y_true, ns)
+    if not is_kind(xp, y.dtype, "real floating"):
+        return y_true
+    zero = xp.zeros_like(y)
+    valid = xp.logical_and(xp.isfinite(y), xp.abs(y) < 2.0**31)
+    safe = xp.where(valid, y, zero)
+    whole = xp.where(safe < 0, xp.ceil(safe), xp.floor(safe))
+    if ignore_class is not None:
+        ignored = y == ignore_class
+        valid = xp.logical_or(ignored, xp.logical_and(valid, whole != ignore_class))
+        whole = xp.where(ignored, xp.full_like(y, ignore_class), whole)
+    host = _checks.readable(ns.backend.adapter, y)
+    if host is not None:
+        wrong = _checks._host(host)[~_checks._host(valid)]
+        if wrong.size:
+            label = wrong.reshape(-1)[0]
+            first = float(label)
+            if ignore_class is not None and math.isfinite(first) and abs(first) < 2.0**31:
+                why = (
+                    f"Keras casts it to {ignore_class}, the ignore_class, without ignoring it "
+                    f"(it compares the labels with ignore_class before the cast), which xloss "
+                    f"cannot tell from an ignored label"
+                )
+            else:
+                why = "Keras casts floating-point labels to integers, and it is no class index"
+            raise ValueError(f"`y_true` holds {label}: {why}. Pass integer class indices.")
+    labels = xp.astype(whole, index_dtype(xp))
+    bad = -1 if ignore_class is None or ignore_class >= 0 else ignore_class - 1
+    return xp.where(valid, labels, xp.full_like(labels, bad))
+
+
 class _KerasLoss(Loss):
     """Keras's ``name`` and ``dtype`` on top of an xloss loss class (a mixin: it comes first
     in the bases, the xloss class second)."""
@@ -95,28 +152,34 @@ class _KerasLoss(Loss):
             y_true: targets, as the matching function takes them.
             y_pred: logits or probabilities.
             sample_weight: optional weights: one per sample (shape ``(N,)``), one per loss value,
-                or a scalar. A Python list or an array of ``y_pred``'s library.
+                or a scalar. A Python list, a NumPy array or an array of ``y_pred``'s library.
 
         Returns:
             A scalar array (or the per-sample array for ``reduction=None``) of ``y_pred``'s type
             and device, in ``dtype``; for ``dtype=None`` in float32 (float64 for float64
             predictions).
         """
+        ns, (y_pred, y_true, sample_weight) = c.adopt(
+            y_pred=y_pred, y_true=y_true, sample_weight=sample_weight
+        )
+        if self._kind == "sparse":
+            y_true = _class_indices(ns, y_true, self._options["ignore_class"])
         if self.dtype is None:
             return super().__call__(y_true, y_pred, sample_weight)
-        ns = resolve(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
         xp = ns.xp
         target = getattr(xp, self.dtype, None)
+        if target is None and self.dtype == "bfloat16" and ns.backend.name == "numpy":
+            target = getattr(sys.modules.get("ml_dtypes"), "bfloat16", None)  # Keras's NumPy's
         if target is None:
             raise TypeError(
                 f"`dtype={self.dtype!r}`: {ns.backend.name} arrays have no {self.dtype} dtype. "
                 f"Pass dtype=None (the inputs' dtype) or a dtype {ns.backend.name} has."
             )
         y_pred = as_array(y_pred, ns, floating=True)
-        if xp.isdtype(y_pred.dtype, ("real floating", "integral", "bool")):
+        if is_kind(xp, y_pred.dtype, ("real floating", "integral", "bool")):
             y_pred = xp.astype(y_pred, target)
         y_true = as_array(y_true, ns)
-        if xp.isdtype(y_true.dtype, "real floating"):
+        if is_kind(xp, y_true.dtype, "real floating"):
             y_true = xp.astype(y_true, target)
         result = super().__call__(y_true, y_pred, sample_weight)
         return result if result.dtype == target else xp.astype(result, target)
@@ -195,6 +258,8 @@ class SparseCategoricalCrossentropy(_KerasLoss, _loss_classes.SparseCategoricalC
         >>> loss = keras.SparseCategoricalCrossentropy(True, -100, "sum_over_batch_size")
         >>> logits = np.array([[2.0, 0.0], [0.0, 2.0], [5.0, 5.0]])
         >>> round(float(loss(np.array([0, 1, -100]), logits)), 4)
+        0.1269
+        >>> round(float(loss(np.array([0.7, 1.9, -100.0]), logits)), 4)  # truncated, as Keras
         0.1269
     """
 
@@ -384,6 +449,7 @@ def categorical_crossentropy(
         >>> keras.categorical_crossentropy(y_true, np.array([[0.0, 2.0], [0.0, 2.0]]), True)
         array([0.12692801, 2.12692801])
     """
+    _, (y_pred, y_true) = c.adopt(y_pred=y_pred, y_true=y_true)
     return _losses.categorical_crossentropy(
         y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis
     )
@@ -401,7 +467,8 @@ def sparse_categorical_crossentropy(
     positional). One loss per sample; 0 where the label is ``ignore_class``.
 
     Args:
-        y_true: integer class indices, ``y_pred``'s shape without the class axis.
+        y_true: class indices, ``y_pred``'s shape without the class axis: integers, or
+            floating-point numbers truncated toward zero as Keras casts them (see the module).
         y_pred: logits or probabilities, real floating point.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         ignore_class: a label value to leave out, or None.
@@ -410,13 +477,22 @@ def sparse_categorical_crossentropy(
     Returns:
         ``y_pred``'s type and device, with ``axis`` removed (xloss's dtypes).
 
+    Raises:
+        ValueError: a label is out of range, or a floating-point label is ``nan``, infinite,
+            or truncates to ``ignore_class`` without equalling it (checked eagerly; under
+            tracing that position gives ``nan``).
+
     Examples:
         >>> import numpy as np
         >>> from xloss.compat import keras
         >>> logits = np.array([[2.0, 0.0], [0.0, 2.0]])
         >>> keras.sparse_categorical_crossentropy(np.array([0, -1]), logits, True, -1)
         array([0.12692801, 0.        ])
+        >>> keras.sparse_categorical_crossentropy(np.array([0.5, -1.0]), logits, True, -1)
+        array([0.12692801, 0.        ])
     """
+    ns, (y_pred, y_true) = c.adopt(y_pred=y_pred, y_true=y_true)
+    y_true = _class_indices(ns, y_true, check_ignore_class(ignore_class))
     return _losses.sparse_categorical_crossentropy(
         y_true, y_pred, from_logits=from_logits, ignore_class=ignore_class, axis=axis
     )
@@ -448,6 +524,7 @@ def binary_crossentropy(
         >>> keras.binary_crossentropy(np.array([[1.0], [0.0]]), np.array([[3.0], [-3.0]]), True)
         array([0.04858735, 0.04858735])
     """
+    _, (y_pred, y_true) = c.adopt(y_pred=y_pred, y_true=y_true)
     return _losses.binary_crossentropy(
         y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis
     )
@@ -493,6 +570,7 @@ def binary_focal_crossentropy(
         >>> keras.binary_focal_crossentropy(y_true, y_pred, False, 0.25, 2.0).round(4)
         array([0.3299, 0.2058])
     """
+    _, (y_pred, y_true) = c.adopt(y_pred=y_pred, y_true=y_true)
     return _focal.binary_focal_crossentropy(
         y_true,
         y_pred,
@@ -541,6 +619,7 @@ def categorical_focal_crossentropy(
         >>> keras.categorical_focal_crossentropy(y_true, y_pred, [0.2, 0.3, 0.5]).round(4)
         array([0.0096, 1.3518])
     """
+    _, (y_pred, y_true) = c.adopt(y_pred=y_pred, y_true=y_true)
     return _focal.categorical_focal_crossentropy(
         y_true,
         y_pred,

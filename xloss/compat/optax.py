@@ -7,6 +7,12 @@ the softmax and the sum, and an example with nothing left gives 0. The result dt
 ``labels * log_softmax(logits)`` has in optax: ``logits``' dtype, promoted with floating
 ``labels`` for the probability-target losses (float16 logits with float32 labels give float32);
 half precision is computed in float32. JAX is not imported.
+
+As in optax, whose ``jnp`` takes NumPy arrays, ``labels``, ``alpha`` and ``where`` may be NumPy
+arrays or scalars whatever library ``logits`` (``labels`` for `smooth_labels`) come from: they
+are converted to it, on its device, keeping their dtype (so float64 NumPy targets promote
+float32 logits to float64, as JAX does with x64 on; JAX without x64 makes them float32 first).
+Arrays of two other libraries raise ``TypeError``.
 """
 
 from __future__ import annotations
@@ -15,8 +21,8 @@ import math
 from typing import Any
 
 from xloss._activations import log_sigmoid_xp, log_softmax_xp, logsumexp_xp, shift_xp
-from xloss._dispatch import Namespace, as_array, resolve
-from xloss._validation import compute_dtype, to_caller_dtype
+from xloss._dispatch import Namespace, as_array
+from xloss._validation import compute_dtype, is_kind, to_caller_dtype
 from xloss.compat import _common as c
 
 __all__ = [
@@ -34,7 +40,7 @@ def _logits_and_targets(ns: Namespace, logits: Any, labels: Any) -> tuple[Any, A
     xp = ns.xp
     x, dtype = c.floating(ns, logits, "logits")
     y = as_array(labels, ns, floating=True)
-    if xp.isdtype(y.dtype, "real floating") and y.dtype != dtype:
+    if is_kind(xp, y.dtype, "real floating") and y.dtype != dtype:
         dtype = xp.result_type(dtype, y.dtype)
     y = c.real(ns, y, "labels", compute_dtype(xp, dtype))
     x = c.real(ns, x, "logits", y.dtype)
@@ -112,7 +118,7 @@ def softmax_cross_entropy(logits: Any, labels: Any, axis: Any = -1, where: Any =
         >>> optax.softmax_cross_entropy(logits, labels, where=np.array([True, False])).round(4)
         array([ 0.2761, -0.    ])
     """
-    ns = resolve(logits=logits, labels=labels, where=where)
+    ns, (logits, labels, where) = c.adopt(logits=logits, labels=labels, where=where)
     xp = ns.xp
     x, y, dtype = _logits_and_targets(ns, logits, labels)
     axes = c.normalize_axes(axis, x.ndim, array="logits", allow_none=True)
@@ -191,7 +197,7 @@ def softmax_cross_entropy_with_integer_labels(
         >>> optax.softmax_cross_entropy_with_integer_labels(logits, np.array([0, 1])).round(4)
         array([0.2761, 2.9518])
     """
-    ns = resolve(logits=logits, labels=labels, where=where)
+    ns, (logits, labels, where) = c.adopt(logits=logits, labels=labels, where=where)
     xp = ns.xp
     x, dtype = c.floating(ns, logits, "logits")
     if axis is None:
@@ -241,7 +247,7 @@ def safe_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
         >>> optax.safe_softmax_cross_entropy(logits, np.array([[0.5, 0.0, 0.5]])).round(4)
         array([0.8133])
     """
-    ns = resolve(logits=logits, labels=labels)
+    ns, (logits, labels) = c.adopt(logits=logits, labels=labels)
     xp = ns.xp
     x, y, dtype = _logits_and_targets(ns, logits, labels)
     if x.ndim == 0:
@@ -282,7 +288,7 @@ def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> Any:
         >>> optax.sigmoid_binary_cross_entropy(x, np.array([1.0, 1.0, 0.0])).round(4)
         array([1.2690e-01, 1.3133e+00, 1.0000e+04])
     """
-    ns = resolve(logits=logits, labels=labels)
+    ns, (logits, labels) = c.adopt(logits=logits, labels=labels)
     xp = ns.xp
     x, dtype = c.floating(ns, logits, "logits")
     y = c.real(ns, labels, "labels", x.dtype)
@@ -302,33 +308,99 @@ def _alpha(ns: Namespace, alpha: Any, dtype: Any) -> Any:
     return c.real(ns, alpha, "alpha", dtype)
 
 
+def _check_category_mask(
+    mask_shape: c.Shape, labels_shape: c.Shape, axis: Any, axes: tuple[int, ...]
+) -> None:
+    """Raise unless ``where`` counts the categories of ``labels`` along ``axes``.
+
+    optax computes ``K = jnp.sum(where, axis, keepdims=True)`` over ``where``'s own dimensions
+    and broadcasts ``K`` against ``labels``. That is the number of included categories only
+    where ``where``'s dimension ``axis`` is ``labels``' class dimension (``where`` of
+    ``labels``' rank, or ``axis`` counted from the end) and has ``labels``' size there.
+    Otherwise optax counts something else (the included examples of a batch-shaped mask, the
+    flags of another dimension, the single flag of a size-1 dimension) or raises.
+    """
+    batch = tuple(d for i, d in enumerate(labels_shape) if i not in axes)
+    if axes != tuple(range(len(labels_shape))) and c.fits(mask_shape, batch):
+        raise ValueError(
+            f"`where` of shape {mask_shape} is one flag per example (`labels`' shape without "
+            f"`axis`), as the losses take it; smooth_labels needs one per category: optax sums "
+            f"such a mask over its own `axis` and divides by the number of included examples "
+            f"(or raises). Broadcast it over the class axes first (a `where` of `labels`' shape)."
+        )
+    if not c.broadcasts_to(mask_shape, labels_shape):
+        raise ValueError(
+            f"`where` of shape {mask_shape} does not broadcast to `labels`' shape {labels_shape}."
+        )
+    offset = len(labels_shape) - len(mask_shape)
+    given = tuple(range(len(labels_shape))) if axis is None else axis
+    given = given if isinstance(given, tuple) else (given,)
+    for g, a in zip(given, axes):
+        own = int(g) if int(g) >= 0 else int(g) + len(mask_shape)  # optax's axis of `where`
+        if own + offset != a or own < 0:
+            problem = (
+                f"optax sums `where` over its own axis {g}, which lines up with `labels`' axis "
+                f"{own + offset}, not with the class axis {a}"
+                if 0 <= own < len(mask_shape)
+                else f"`where` has no axis {g} (optax raises)"
+            )
+        elif mask_shape[own] == 1 and labels_shape[a] not in (1, None):
+            problem = (
+                f"`where` has size 1 along the class axis {a}, where `labels` has "
+                f"{labels_shape[a]} categories, so optax counts 1 (or 0) categories"
+            )
+        else:
+            continue
+        raise ValueError(
+            f"`where` of shape {mask_shape} cannot count the categories of `labels` of shape "
+            f"{labels_shape} along `axis`={axis!r}: {problem}. optax's number there is not a "
+            f"count of categories; give `where` `labels`' size along the class axes (for "
+            f"example `labels`' full shape)."
+        )
+
+
 def smooth_labels(labels: Any, alpha: Any, *, axis: Any = -1, where: Any = None) -> Any:
     r"""``optax.smooth_labels``: ``(1 - alpha) y + alpha / K``.
 
     ``K`` is the number of categories along ``axis`` or, with ``where``, the number of entries
-    ``where`` includes along it (the masked entries are smoothed too, as in optax).
+    ``where`` includes along it (the masked entries are smoothed too, as in optax; an example
+    with none included gets ``alpha / 0 = inf``).
+
+    optax computes ``K = jnp.sum(where, axis, keepdims=True)`` over ``where``'s own dimensions.
+    That counts categories only when ``where``'s dimension ``axis`` is the class dimension of
+    ``labels``, at its full size: ``where`` of ``labels``' rank, or of a lower rank with
+    ``axis`` counted from the end (a per-class mask of shape ``(C,)`` with ``axis=-1``).
+    Otherwise optax's number is a count of something else: with ``labels`` of shape ``(4, 3)``
+    and ``axis=0``, ``where=[True, True, False]`` is one flag per example (the 3 columns) and
+    optax divides by the 2 examples it includes; a batch-shaped ``where`` of shape ``(4,)`` with
+    ``axis=-1`` divides by the included examples too; a ``(4, 1)`` mask divides by 1. Those
+    shapes raise ``ValueError`` here.
 
     Args:
         labels: one-hot (or soft) labels, real floating point.
         alpha: the smoothing factor: a number in [0, 1], or an array.
         axis: the class axis, a tuple of axes, or ``None`` (all axes).
-        where: a boolean array broadcasting against ``labels``; ``K`` counts its True entries
-            along ``axis``.
+        where: a boolean array broadcasting to ``labels``' shape, with ``labels``' size along
+            the class axes; ``K`` counts its True entries along ``axis``.
 
     Returns:
         The smoothed labels, in ``labels``' shape, dtype, array type and device.
 
     Raises:
         TypeError: ``labels`` is not floating point; ``alpha`` is not a number or an array.
-        ValueError: a numeric ``alpha`` is outside [0, 1]; ``axis`` is out of range.
+        ValueError: a numeric ``alpha`` is outside [0, 1]; ``axis`` is out of range; ``where``
+            does not broadcast to ``labels`` or does not cover its class axes (above).
 
     Examples:
         >>> import numpy as np
         >>> from xloss.compat import optax
         >>> optax.smooth_labels(np.array([[0.0, 1.0, 0.0, 0.0]]), 0.2)
         array([[0.05, 0.85, 0.05, 0.05]])
+        >>> optax.smooth_labels(np.eye(3)[:2], 0.3, where=np.array([True, True, False]))
+        array([[0.85, 0.15, 0.15],
+               [0.15, 0.85, 0.15]])
     """
-    ns = resolve(labels=labels, alpha=alpha, where=where)
+    ns, (labels, alpha, where) = c.adopt(labels=labels, alpha=alpha, where=where)
     xp = ns.xp
     y, dtype = c.floating(ns, labels, "labels")
     axes = c.normalize_axes(axis, y.ndim, array="labels", allow_none=True)
@@ -341,10 +413,7 @@ def smooth_labels(labels: Any, alpha: Any, *, axis: Any = -1, where: Any = None)
             smoothed = (1.0 - a) * y + a / xp.sum(xp.ones_like(y), axis=axes, keepdims=True)
     else:
         m = c.mask(ns, where, "where")
-        if not c.broadcasts_to(c.shape(m), c.shape(y)):
-            raise ValueError(
-                f"`where` of shape {c.shape(m)} does not broadcast to `labels`' shape {c.shape(y)}."
-            )
+        _check_category_mask(c.shape(m), c.shape(y), axis, axes)
         m = xp.logical_and(m, xp.ones_like(y, dtype=xp.bool))
         categories = xp.sum(xp.astype(m, y.dtype), axis=axes, keepdims=True)
         share = c.divide(xp, a * xp.ones_like(categories), categories)

@@ -7,6 +7,11 @@ device. TensorFlow is not imported.
 
 Where TF is stricter about dtypes (labels of exactly ``logits``' dtype, int32/int64 class
 indices), any real labels and any integer class indices are accepted here and converted.
+
+As TF converts NumPy arguments to tensors, ``labels`` and ``pos_weight`` may be NumPy arrays or
+scalars whatever library ``logits`` come from: they are converted to it, on its device. Arrays
+of two other libraries raise ``TypeError``, which asks to convert ``labels`` (``logits`` is the
+reference: the result has its type), although ``labels`` comes first in the signature.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 from xloss._activations import log_softmax_xp
-from xloss._dispatch import resolve
 from xloss._losses import sparse_categorical_xp
 from xloss._validation import normalize_axis, to_caller_dtype
 from xloss.compat import _common as c
@@ -56,7 +60,7 @@ def softmax_cross_entropy_with_logits(
         array([0.1698, 0.8247])
     """
     c.optional_name(name)
-    ns = resolve(labels=labels, logits=logits)
+    ns, (logits, labels) = c.adopt(logits=logits, labels=labels)
     xp = ns.xp
     x, dtype = c.floating(ns, logits, "logits")
     y = c.real(ns, labels, "labels", x.dtype)
@@ -101,7 +105,7 @@ def sparse_softmax_cross_entropy_with_logits(
         array([0.1698, 4.0247])
     """
     c.optional_name(name)
-    ns = resolve(labels=labels, logits=logits)
+    ns, (logits, labels) = c.adopt(logits=logits, labels=labels)
     xp = ns.xp
     x, dtype = c.floating(ns, logits, "logits")
     if x.ndim == 0:
@@ -169,7 +173,7 @@ def sigmoid_cross_entropy_with_logits(
             f"received labels={'None' if labels is None else '...'} and "
             f"logits={'None' if logits is None else '...'}."
         )
-    ns = resolve(labels=labels, logits=logits)
+    ns, (logits, labels) = c.adopt(logits=logits, labels=labels)
     xp = ns.xp
     x, dtype = c.floating(ns, logits, "logits")
     z = c.real(ns, labels, "labels", x.dtype)
@@ -206,7 +210,7 @@ def weighted_cross_entropy_with_logits(
         array([0.3808, 0.3133, 2.0794])
     """
     c.optional_name(name)
-    ns = resolve(labels=labels, logits=logits, pos_weight=pos_weight)
+    ns, (logits, labels, pos_weight) = c.adopt(logits=logits, labels=labels, pos_weight=pos_weight)
     xp = ns.xp
     x, dtype = c.floating(ns, logits, "logits")
     z = c.real(ns, labels, "labels", x.dtype)

@@ -16,7 +16,7 @@ from typing import Any
 
 from xloss._activations import log_softmax_xp
 from xloss._dispatch import Namespace, as_array, resolve
-from xloss._validation import as_int, to_caller_dtype
+from xloss._validation import as_int, is_kind, to_caller_dtype
 from xloss.compat import _common as c
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]
@@ -128,7 +128,7 @@ def _probability_loss(
     label_smoothing: float,
 ) -> Any:
     xp = ns.xp
-    if not xp.isdtype(target.dtype, "real floating"):
+    if not is_kind(xp, target.dtype, "real floating"):
         raise TypeError(
             f"`target` has `input`'s shape, so it is read as class probabilities, which must be "
             f"floating point; received dtype {target.dtype}. For class indices, give `target` "
@@ -179,7 +179,8 @@ def cross_entropy(
         ignore_index: a class index whose positions give 0 and are left out of the mean. With
             probability targets only negative values are allowed (as in torch).
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (one loss per position).
-        label_smoothing: in [0, 1].
+        label_smoothing: in [0, 1]: a Python or NumPy number, or a 0-d torch tensor, as torch
+            takes it (a bool is refused, which torch reads as 0 or 1).
 
     Returns:
         A scalar (``"mean"``, ``"sum"``) or an ``(N, d1, ...)`` array, with ``input``'s type,
@@ -187,7 +188,8 @@ def cross_entropy(
 
     Raises:
         TypeError: ``input`` is not floating point; class indices are not integers; probability
-            targets are not floating point.
+            targets are not floating point; ``label_smoothing`` is not a number; an argument
+            is an array of another library than ``input``'s (NumPy included, as in torch).
         ValueError: shapes do not match; ``weight`` is not ``(C,)``; a class index is out of
             range (checked eagerly; under tracing that position gives ``nan``); ``ignore_index``
             is ``>= 0`` with probability targets; ``reduction`` or ``label_smoothing`` is invalid.
@@ -200,6 +202,8 @@ def cross_entropy(
         0.1681
         >>> F.cross_entropy(logits, [0, 2, 1], reduction="none", label_smoothing=0.1).round(4)
         array([0.3913, 0.2949, 1.0986])
+        >>> round(float(F.cross_entropy(logits, [0, 2, 1], label_smoothing=np.float32(0.1))), 4)
+        0.5949
     """
     reduction = _check_reduction(reduction)
     ignore_index = as_int(ignore_index, "ignore_index")
