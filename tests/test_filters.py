@@ -35,6 +35,18 @@ def test_top_k_filter_ties_at_the_threshold_survive(backend):
     assert np.isfinite(backend.to_numpy(xloss.top_k_filter(backend.asarray(TIED), 1))[0]).sum() == 3
 
 
+def test_top_k_filter_with_nan_matches_hf(backend):
+    """HuggingFace removes what is below the K-th largest (NaN ranking first, as torch.topk
+    ranks it): a NaN is never below it, and a NaN threshold removes nothing. Keeping what is at
+    or above it instead removed the NaN, or, with K NaNs, the whole row."""
+    x = np.array(
+        [[np.nan, 1.0, 2.0, 0.5], [np.nan, np.nan, 1.0, 0.0], [3.0, np.nan, -1.0, 2.0]],
+        np.float32,
+    )
+    for k in (1, 2, 3):
+        _assert_filtered(backend, xloss.top_k_filter(backend.asarray(x), k), ref.hf_top_k(x, k))
+
+
 @pytest.mark.parametrize("min_keep", [1, 3])
 @pytest.mark.parametrize("p", [0.0, 0.3, 0.9, 0.999])
 def test_top_p_filter_matches_hf(backend, p, min_keep):

@@ -77,8 +77,10 @@ def _positions(xp: Any, x: Any, axis: int) -> Any:
 def top_k_filter_xp(xp: Any, logits: Any, k: int, axis: int, fill_value: float) -> Any:
     threshold = top_k(logits, k, axis=axis).values
     index = tuple(slice(k - 1, k) if d == axis else slice(None) for d in range(logits.ndim))
-    keep = logits >= threshold[index]  # ties at the threshold survive, as in HuggingFace
-    return xp.where(keep, logits, xp.full_like(logits, fill_value))
+    # HuggingFace's rule: removed when below the threshold (ties survive). Not "kept when at
+    # or above it": NaN ranks first but compares false, and a NaN threshold removes nothing.
+    remove = logits < threshold[index]
+    return xp.where(remove, xp.full_like(logits, fill_value), logits)
 
 
 def top_p_filter_xp(
