@@ -68,7 +68,12 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
     (`_first_best`). Any axis, by moving it last.
 
     Eager on the CPU the choices are made in Python on values read through NumPy (a few ops
-    instead of ``tf.cond``s); traced, ``tf.cond`` makes them.
+    instead of ``tf.cond``s); traced, ``tf.cond`` makes them. Traced where a tape or a
+    forward-mode accumulator may differentiate ``x`` (`_watched`), they are made on ``x``
+    behind ``tf.stop_gradient`` and the values are then gathered from ``x`` (`_gather_last`):
+    TensorFlow cannot differentiate the ``tf.cond``s under every transformation (nested ones
+    under a ``tf.autodiff.ForwardAccumulator`` inside ``tf.function`` fail with an
+    AssertionError, and ``tf.vectorized_map`` cannot vectorise a ``tf.cond``'s gradient).
     """
     tf = sys.modules["tensorflow"]
     last = x.shape.rank - 1
@@ -78,16 +83,18 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
     size = moved.shape.num_elements()  # None while tracing with unknown dimensions
     first = k == 1 and size is not None and size >= FIRST_BEST_FROM
     first = first and (eager or on_cpu(tf, moved))
+    watched = not eager and _watched(moved)
+    held = tf.stop_gradient(moved) if watched else moved  # what the choices see
 
     def select(key: Any) -> Any:
         return _native_top_k(tf, key, k)[1]
 
     def gathered(indices: Any) -> tuple[Any, Any]:
-        return tf.gather(moved, indices, axis=last, batch_dims=last), indices
+        return tf.gather(held, indices, axis=last, batch_dims=last), indices
 
     def first_or(fallback: Any) -> tuple[Any, Any]:
         """k = 1 by `_first_best`, or ``fallback()`` if a row's best is at the dtype's extreme."""
-        values, indices = _first_best(tf, moved, largest)
+        values, indices = _first_best(tf, held, largest)
         if eager:
             extreme = _at_extreme(_host(values), x.dtype, largest).any()
             return fallback() if extreme else (values, indices)
@@ -97,14 +104,14 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
     if not x.dtype.is_floating:
 
         def by_op() -> tuple[Any, Any]:
-            return gathered(select(moved if largest else tf.bitwise.invert(moved)))
+            return gathered(select(held if largest else tf.bitwise.invert(held)))
 
         values, indices = first_or(by_op) if first else by_op()
     else:
-        signed = moved if largest else -moved
+        signed = held if largest else -held
 
         def exact() -> tuple[Any, Any]:
-            key = _sortable_key(tf, moved)
+            key = _sortable_key(tf, held)
             return gathered(select(key if largest else tf.bitwise.invert(key)))
 
         # tf.math.top_k is stable but may order -0.0 and 0.0 apart: that matters only when a
@@ -124,7 +131,7 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
                 zero = (_host(best) == 0).any()
                 return without_zeros() if zero else by_value(best, indices)
 
-            if _holds_nan(tf, moved):
+            if _holds_nan(tf, held):
                 values, indices = exact()
             else:
                 values, indices = first_or(by_op) if first else by_op()
@@ -140,11 +147,38 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
 
             # A NaN anywhere makes the sum NaN: one reduction, no boolean temporary (inf - inf
             # also gives NaN: the exact path then runs needlessly, still exactly).
-            values, indices = tf.cond(tf.math.is_nan(tf.reduce_sum(moved)), exact, no_nan)
+            values, indices = tf.cond(tf.math.is_nan(tf.reduce_sum(held)), exact, no_nan)
+    if watched:
+        values = _gather_last(tf, moved, indices)
     if axis != last:
         back = [perm.index(d) for d in range(last + 1)]
         values, indices = tf.transpose(values, back), tf.transpose(indices, back)
     return values, indices
+
+
+def _watched(x: Any) -> bool:
+    """Whether a tape or a forward-mode accumulator may differentiate the symbolic ``x`` through
+    the ops traced next: TensorFlow's count of the derivative orders they may take of it (a
+    private check, 1 us; where it is missing, always)."""
+    tfe = sys.modules.get("tensorflow.python.pywrap_tfe")
+    if tfe is None or not hasattr(tfe, "TFE_Py_TapeSetPossibleGradientTypes"):
+        return True
+    return bool(tfe.TFE_Py_TapeSetPossibleGradientTypes([x]))
+
+
+def _gather_last(tf: Any, x: Any, indices: Any) -> Any:
+    """``x``'s entries at ``indices`` along its last axis, by one ``tf.gather_nd`` of the
+    flattened ``x``: its gradient is one ``ScatterNd``, as ``tf.math.top_k``'s is, where a
+    batched ``tf.gather``'s is an ``UnsortedSegmentSum``, slower on the CPU (2048 x 8192 at
+    k = 50: 80 ms against 30). One row is gathered as a batch of one: its indices as a matrix
+    would make the gradient ``IndexedSlices``, which forward mode under ``tf.vectorized_map``
+    cannot take."""
+    if x.shape.rank == 1:
+        return tf.gather_nd(x, indices[None, :, None])[0]
+    shape = tf.shape(x, out_type=indices.dtype)
+    starts = tf.range(tf.reduce_prod(shape[:-1]), dtype=indices.dtype) * shape[-1]
+    indices = indices + tf.reshape(starts, tf.concat([tf.shape(indices)[:-1], [1]], 0))
+    return tf.gather_nd(tf.reshape(x, [-1]), tf.expand_dims(indices, -1))
 
 
 FIRST_BEST_FROM = 1 << 23

@@ -425,3 +425,143 @@ def test_compiled_ties_among_the_k_best(backend, largest, dtype, monkeypatch):
             expected_values, expected_indices = ref.top_k(rows, k, -1, largest)
             np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
             np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
+
+
+# Each function, and its expression in tf.math.top_k (which TensorFlow differentiates under
+# every transformation): (xloss, native), both of (tf, x, k).
+UNDER_TRANSFORMATIONS = {
+    "top_k": (
+        lambda tf, x, k: xloss.top_k(x, k).values,
+        lambda tf, x, k: tf.math.top_k(x, k).values,
+    ),
+    "top_k_smallest": (
+        lambda tf, x, k: xloss.top_k(x, k, largest=False).values,
+        lambda tf, x, k: -tf.math.top_k(-x, k).values,
+    ),
+    "top_k_softmax": (
+        lambda tf, x, k: xloss.top_k_softmax(x, k, temperature=0.7)[0],
+        lambda tf, x, k: tf.nn.softmax(tf.math.top_k(x, k).values / 0.7),
+    ),
+    "top_k_filter": (
+        lambda tf, x, k: xloss.top_k_filter(x, k, fill_value=-30.0),
+        lambda tf, x, k: tf.where(x >= tf.math.top_k(x, k).values[..., -1:], x, -30.0),
+    ),
+}
+
+
+def _weighted(tf, out):
+    """The sum of ``out`` (or of its first part) weighted 1 to 2 along the last axis."""
+    first = out[0] if isinstance(out, tuple) else out
+    return tf.reduce_sum(first * tf.linspace(1.0, 2.0, first.shape[-1]))
+
+
+def _forward_mode_inside(tf, f):
+    """``f(x)`` and its JVP along ``v``, by a ``ForwardAccumulator`` inside ``tf.function``."""
+
+    @tf.function
+    def run(x, v):
+        with tf.autodiff.ForwardAccumulator(x, v) as accumulator:
+            out = f(x)
+        return out, accumulator.jvp(out[0] if isinstance(out, tuple) else out)
+
+    return run
+
+
+def _per_example(tf, f):
+    """``f`` of each row of ``x`` and the gradient of `_weighted`, by a ``GradientTape`` inside
+    ``tf.vectorized_map``."""
+
+    def row(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = f(x)
+            total = _weighted(tf, out)
+        return out, tape.gradient(total, x)
+
+    return lambda x, v: tf.vectorized_map(row, x)
+
+
+def _around(tf, f):
+    """``f(x)`` and the gradient of `_weighted`, by a ``GradientTape`` around a ``tf.function``
+    traced before with no tape: TensorFlow differentiates the traced graph, ``tf.cond``s and
+    all."""
+    compiled = tf.function(f)
+
+    def run(x, v):
+        compiled(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = compiled(x)
+            total = _weighted(tf, out)
+        return out, tape.gradient(total, x)
+
+    return run
+
+
+TRANSFORMATIONS = (_forward_mode_inside, _per_example, _around)
+
+
+def _transformed_paths(backend, monkeypatch, k):
+    """The default traced path, then at k = 1 ``tf.math.argmax``'s (forced)."""
+    yield "default"
+    if k == 1:
+        _force_argmax(backend, monkeypatch)
+        yield "tf.math.argmax at k = 1"
+
+
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("name", sorted(UNDER_TRANSFORMATIONS))
+def test_tensorflow_forward_mode_and_per_example_gradients(backend, name, k, monkeypatch):
+    """Forward mode (a ``tf.autodiff.ForwardAccumulator`` inside ``tf.function``) and
+    per-example gradients (a ``GradientTape`` inside ``tf.vectorized_map``) give what they give
+    for ``tf.math.top_k``: TensorFlow differentiates neither nested ``tf.cond``s under an
+    accumulator inside ``tf.function`` nor a ``tf.cond``'s gradient under ``pfor``, so where a
+    tape or an accumulator watches the input the traced ``tf.cond``s see it behind
+    ``tf.stop_gradient``. So does a tape around a ``tf.function`` traced with none (the
+    ``tf.cond``s differentiated). Distinct values, then a row with a zero among the K best
+    (its indices chosen again)."""
+    tf = backend.module
+    ours, native = (lambda a, f=f: f(tf, a, k) for f in UNDER_TRANSFORMATIONS[name])
+    distinct = RNG.permutation(5 * 12).reshape(5, 12).astype(np.float32) / 8 - 3.0625
+    zero = distinct.copy()
+    zero[1] = -np.abs(zero[1]) - 1
+    zero[1, 4] = 0.0  # the best of its row
+    tangent = tf.constant(RNG.standard_normal(distinct.shape).astype(np.float32))
+    for path in _transformed_paths(backend, monkeypatch, k):
+        for data in (distinct, zero):
+            for transform in TRANSFORMATIONS:
+                got, expected = (
+                    transform(tf, f)(tf.constant(data), tangent) for f in (ours, native)
+                )
+                message = f"{path}, {transform.__name__}, zero={data is zero}"
+                for a, b in zip(got, expected):
+                    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7, err_msg=message)
+
+
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+@pytest.mark.parametrize("k", [1, 4])
+def test_tensorflow_transformations_with_nan_and_ties(backend, k, largest, monkeypatch):
+    """The same transformations on rows with NaN, infinities, ties and -0.0 beside 0.0, where
+    ``tf.math.top_k`` is no reference: the values and indices are `top_k`'s, the JVP is the
+    tangent at those indices and the gradients are the weights put back there."""
+    tf = backend.module
+    weights = tf.linspace(1.0, 2.0, k).numpy()  # as _weighted weighs
+    for path in _transformed_paths(backend, monkeypatch, k):
+        for x in (TIES, TIES[1:]):  # a NaN in the batch (or in a row), and none
+            tangent = RNG.standard_normal(x.shape).astype(np.float32)
+            expected_values, chosen = ref.top_k(x, k, -1, largest)
+            gradient = np.zeros_like(x)
+            np.put_along_axis(gradient, chosen, np.broadcast_to(weights, chosen.shape), -1)
+            for transform in TRANSFORMATIONS:
+                run = transform(tf, lambda a: tuple(xloss.top_k(a, k, largest=largest)))
+                (values, indices), got = run(tf.constant(x), tf.constant(tangent))
+                message = f"{path}, {transform.__name__}, rows={len(x)}"
+                np.testing.assert_array_equal(indices, chosen, err_msg=message)
+                np.testing.assert_array_equal(values, expected_values, err_msg=message)
+                if transform is _forward_mode_inside:
+                    expected = np.take_along_axis(tangent, chosen, -1)
+                else:
+                    expected = gradient
+                np.testing.assert_array_equal(got, expected, err_msg=message)
