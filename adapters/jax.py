@@ -124,8 +124,8 @@ def _categorical_from_logits(xp: Any, y: Any, x: Any, *, axis: int, **_: Any) ->
     target's gradient is log_softmax's entry, also where the target is 0."""
     jnp = sys.modules["jax"].numpy
     log_p = _log_softmax(xp, x, axis=axis)
-    masked = (y == 0) & ~jnp.isfinite(log_p)
-    terms = jnp.where(masked, 0.0, y * jnp.where(masked, 0.0, log_p))
+    kept = (y != 0) | (log_p > -jnp.inf)
+    terms = jnp.where(kept, y * jnp.where(kept, log_p, 0.0), 0.0)
     return -jnp.sum(terms, axis=axis), None
 
 

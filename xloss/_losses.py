@@ -65,8 +65,8 @@ def categorical_xp(
         # (0 * log 0 = 0, not nan); with a positive target the loss is +inf, as it should be.
         # Only a zero target's -inf (or nan) entries are replaced: elsewhere the gradient with
         # respect to a target, 0 or not, is log_softmax's entry.
-        masked = (y_true == 0) & ~xp.isfinite(log_p)
-        terms = y_true * xp.where(masked, xp.zeros_like(log_p), log_p)
+        kept = (y_true != 0) | (log_p > -math.inf)  # false for a zero target's -inf and nan
+        terms = y_true * xp.where(kept, log_p, 0.0)
     else:
         terms = y_true * xp.log(_clip_probabilities(xp, y_pred / _row_total(xp, y_pred, axis)))
     return -xp.sum(terms, axis=axis), None

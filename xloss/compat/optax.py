@@ -258,9 +258,8 @@ def safe_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
     # optax's value: 0 wherever the label is 0. Only the entries whose log_softmax is not
     # finite are selected away: elsewhere a label's gradient is log_softmax's entry, zero
     # label or not, as optax's custom JVP gives (which gives -inf at those entries, this 0).
-    masked = (y == 0) & ~xp.isfinite(log_p)
-    zero = xp.zeros_like(log_p)
-    terms = xp.where(masked, zero, y * xp.where(masked, zero, log_p))
+    kept = (y != 0) | (log_p > -math.inf)
+    terms = y * xp.where(kept, log_p, 0.0)
     return to_caller_dtype(xp, -xp.sum(terms, axis=-1), dtype)
 
 
