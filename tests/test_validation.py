@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import data as d
 import numpy as np
 import pytest
@@ -161,6 +163,16 @@ ROWS = {
         ValueError,
         r"`logits` has no classes",
     ),
+    "temperature-string": (
+        lambda b: xloss.apply_temperature(b.asarray(d.LOGITS), "2"),
+        TypeError,
+        r"`temperature` must be a number; received '2'",
+    ),
+    "fill-value-string": (
+        lambda b: xloss.top_k_filter(b.asarray(d.LOGITS), 2, fill_value="-inf"),
+        TypeError,
+        r"`fill_value` must be a number; received '-inf'",
+    ),
     "sample-weight-shape": (
         lambda b: xloss.CategoricalCrossentropy()(
             b.asarray(d.ONE_HOT), b.asarray(d.PROBS), b.asarray(d.SAMPLE_WEIGHT[:3])
@@ -176,6 +188,38 @@ def test_bad_input_raises_at_the_entry(backend, row):
     call, error, message = ROWS[row]
     with pytest.raises(error, match=message):
         call(backend)
+
+
+@pytest.mark.parametrize("dtype", ["datetime64[D]", "timedelta64[s]", "object", "U1", "S1"])
+def test_numpy_dtypes_of_no_numeric_kind_are_refused(dtype):
+    """NumPy's dtypes without a numeric kind (dates, objects, strings) are no floating, integer
+    or boolean kind (a check that read them as every kind let them through)."""
+    x = np.zeros((2, 3)).astype(dtype)
+    with pytest.raises(TypeError, match=r"`x` must be a real floating-point array"):
+        xloss.softmax(x)
+    with pytest.raises(TypeError, match=r"`x` must be a real array"):
+        xloss.top_k(x, 1)
+    with pytest.raises(TypeError, match=r"`y_true` must be a real-valued array"):
+        xloss.categorical_crossentropy(x, np.zeros((2, 3), np.float32))
+    with pytest.raises(TypeError, match=r"`y_true` must hold integer class indices"):
+        xloss.sparse_categorical_crossentropy(x[:, 0], np.zeros((2, 3), np.float32))
+
+
+def test_switches_take_true_or_false():
+    for switch in (xloss.fast_paths, xloss.value_checks):
+        with pytest.raises(TypeError, match=r"`enabled` must be True or False; received 'false'"):
+            switch("false")
+        assert switch.on is True
+
+
+def test_binary_loss_over_an_empty_axis_is_nan(backend):
+    """The binary losses average over their axis, which is no class axis: over no entries the
+    mean is nan, as Keras gives (the class-axis check is the other losses')."""
+    z = backend.asarray(np.zeros((3, 0), np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's "mean of empty slice"
+        out = backend.to_numpy(xloss.binary_crossentropy(z, z, from_logits=True))
+    assert out.shape == (3,) and np.isnan(out).all()
 
 
 def test_numpy_scalars_are_values_not_a_second_framework(backend):

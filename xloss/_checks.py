@@ -13,8 +13,9 @@ import sys
 import warnings
 from typing import Any
 
+from xloss._dtypes import finfo
 from xloss._switch import Switch
-from xloss._validation import finfo, same_dtype
+from xloss._validation import same_dtype
 
 SAMPLE_ROWS = 8
 """The from_logits heuristics look at up to this many rows of ``y_pred`` (slices along its

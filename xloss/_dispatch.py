@@ -13,6 +13,8 @@ import sys
 from types import ModuleType
 from typing import Any, NamedTuple
 
+from xloss._dtypes import is_kind
+
 _PYTHON_VALUES = (bool, int, float, list, tuple)
 
 
@@ -23,7 +25,9 @@ def _is_value(value: Any) -> bool:
     if isinstance(value, _PYTHON_VALUES):
         return True
     np = sys.modules.get("numpy")
-    return np is not None and isinstance(value, np.generic)
+    # Booleans and numbers; a NumPy scalar of another kind (bfloat16, str, datetime64) is not
+    # one every library converts: it counts as NumPy's.
+    return np is not None and isinstance(value, np.generic) and value.dtype.kind in "biuf"
 
 
 def _load_adapters() -> tuple[tuple[ModuleType, ...], ModuleType]:
@@ -140,7 +144,7 @@ def as_array(value: Any, ns: Namespace, *, floating: bool = False, name: str = "
     xp = ns.xp
     if _is_value(value):
         array = xp.asarray(value, device=ns.backend.adapter.device(ns.like))
-        if floating and not xp.isdtype(array.dtype, "real floating"):
+        if floating and not is_kind(xp, array.dtype, "real floating"):
             default = xp.__array_namespace_info__().default_dtypes()["real floating"]
             array = xp.astype(array, default)
         return array

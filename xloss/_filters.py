@@ -14,6 +14,7 @@ from xloss import _fast
 from xloss._activations import softmax_xp
 from xloss._topk import check_k, top_k
 from xloss._validation import (
+    as_number,
     check_classes,
     float_input,
     in_unit_interval,
@@ -24,10 +25,7 @@ from xloss._validation import (
 
 
 def check_temperature(temperature: Any, *, allow_zero: bool = False) -> float:
-    try:
-        value = float(temperature)
-    except (TypeError, ValueError):
-        raise TypeError(f"`temperature` must be a number; received {temperature!r}.") from None
+    value = as_number(temperature, "temperature")
     if not (value > 0 or (allow_zero and value == 0)) or math.isinf(value):
         bound = ">= 0 (0 means greedy)" if allow_zero else "> 0"
         raise ValueError(
@@ -132,7 +130,7 @@ def _probability_filter(
     p, min_keep = in_unit_interval(p, "p"), check_k(min_keep, None, name="min_keep")
     out = _fast.run(
         ns.backend.adapter, name, core, ns.xp, x,
-        p=p, axis=axis, min_keep=min_keep, fill_value=float(fill_value),
+        p=p, axis=axis, min_keep=min_keep, fill_value=as_number(fill_value, "fill_value"),
     )  # fmt: skip
     return to_caller_dtype(ns.xp, out, dtype)
 
@@ -189,7 +187,8 @@ def top_k_filter(logits: Any, k: int, axis: int = -1, fill_value: float = -math.
     axis = normalize_axis(axis, x.ndim, array="logits")
     check_classes(x, axis, array="logits")
     k = check_k(k, x.shape[axis])
-    return to_caller_dtype(ns.xp, top_k_filter_xp(ns.xp, x, k, axis, float(fill_value)), dtype)
+    fill = as_number(fill_value, "fill_value")
+    return to_caller_dtype(ns.xp, top_k_filter_xp(ns.xp, x, k, axis, fill), dtype)
 
 
 def top_p_filter(

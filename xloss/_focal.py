@@ -16,6 +16,7 @@ from xloss._activations import log_sigmoid_xp, softmax_xp, softplus_xp
 from xloss._loss_classes import Loss
 from xloss._losses import _clip_probabilities, _num_classes, _row_total, per_sample
 from xloss._validation import (
+    as_number,
     check_flag,
     check_from_logits,
     check_label_smoothing,
@@ -26,12 +27,7 @@ from xloss._validation import (
 
 
 def _non_negative(value: Any, name: str, hint: str) -> float:
-    if isinstance(value, (bool, str, bytes)):
-        raise TypeError(f"`{name}` must be a number; received {value!r}.{hint}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a number; received {value!r}.{hint}") from None
+    number = as_number(value, name, hint=hint)
     if not (math.isfinite(number) and number >= 0.0):
         raise ValueError(f"`{name}` must be a finite number >= 0; received {value!r}.{hint}")
     return number

@@ -13,6 +13,7 @@ from xloss import _checks, _fast
 from xloss._activations import log_softmax_xp, log_sum_exp_xp, softplus_xp
 from xloss._validation import (
     LossInputs,
+    check_classes,
     check_from_logits,
     check_ignore_class,
     check_label_smoothing,
@@ -154,6 +155,8 @@ def per_sample(
         y_true, y_pred, sample_weight, axis=axis, sparse=kind == "sparse", upcast=False
     )
     xp, targets = args.xp, args.y_true
+    if kind != "binary":  # the binary losses' axis is averaged, not a class axis: empty is nan
+        check_classes(args.y_pred, args.axis)
     # Readable when the targets are too: transformed over the targets alone (torch.func.vmap,
     # JAX's tracing), the predictions may be concrete while the targets' values are not.
     host = args.adapter.readable(args.y_pred)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from xloss._validation import check_flag
+
 
 class Switch:
     """Calling a subclass sets its ``on`` flag; leaving a ``with`` block restores it."""
@@ -13,7 +15,7 @@ class Switch:
     def __init__(self, enabled: bool) -> None:
         cls = type(self)
         self._previous = cls.on
-        cls.on = bool(enabled)
+        cls.on = check_flag(enabled, "enabled")
 
     def __enter__(self) -> Switch:
         return self

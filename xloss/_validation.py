@@ -7,13 +7,13 @@ unknown dimension, ``None``, is never judged).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import operator
 import sys
 from typing import Any, NamedTuple
 
 from xloss._dispatch import Namespace, as_array, resolve
+from xloss._dtypes import is_kind
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
 
@@ -25,14 +25,19 @@ def as_int(value: Any, name: str, *, what: str = "an int") -> int:
     return operator.index(value)
 
 
-def in_unit_interval(value: Any, name: str, *, hint: str = "") -> float:
-    """``value`` as a float in [0, 1] (a number; not a string, which ``float`` would read)."""
+def as_number(value: Any, name: str, *, what: str = "a number", hint: str = "") -> float:
+    """``value`` as a float: a number, not a string (which ``float`` would read) or a bool."""
     try:
-        if isinstance(value, (str, bytes)):
+        if isinstance(value, (str, bytes, bool)):
             raise TypeError
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a number in [0, 1]; received {value!r}.") from None
+        raise TypeError(f"`{name}` must be {what}; received {value!r}.{hint}") from None
+
+
+def in_unit_interval(value: Any, name: str, *, hint: str = "") -> float:
+    """``value`` as a float in [0, 1]."""
+    number = as_number(value, name, what="a number in [0, 1]")
     if not 0.0 <= number <= 1.0:
         raise ValueError(f"`{name}` must be in [0, 1]; received {value!r}.{hint}")
     return number
@@ -118,50 +123,6 @@ def _is_wide_float(xp: Any, dtype: Any) -> bool:
 
 def _is_float(xp: Any, dtype: Any) -> bool:
     return _is_wide_float(xp, dtype) or is_kind(xp, dtype, "real floating")
-
-
-_LETTERS: dict[str | tuple[str, ...], str] = {
-    "bool": "b",
-    "signed integer": "i",
-    "unsigned integer": "u",
-    "integral": "iu",
-    "real floating": "f",
-    "complex floating": "c",
-}
-
-
-def is_kind(xp: Any, dtype: Any, kind: str | tuple[str, ...]) -> bool:
-    """``xp.isdtype(dtype, kind)``, read from a NumPy dtype's one-letter ``kind`` where it has a
-    standard one (NumPy's and JAX's arrays: 0.1 us, where NumPy's ``isdtype`` builds its sets
-    in each call, 0.6-0.9 us); other dtypes (bfloat16, PyTorch's, TensorFlow's) ask ``xp``."""
-    np = sys.modules.get("numpy")
-    if np is not None and isinstance(dtype, np.dtype):
-        letter = dtype.kind if dtype.kind in "biufc" else _extension_kind(dtype)
-        letters = _LETTERS.get(kind)
-        if letters is None:  # a tuple of kinds, seen for the first time
-            letters = _LETTERS[kind] = "".join(_LETTERS[k] for k in kind)
-        return letter in letters
-    return bool(xp.isdtype(dtype, kind))
-
-
-def _extension_kind(dtype: Any) -> str:
-    """``"f"`` for ml_dtypes' floating types in NumPy arrays (``bfloat16``: what ``np.asarray``
-    of a JAX or TensorFlow bfloat16 array holds), whose NumPy ``kind`` is ``"V"`` and which
-    NumPy's ``isdtype`` refuses; ``""`` for other non-standard dtypes (no kind)."""
-    if dtype.type.__module__ == "ml_dtypes":
-        ml_dtypes = sys.modules["ml_dtypes"]
-        with contextlib.suppress(ValueError, TypeError):
-            ml_dtypes.finfo(dtype)
-            return "f"
-    return ""
-
-
-def finfo(xp: Any, dtype: Any) -> Any:
-    """``xp.finfo(dtype)``; ml_dtypes' own for its types in NumPy arrays (`_extension_kind`)."""
-    np = sys.modules.get("numpy")
-    if np is not None and isinstance(dtype, np.dtype) and dtype.type.__module__ == "ml_dtypes":
-        return sys.modules["ml_dtypes"].finfo(dtype)
-    return xp.finfo(dtype)
 
 
 def same_dtype(a: Any, b: Any) -> bool:
@@ -262,7 +223,6 @@ def loss_inputs(
     y_pred, dtype = _to_compute(xp, y_pred, "y_pred", upcast=upcast)
     compute = compute_dtype(xp, dtype)
     axis = normalize_axis(axis, y_pred.ndim)
-    check_classes(y_pred, axis)
     if sparse:
         y_true = _sparse_labels(xp, as_array(y_true, ns, name="y_true"), y_pred, axis)
     else:

@@ -66,12 +66,12 @@ def adopt(**arguments: Any) -> tuple[Namespace, tuple[Any, ...]]:
 
 def floating(ns: Namespace, value: Any, name: str) -> tuple[Any, Any]:
     """``(array in the compute dtype, the caller's dtype)`` for a real floating-point argument."""
-    return _to_compute(ns.xp, as_array(value, ns, floating=True), name)
+    return _to_compute(ns.xp, as_array(value, ns, floating=True, name=name), name)
 
 
 def real(ns: Namespace, value: Any, name: str, dtype: Any) -> Any:
     """A real-valued argument (floating, integer or bool) as an array in ``dtype``."""
-    x = as_array(value, ns, floating=True)
+    x = as_array(value, ns, floating=True, name=name)
     _check_real(ns.xp, x, name)
     return x if x.dtype == dtype else ns.xp.astype(x, dtype)
 
@@ -79,7 +79,7 @@ def real(ns: Namespace, value: Any, name: str, dtype: Any) -> Any:
 def integers(ns: Namespace, value: Any, name: str, hint: str) -> Any:
     """Integer class indices, in the namespace's indexing dtype."""
     xp = ns.xp
-    labels = as_array(value, ns)
+    labels = as_array(value, ns, name=name)
     if not is_kind(xp, labels.dtype, "integral"):
         raise TypeError(
             f"`{name}` must hold integer class indices; received dtype {labels.dtype}.{hint}"
@@ -91,7 +91,7 @@ def integers(ns: Namespace, value: Any, name: str, hint: str) -> Any:
 def mask(ns: Namespace, value: Any, name: str) -> Any:
     """A boolean mask (nonzero entries of a numeric array count as True)."""
     xp = ns.xp
-    m = as_array(value, ns)
+    m = as_array(value, ns, name=name)
     if is_kind(xp, m.dtype, "bool"):
         return m
     if not is_kind(xp, m.dtype, ("integral", "real floating")):

@@ -104,7 +104,7 @@ def _class_indices(ns: Namespace, y_true: Any, ignore_class: int | None) -> Any:
     undefined). Under tracing, where values cannot be read, they give ``nan``.
     """
     xp = ns.xp
-    y = as_array(y_true, ns)
+    y = as_array(y_true, ns, name="y_true")
     if not is_kind(xp, y.dtype, "real floating"):
         return y_true
     zero = xp.zeros_like(y)
@@ -175,10 +175,10 @@ class _KerasLoss(Loss):
                 f"`dtype={self.dtype!r}`: {ns.backend.name} arrays have no {self.dtype} dtype. "
                 f"Pass dtype=None (the inputs' dtype) or a dtype {ns.backend.name} has."
             )
-        y_pred = as_array(y_pred, ns, floating=True)
+        y_pred = as_array(y_pred, ns, floating=True, name="y_pred")
         if is_kind(xp, y_pred.dtype, ("real floating", "integral", "bool")):
             y_pred = xp.astype(y_pred, target)
-        y_true = as_array(y_true, ns)
+        y_true = as_array(y_true, ns, name="y_true")
         if is_kind(xp, y_true.dtype, "real floating"):
             y_true = xp.astype(y_true, target)
         result = super().__call__(y_true, y_pred, sample_weight)

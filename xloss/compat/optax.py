@@ -39,7 +39,7 @@ def _logits_and_targets(ns: Namespace, logits: Any, labels: Any) -> tuple[Any, A
     is ``logits``' dtype promoted with floating ``labels`` (``labels * log_softmax(logits)``)."""
     xp = ns.xp
     x, dtype = c.floating(ns, logits, "logits")
-    y = as_array(labels, ns, floating=True)
+    y = as_array(labels, ns, floating=True, name="labels")
     if is_kind(xp, y.dtype, "real floating") and y.dtype != dtype:
         dtype = xp.result_type(dtype, y.dtype)
     y = c.real(ns, y, "labels", compute_dtype(xp, dtype))

@@ -217,7 +217,7 @@ def cross_entropy(
     x, dtype = c.floating(ns, input, "input")
     class_dim = _class_dim(x)
     w = _class_weight(ns, weight, x, class_dim)
-    target_array = as_array(target, ns)
+    target_array = as_array(target, ns, name="target")
     log_p = log_softmax_xp(xp, x, class_dim)
     if target_array.ndim == x.ndim:
         if ignore_index >= 0:
