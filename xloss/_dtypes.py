@@ -5,6 +5,7 @@ xloss, so that dispatch can use it too."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from typing import Any
 
@@ -32,6 +33,7 @@ def is_kind(xp: Any, dtype: Any, kind: str | tuple[str, ...]) -> bool:
     return bool(xp.isdtype(dtype, kind))
 
 
+@functools.cache  # dtypes are few and hashable; ml_dtypes' finfo takes 0.6 us
 def _extension_kind(dtype: Any) -> str:
     """``"f"`` for ml_dtypes' floating types in NumPy arrays (``bfloat16``: what ``np.asarray``
     of a JAX or TensorFlow bfloat16 array holds), whose NumPy ``kind`` is ``"V"`` and which
