@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from xloss.adapters.tensorflow import on_cpu
+from xloss.adapters.tensorflow import on_cpu, watched
 
 from xloss._losses import EPSILON
 from xloss._validation import to_compute
@@ -41,9 +41,9 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
     bfloat16 op takes `_bfloat16_softmax`'s float32 gradient instead. A forward-mode
     accumulator does not use that gradient (it differentiates the bfloat16 op: 12-33% off
     the float32 JVP, rounded, where the tangent has a large common part): where one may
-    watch ``x`` (`_forward_mode`), bfloat16 is upcast."""
+    watch ``x`` (`watched`), bfloat16 is upcast."""
     tf = sys.modules["tensorflow"]
-    upcast = x.dtype == tf.bfloat16 and (not on_cpu(tf, x) or _forward_mode(x))
+    upcast = x.dtype == tf.bfloat16 and (not on_cpu(tf, x) or watched(x, forward=True))
     if x.dtype == tf.float16 or upcast:
         x = tf.cast(x, tf.float32)
     elif x.dtype == tf.bfloat16 and _may_record(tf):
@@ -66,18 +66,6 @@ def _may_record(tf: Any) -> bool:
         return True
     record = sys.modules.get("tensorflow.python.eager.record")
     return record is None or record.could_possibly_record()
-
-
-def _forward_mode(x: Any) -> bool:
-    """Whether a forward-mode accumulator (``tf.autodiff.ForwardAccumulator``) may watch
-    ``x``, eagerly or while tracing: TensorFlow's count of the derivative orders its tapes and
-    accumulators may take of ``x`` is 2, or 1 with no tape watching it (1 us). Where these
-    private checks are missing, always."""
-    tfe = sys.modules.get("tensorflow.python.pywrap_tfe")
-    if tfe is None or not hasattr(tfe, "TFE_Py_TapeSetPossibleGradientTypes"):
-        return True
-    orders = tfe.TFE_Py_TapeSetPossibleGradientTypes([x])
-    return orders > 1 or (orders == 1 and not tfe.TFE_Py_TapeSetShouldRecordBackprop([x]))
 
 
 @functools.cache

@@ -69,7 +69,7 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
 
     Eager on the CPU the choices are made in Python on values read through NumPy (a few ops
     instead of ``tf.cond``s); traced, ``tf.cond`` makes them. Traced where a tape or a
-    forward-mode accumulator may differentiate ``x`` (`_watched`), they are made on ``x``
+    forward-mode accumulator may differentiate ``x`` (`watched`), they are made on ``x``
     behind ``tf.stop_gradient`` and the values are then gathered from ``x`` (`_gather_last`):
     TensorFlow cannot differentiate the ``tf.cond``s under every transformation (nested ones
     under a ``tf.autodiff.ForwardAccumulator`` inside ``tf.function`` fail with an
@@ -83,8 +83,8 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
     size = moved.shape.num_elements()  # None while tracing with unknown dimensions
     first = k == 1 and size is not None and size >= FIRST_BEST_FROM
     first = first and (eager or on_cpu(tf, moved))
-    watched = not eager and _watched(moved)
-    held = tf.stop_gradient(moved) if watched else moved  # what the choices see
+    differentiated = not eager and watched(moved)
+    held = tf.stop_gradient(moved) if differentiated else moved  # what the choices see
 
     def select(key: Any) -> Any:
         return _native_top_k(tf, key, k)[1]
@@ -148,7 +148,7 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
             # A NaN anywhere makes the sum NaN: one reduction, no boolean temporary (inf - inf
             # also gives NaN: the exact path then runs needlessly, still exactly).
             values, indices = tf.cond(tf.math.is_nan(tf.reduce_sum(held)), exact, no_nan)
-    if watched:
+    if differentiated:
         values = _gather_last(tf, moved, indices)
     if axis != last:
         back = [perm.index(d) for d in range(last + 1)]
@@ -156,14 +156,19 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
     return values, indices
 
 
-def _watched(x: Any) -> bool:
-    """Whether a tape or a forward-mode accumulator may differentiate the symbolic ``x`` through
-    the ops traced next: TensorFlow's count of the derivative orders they may take of it (a
-    private check, 1 us; where it is missing, always)."""
+def watched(x: Any, *, forward: bool = False) -> bool:
+    """Whether a tape or a forward-mode accumulator (with ``forward``: an accumulator) may
+    differentiate ``x`` through the ops run or traced next, eagerly or while tracing:
+    TensorFlow's count of the derivative orders they may take of it (a private check, 1 us;
+    where it is missing, always). An accumulator may when the count is 2, or 1 with no tape
+    watching ``x``."""
     tfe = sys.modules.get("tensorflow.python.pywrap_tfe")
     if tfe is None or not hasattr(tfe, "TFE_Py_TapeSetPossibleGradientTypes"):
         return True
-    return bool(tfe.TFE_Py_TapeSetPossibleGradientTypes([x]))
+    orders = tfe.TFE_Py_TapeSetPossibleGradientTypes([x])
+    if not forward:
+        return orders > 0
+    return orders > 1 or (orders == 1 and not tfe.TFE_Py_TapeSetShouldRecordBackprop([x]))
 
 
 def _gather_last(tf: Any, x: Any, indices: Any) -> Any:

@@ -189,18 +189,10 @@ def test_out_of_range_label_under_tracing_gives_nan(backend):
 
 # tf.nn converts NumPy labels (and pos_weight) to tensors: they go with any backend's logits
 NUMPY_MIXED = {
-    "softmax": ("softmax_cross_entropy_with_logits", {"labels": d.SOFT, "logits": d.LOGITS}),
-    "sparse": (
-        "sparse_softmax_cross_entropy_with_logits",
-        {"labels": d.LABELS, "logits": d.LOGITS},
-    ),
+    **DTYPE_CASES,
     "sigmoid": (
         "sigmoid_cross_entropy_with_logits",
         {"labels": d.BINARY_SOFT, "logits": d.BINARY_LOGITS},
-    ),
-    "weighted": (
-        "weighted_cross_entropy_with_logits",
-        {"labels": d.BINARY_SOFT, "logits": d.BINARY_LOGITS, "pos_weight": POS_WEIGHT},
     ),
     "weighted-numpy-scalar": (
         "weighted_cross_entropy_with_logits",
