@@ -21,6 +21,8 @@ from checks import assert_result
 
 import xloss.compat.optax as oc
 
+NO_CLASSES = np.zeros((3, 0), np.float32)  # a class axis of size 0
+
 RNG = np.random.default_rng(7)
 LOGITS_3D = RNG.normal(scale=2.0, size=(2, 3, 4)).astype(np.float32)
 SOFT_FLAT = RNG.dirichlet(np.ones(12), size=2).astype(np.float32)
@@ -364,6 +366,23 @@ def test_under_the_compiler(backend):
             ValueError,
             "`where` of shape",
         ),
+        (
+            lambda b: oc.softmax_cross_entropy(b.asarray(NO_CLASSES), b.asarray(NO_CLASSES)),
+            ValueError,
+            r"`logits` has no classes: its axis 1 \(the class axis\) has size 0",
+        ),
+        (
+            lambda b: oc.softmax_cross_entropy_with_integer_labels(
+                b.asarray(NO_CLASSES), b.asarray(np.zeros(3, np.int32))
+            ),
+            ValueError,
+            "`logits` has no classes",
+        ),
+        (
+            lambda b: oc.safe_softmax_cross_entropy(b.asarray(NO_CLASSES), b.asarray(NO_CLASSES)),
+            ValueError,
+            "`logits` has no classes",
+        ),
     ],
     ids=[
         "float-integer-labels",
@@ -376,6 +395,9 @@ def test_under_the_compiler(backend):
         "labels-shape",
         "labels-broadcast",
         "where-shape",
+        "no-classes",
+        "no-classes-integer-labels",
+        "no-classes-safe",
     ],
 )
 def test_bad_arguments(backend, call, error, match):

@@ -18,6 +18,8 @@ from checks import assert_result
 
 import xloss.compat.tensorflow as tfc
 
+NO_CLASSES = np.zeros((3, 0), np.float32)  # a class axis of size 0
+
 EXTREME = np.array(
     [[1e4, -1e4, 0.0, 5.0], [-1e4, -1e4, -1e4, -1e4], [1e4, 1e4, -1e4, 1e4], [0.0, 1.0, 2.0, 3.0]],
     np.float32,
@@ -319,6 +321,20 @@ def test_missing_or_mismatched_arguments_are_errors_like_tf(backend):
             ValueError,
             "`logits` must have at least one dimension",
         ),
+        (
+            lambda b: tfc.softmax_cross_entropy_with_logits(
+                labels=b.asarray(NO_CLASSES), logits=b.asarray(NO_CLASSES)
+            ),
+            ValueError,
+            r"`logits` has no classes: its axis 1 \(the class axis\) has size 0",
+        ),
+        (
+            lambda b: tfc.sparse_softmax_cross_entropy_with_logits(
+                labels=b.asarray(np.zeros(3, np.int32)), logits=b.asarray(NO_CLASSES)
+            ),
+            ValueError,
+            "`logits` has no classes",
+        ),
     ],
     ids=[
         "float-sparse-labels",
@@ -328,6 +344,8 @@ def test_missing_or_mismatched_arguments_are_errors_like_tf(backend):
         "pos-weight-shape",
         "name",
         "scalar-logits",
+        "no-classes",
+        "no-classes-sparse",
     ],
 )
 def test_bad_arguments(backend, call, error, match):

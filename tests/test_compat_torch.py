@@ -20,6 +20,8 @@ from checks import assert_result
 import xloss
 import xloss.compat.torch as tc
 
+NO_CLASSES = np.zeros((3, 0), np.float32)  # a class axis of size 0
+
 RNG = np.random.default_rng(5)
 LOGITS_4D = RNG.normal(scale=2.0, size=(2, d.C, 3, 2)).astype(np.float32)
 LABELS_4D = RNG.integers(0, d.C, size=(2, 3, 2))
@@ -485,6 +487,21 @@ def test_numpy_targets_are_refused_as_torch_refuses_them(backend):
             ValueError,
             "`reduction`",
         ),
+        (
+            lambda b: tc.cross_entropy(b.asarray(NO_CLASSES), b.asarray(np.zeros(3, np.int64))),
+            ValueError,
+            r"`input` has no classes: its axis 1 \(the class axis\) has size 0",
+        ),
+        (
+            lambda b: tc.cross_entropy(b.asarray(NO_CLASSES), b.asarray(NO_CLASSES)),
+            ValueError,
+            "`input` has no classes",
+        ),
+        (
+            lambda b: tc.nll_loss(b.asarray(np.zeros(0, np.float32)), b.asarray(np.int64(0))),
+            ValueError,
+            r"`input` has no classes: its axis 0",
+        ),
     ],
     ids=[
         "reduction-avg",
@@ -503,6 +520,9 @@ def test_numpy_targets_are_refused_as_torch_refuses_them(backend):
         "bce-shape",
         "pos-weight-shape",
         "bce-logits-reduction",
+        "no-classes-indices",
+        "no-classes-probabilities",
+        "no-classes-nll",
     ],
 )
 def test_bad_arguments(backend, call, error, match):

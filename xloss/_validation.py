@@ -63,14 +63,16 @@ def normalize_axis(axis: Any, ndim: int, *, name: str = "axis", array: str = "y_
     return axis % ndim
 
 
-def check_classes(x: Any, axis: int, *, array: str = "y_pred") -> None:
+def check_classes(
+    x: Any, axis: int, *, array: str = "y_pred", hint: str = " or pass `axis=` for another axis"
+) -> None:
     """A ``ValueError`` where ``x`` has no entries along its class ``axis`` (a normalised
     index), where a softmax or a class sum has nothing to work on; an unknown size (traced)
-    passes."""
+    passes. ``hint`` ends the message's advice (for functions whose class axis is fixed)."""
     if x.shape[axis] == 0:
         raise ValueError(
             f"`{array}` has no classes: its axis {axis} (the class axis) has size 0, in shape "
-            f"{tuple(x.shape)}. Give at least one class, or pass `axis=` for another axis."
+            f"{tuple(x.shape)}. Give at least one class{hint}."
         )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from xloss import _checks
 from xloss._activations import softplus_xp
 from xloss._dispatch import Namespace, _is_value, as_array, backend_of, resolve
-from xloss._validation import _check_real, _to_compute, as_int, index_dtype, is_kind
+from xloss._validation import _check_real, _to_compute, as_int, check_classes, index_dtype, is_kind
 
 Shape = tuple[Any, ...]
 
@@ -205,6 +205,16 @@ def normalize_axes(axis: Any, ndim: int, *, array: str, allow_none: bool) -> tup
     if not result:
         raise ValueError("`axis` must name at least one dimension; received ().")
     return tuple(result)
+
+
+def check_class_axes(x: Any, axes: tuple[int, ...], *, array: str, hint: str = "") -> None:
+    """The `ValueError` of xloss's own functions where a class axis of ``x`` has size 0. The
+    frameworks disagree there (torch raises for class indices and gives ``nan`` for
+    probabilities, TensorFlow raises for labels and gives 0 for distributions, optax gives
+    ``-inf`` or 0), and there is no distribution over no classes: every profile refuses it.
+    ``hint``: how to choose another class axis, where the function takes one."""
+    for axis in axes:
+        check_classes(x, axis, array=array, hint=hint)
 
 
 def is_array(value: Any) -> bool:

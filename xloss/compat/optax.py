@@ -122,6 +122,7 @@ def softmax_cross_entropy(logits: Any, labels: Any, axis: Any = -1, where: Any =
     xp = ns.xp
     x, y, dtype = _logits_and_targets(ns, logits, labels)
     axes = c.normalize_axes(axis, x.ndim, array="logits", allow_none=True)
+    c.check_class_axes(x, axes, array="logits", hint=" or pass `axis=` for other axes")
     if where is None:
         loss = -xp.sum(y * log_softmax_xp(xp, x, _axis(axes)), axis=axes)
     else:
@@ -203,6 +204,7 @@ def softmax_cross_entropy_with_integer_labels(
     if axis is None:
         raise ValueError("`axis` must be an int or a tuple of ints; received None.")
     axes = c.normalize_axes(axis, x.ndim, array="logits", allow_none=False)
+    c.check_class_axes(x, axes, array="logits", hint=" or pass `axis=` for other axes")
     y = c.integers(ns, labels, "labels", " For target distributions use softmax_cross_entropy.")
     expected = tuple(d for i, d in enumerate(c.shape(x)) if i not in axes)
     if not c.fits(c.shape(y), expected):
@@ -254,6 +256,7 @@ def safe_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
         raise ValueError(
             "`logits` must have at least one dimension (the classes); received a scalar."
         )
+    c.check_class_axes(x, (x.ndim - 1,), array="logits")
     log_p = log_softmax_xp(xp, x, x.ndim - 1)
     # optax's value: 0 wherever the label is 0. Only the entries whose log_softmax is not
     # finite are selected away: elsewhere a label's gradient is log_softmax's entry, zero

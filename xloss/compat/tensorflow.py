@@ -70,6 +70,7 @@ def softmax_cross_entropy_with_logits(
             f"{c.shape(x)}; give them the same shape."
         )
     axis = normalize_axis(axis, x.ndim, array="logits")
+    c.check_class_axes(x, (axis,), array="logits", hint=" or pass `axis=` for another axis")
     loss = -xp.sum(y * log_softmax_xp(xp, x, axis), axis=axis)
     return to_caller_dtype(xp, loss, dtype)
 
@@ -121,6 +122,7 @@ def sparse_softmax_cross_entropy_with_logits(
             f"{c.shape(x)[:-1]}, received {c.shape(y)}."
         )
     axis = x.ndim - 1
+    c.check_class_axes(x, (axis,), array="logits")
     n = x.shape[axis]
     bad = c.bad_label(ns.backend.adapter, xp, y, n)
     if bad is not None:

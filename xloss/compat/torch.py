@@ -38,7 +38,9 @@ def _class_dim(x: Any) -> int:
             "`input` must have a class dimension: shape (C,), (N, C) or (N, C, d1, ...); "
             "received a scalar."
         )
-    return 0 if x.ndim == 1 else 1
+    class_dim = 0 if x.ndim == 1 else 1
+    c.check_class_axes(x, (class_dim,), array="input")
+    return class_dim
 
 
 def _class_weight(ns: Namespace, weight: Any, x: Any, class_dim: int) -> Any:
