@@ -620,3 +620,35 @@ def test_inputs_are_not_modified(backend):
         compat.categorical_focal_crossentropy(y_true, y_pred, label_smoothing=0.2)
     np.testing.assert_array_equal(backend.to_numpy(y_true), d.SOFT)
     np.testing.assert_array_equal(backend.to_numpy(y_pred), d.UNNORMALISED)
+
+
+MASK = np.array([[True, True, False], [True, False, False]])  # (batch, time), as Masking gives
+
+
+@pytest.mark.backends("tensorflow", "torch")  # arrays Keras's backends set `_keras_mask` on
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "sample_weight"])
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight"])
+@pytest.mark.parametrize("ignore_class", [None, 2])
+def test_keras_mask_on_predictions_leaves_positions_out(backend, ignore_class, reduction, weighted):
+    """A ``_keras_mask`` on ``y_pred`` (Keras's Masking and ``mask_zero`` embeddings set it)
+    leaves its positions out of the loss and of the mean, with ``ignore_class`` too."""
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    labels = np.array([[0, 3, 1], [2, 2, 0]])
+    sample_weight = rng.uniform(0.5, 2.0, size=(2, 3)).astype(np.float32) if weighted else None
+    options = {"from_logits": True, "ignore_class": ignore_class, "reduction": reduction}
+    tf = need("tensorflow")
+    keras_logits = tf.constant(logits)
+    keras_logits._keras_mask = tf.constant(MASK)
+    keras_loss = keras.losses.SparseCategoricalCrossentropy(**options)
+    expected = np.asarray(keras_loss(labels, keras_logits, sample_weight=sample_weight), np.float64)
+
+    ours = backend.asarray(logits)
+    ours._keras_mask = backend.asarray(MASK)
+    weight = None if sample_weight is None else backend.asarray(sample_weight)
+    result = compat.SparseCategoricalCrossentropy(**options)(backend.asarray(labels), ours, weight)
+    assert_result(backend, result, expected)
+    unmasked = compat.SparseCategoricalCrossentropy(**options)(
+        backend.asarray(labels), backend.asarray(logits), weight
+    )
+    assert not np.allclose(backend.to_numpy(unmasked), expected)

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,8 @@ import pytest  # noqa: E402
 from backends import need  # noqa: E402
 from checks import tolerance  # noqa: E402
 
+import xloss  # noqa: E402
+
 TOL = tolerance("float32")
 
 
@@ -243,3 +246,19 @@ def test_bad_arguments_fail_at_construction():
         xloss_keras.BinaryFocalCrossentropy(gamma=-2)
     with pytest.raises(ValueError, match="reduction"):
         xloss_keras.SparseCategoricalCrossentropy(reduction="avg")
+
+
+def test_mistaken_from_logits_warns_once_per_line_of_the_caller():
+    """The warning's call site is the caller's line, not Keras's ``Loss.__call__``: two lines,
+    two warnings, each attributed to this file."""
+    need("keras")
+    xloss_keras = pytest.importorskip("xloss.integrations.keras")
+    loss = xloss_keras.SparseCategoricalCrossentropy(from_logits=True)
+    probabilities = np.full((4, 3), 1 / 3, np.float32)
+    labels = np.array([0, 1, 2, 0])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        loss(labels, probabilities)
+        loss(labels, probabilities)
+    caught = [w for w in record if w.category is xloss.FromLogitsWarning]
+    assert [Path(w.filename).name for w in caught] == [Path(__file__).name] * 2

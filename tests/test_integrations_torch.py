@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import pickle
+import warnings
+from pathlib import Path
 
 import data as d
 import numpy as np
@@ -257,3 +259,18 @@ def test_bad_arguments_fail_at_construction():
         xloss_torch.BinaryCrossentropy(reduction="mean_over_batch")
     with pytest.raises(ValueError, match="`alpha` must be in"):
         xloss_torch.BinaryFocalCrossentropy(alpha=2.0)
+
+
+def test_mistaken_from_logits_warns_once_per_line_of_the_caller():
+    """The warning's call site is the caller's line, not torch's ``Module.__call__``: two
+    lines, two warnings, each attributed to this file."""
+    torch, xt = need("torch"), pytest.importorskip("xloss.integrations.torch")
+    loss = xt.SparseCategoricalCrossentropy(from_logits=True)
+    probabilities = torch.full((4, 3), 1 / 3)
+    labels = torch.tensor([0, 1, 2, 0])
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        loss(labels, probabilities)
+        loss(labels, probabilities)
+    caught = [w for w in record if w.category is xloss.FromLogitsWarning]
+    assert [Path(w.filename).name for w in caught] == [Path(__file__).name] * 2

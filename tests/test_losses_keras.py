@@ -232,3 +232,51 @@ def test_ignore_class_divides_by_valid_count(backend):
     assert_result(
         backend, loss(backend.asarray(labels), backend.asarray(y_pred)), per_sample.sum() / 3
     )
+
+
+RANK_PAIRS = {  # targets and predictions whose ranks differ by a trailing size-1 dimension
+    "binary-targets-n1-predictions-n": (
+        "BinaryCrossentropy",
+        d.BINARY_TARGETS[:, :1],
+        d.BINARY_LOGITS[:, 0],
+    ),
+    "binary-targets-n-predictions-n1": (
+        "BinaryCrossentropy",
+        d.BINARY_TARGETS[:, 0],
+        d.BINARY_LOGITS[:, :1],
+    ),
+    "binary-targets-nt-predictions-nt1": (
+        "BinaryCrossentropy",
+        d.BINARY_TARGETS,
+        d.BINARY_LOGITS[..., None],
+    ),
+    "binary-targets-nt1-predictions-nt": (
+        "BinaryCrossentropy",
+        d.BINARY_TARGETS[..., None],
+        d.BINARY_LOGITS,
+    ),
+    "categorical-predictions-nc1": ("CategoricalCrossentropy", d.SOFT, d.LOGITS[..., None]),
+}
+
+
+@pytest.mark.parametrize("weight", [None, "n", "n1"])
+@pytest.mark.parametrize(
+    "reduction", [None, "sum", "sum_over_batch_size", "mean_with_sample_weight"], ids=str
+)
+@pytest.mark.parametrize("case", RANK_PAIRS)
+def test_class_aligns_ranks_like_keras(backend, case, reduction, weight):
+    """Keras's loss classes bring targets and predictions to one rank (``(N, 1)`` against
+    ``(N,)`` is one loss per sample; ``(N, T)`` against ``(N, T, 1)`` drops the 1), and a
+    ``(N, 1)`` weight on ``(N,)`` losses gives ``(N, 1)`` values: the same shapes and values."""
+    name, y_true, y_pred = RANK_PAIRS[case]
+    sample_weight = {None: None, "n": d.SAMPLE_WEIGHT, "n1": d.SAMPLE_WEIGHT[:, None]}[weight]
+    keras_loss = getattr(keras.losses, name)(from_logits=True, reduction=reduction)
+    expected = np.asarray(keras_loss(y_true, y_pred, sample_weight=sample_weight), np.float64)
+    loss = getattr(xloss, name)(from_logits=True, reduction=reduction)
+    result = loss(
+        backend.asarray(y_true),
+        backend.asarray(y_pred),
+        None if sample_weight is None else backend.asarray(sample_weight),
+    )
+    assert tuple(result.shape) == expected.shape
+    assert_result(backend, result, expected)

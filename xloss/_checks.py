@@ -231,10 +231,20 @@ def _sample_index(y_pred: Any, axis: int) -> tuple[slice, ...]:
     )
 
 
+# The call machinery between a user's line and xloss in the integrations: torch's
+# ``Module.__call__`` and Keras's ``Loss.__call__`` (and its trainers, under ``fit``).
+_CALLERS = ("torch.nn.modules", "keras.src")
+
+
 def _warn(kind: str, evidence: str) -> None:
-    """Warn once per call site of the public function (the first frame outside xloss)."""
+    """Warn once per call site of the public function: the first frame outside xloss and the
+    frameworks' call machinery (`_CALLERS`, of the frameworks imported)."""
+    files = (getattr(sys.modules.get(name), "__file__", None) for name in _CALLERS)
+    skipped = _INTERNAL_DIRS + tuple(
+        os.path.dirname(os.path.abspath(file)) + os.sep for file in files if file
+    )
     frame, level = sys._getframe(0), 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(skipped):
         frame, level = frame.f_back, level + 1
     site = (frame.f_code.co_filename, frame.f_lineno, kind)
     if site in _warned:

@@ -43,6 +43,11 @@ class Loss:
             A scalar array (or the per-sample array for ``reduction=None``) of ``y_pred``'s type
             and device, in float32 (float64 for float64 predictions).
         """
+        return self._reduced(y_true, y_pred, sample_weight)
+
+    def _reduced(self, y_true: Any, y_pred: Any, sample_weight: Any, mask: Any = None) -> Any:
+        """`__call__`, with ``mask`` (a boolean array of the per-sample losses' shape, or
+        ``None``) leaving positions out as ``ignore_class`` does: Keras's ``_keras_mask``."""
         args, values, valid = per_sample(
             self._core,
             y_true,
@@ -53,6 +58,8 @@ class Loss:
             name=self._name,
             **self._options,
         )
+        if mask is not None:
+            valid = mask if valid is None else args.xp.logical_and(valid, mask)
         return reduce_xp(args.xp, values, args.sample_weight, valid, self.reduction)
 
     def get_config(self) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from xloss._validation import same_rank
+
 
 def _count(xp: Any, x: Any) -> Any:
     """Number of elements of ``x``: a Python int, or an array if a dimension is unknown."""
@@ -26,33 +28,44 @@ def _divide_no_nan(xp: Any, total: Any, divisor: Any) -> Any:
     return xp.where(zero, xp.zeros_like(total), total / safe)
 
 
-def align_sample_weight(xp: Any, sample_weight: Any, values: Any) -> Any:
-    """``sample_weight`` shaped to broadcast against the per-sample ``values``.
+def align_sample_weight(xp: Any, sample_weight: Any, values: Any) -> tuple[Any, Any]:
+    """``(values, sample_weight)`` shaped to broadcast against each other.
 
-    A trailing size-1 dimension more than ``values`` is dropped (Keras's rule); fewer dimensions
-    are aligned from the left (one weight per sample weighs all of that sample's values).
+    A trailing size-1 dimension on one side is Keras's rule (`same_rank`): an ``(N, 1)``
+    weight on ``(N,)`` losses makes them ``(N, 1)``, as Keras's reductions do; on ``(N, T)``
+    losses it is dropped. A weight of fewer dimensions is aligned from the left (one weight per
+    sample weighs all of that sample's values).
     """
-    w = sample_weight
-    if w.ndim == values.ndim + 1 and w.shape[-1] == 1:
-        w = xp.squeeze(w, axis=-1)
+    values, w = same_rank(xp, values, sample_weight)
     while w.ndim < values.ndim:
         w = xp.expand_dims(w, axis=-1)
     fits = w.ndim == values.ndim and all(
         a is None or b is None or a in (1, b) for a, b in zip(w.shape, values.shape)
     )
+    if not fits and values.ndim == 0:
+        raise ValueError(
+            f"`sample_weight` of shape {tuple(sample_weight.shape)} does not fit a loss that is "
+            f"one value: the binary losses average `y_pred`'s last axis, so a 1-D `y_pred` is "
+            f"one sample. Give `y_pred` (and `y_true`) the shape (N, 1) for one loss per "
+            f"sample, or a scalar weight."
+        )
     if not fits:
         raise ValueError(
             f"`sample_weight` of shape {tuple(sample_weight.shape)} does not fit the per-sample "
             f"losses of shape {tuple(values.shape)}; give one weight per sample (shape "
             f"{tuple(values.shape[:1])}) or one per loss value (shape {tuple(values.shape)})."
         )
-    return w
+    return values, w
 
 
 def reduce_xp(xp: Any, values: Any, sample_weight: Any, valid: Any, reduction: str | None) -> Any:
     """Weight ``values``, leave out the positions where ``valid`` is False, and reduce."""
-    weights = None if sample_weight is None else align_sample_weight(xp, sample_weight, values)
+    weights = None
     mask = None if valid is None else xp.astype(valid, values.dtype)
+    if sample_weight is not None:
+        values, weights = align_sample_weight(xp, sample_weight, values)
+        if mask is not None and values.ndim > mask.ndim:
+            mask = xp.expand_dims(mask, axis=-1)
     if mask is not None:
         weights = mask if weights is None else weights * mask
     weighted = values if weights is None else values * weights

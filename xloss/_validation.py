@@ -224,12 +224,15 @@ def loss_inputs(
     y_pred = as_array(y_pred, ns, floating=True, name="y_pred")
     y_pred, dtype = _to_compute(xp, y_pred, "y_pred", upcast=upcast)
     compute = compute_dtype(xp, dtype)
-    axis = normalize_axis(axis, y_pred.ndim)
+    y_true = as_array(y_true, ns, name="y_true")
     if sparse:
-        y_true = _sparse_labels(xp, as_array(y_true, ns, name="y_true"), y_pred, axis)
+        axis = normalize_axis(axis, y_pred.ndim)
+        y_true = _sparse_labels(xp, y_true, y_pred, axis)
     else:
+        _check_real(xp, y_true, "y_true")
+        y_true, y_pred = _same_rank(xp, y_true, y_pred)
+        axis = normalize_axis(axis, y_pred.ndim)
         half_from = None if upcast else ns.backend.adapter.HALF_TARGETS_FROM
-        y_true = as_array(y_true, ns, name="y_true")
         y_true = _dense_targets(xp, y_true, y_pred, compute, half_from=half_from)
     if sample_weight is not None:
         sample_weight = as_array(sample_weight, ns, name="sample_weight")
@@ -257,26 +260,40 @@ def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
     return len(a) == len(b) and all(m is None or n is None or m == n for m, n in zip(a, b))
 
 
-def _dense_targets(
-    xp: Any, y_true: Any, y_pred: Any, dtype: Any, *, half_from: int | None = None
-) -> Any:
-    """Targets with ``y_pred``'s shape, in the compute dtype ``dtype`` (or in half precision as
-    given, from ``half_from`` entries).
+def same_rank(xp: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    """``(a, b)`` brought to one rank where they differ by a trailing size-1 dimension, by
+    Keras's rule (``squeeze_or_expand_to_same_rank``): the rank-1 side gains the dimension,
+    else the other side loses it. ``(N, 1)`` against ``(N,)`` is ``(N, 1)`` against
+    ``(N, 1)``; ``(N, T, 1)`` against ``(N, T)`` is ``(N, T)`` against ``(N, T)``."""
+    if a.ndim == b.ndim + 1 and a.shape[-1] == 1:
+        if b.ndim == 1:
+            return a, xp.expand_dims(b, axis=-1)
+        return xp.squeeze(a, axis=-1), b
+    if b.ndim == a.ndim + 1 and b.shape[-1] == 1:
+        if a.ndim == 1:
+            return xp.expand_dims(a, axis=-1), b
+        return a, xp.squeeze(b, axis=-1)
+    return a, b
 
-    As Keras's loss classes do, a trailing size-1 dimension on one side is added to the other
-    (``(N,)`` targets against ``(N, 1)`` predictions), never broadcast into an ``(N, N)`` loss.
-    """
-    _check_real(xp, y_true, "y_true")
+
+def _same_rank(xp: Any, y_true: Any, y_pred: Any) -> tuple[Any, Any]:
+    """Dense targets and predictions aligned as Keras's loss classes align them (`same_rank`),
+    never broadcast into an ``(N, N)`` loss; shapes that still differ are an error."""
     t, p = _shape(y_true), _shape(y_pred)
-    if len(t) + 1 == len(p) and p[-1] == 1:
-        y_true = xp.expand_dims(y_true, axis=-1)
-    elif len(p) + 1 == len(t) and t[-1] == 1:
-        y_true = xp.squeeze(y_true, axis=-1)
-    if not _same(_shape(y_true), p):
+    y_true, y_pred = same_rank(xp, y_true, y_pred)
+    if not _same(_shape(y_true), _shape(y_pred)):
         raise ValueError(
             f"`y_true` and `y_pred` must have the same shape; received y_true.shape={t} and "
             f"y_pred.shape={p}. For integer class labels use the sparse loss."
         )
+    return y_true, y_pred
+
+
+def _dense_targets(
+    xp: Any, y_true: Any, y_pred: Any, dtype: Any, *, half_from: int | None = None
+) -> Any:
+    """Targets (of ``y_pred``'s shape) in the compute dtype ``dtype``, or in half precision as
+    given, from ``half_from`` entries."""
     if same_dtype(y_true.dtype, dtype):
         return y_true
     if half_from is not None and is_half(xp, y_true) and _size(y_true) >= half_from:

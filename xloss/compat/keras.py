@@ -28,6 +28,11 @@ The loss classes take Keras's ``name`` and ``dtype``:
 
 The functions take no ``dtype``: they return xloss's dtypes.
 
+As Keras's classes do, the classes read the mask Keras's layers (``Masking``,
+``Embedding(mask_zero=True)``) set on their outputs, ``y_pred._keras_mask`` (a boolean array of
+the per-sample losses' shape): masked positions add nothing and are left out of the mean, as
+``ignore_class`` leaves its positions out.
+
 Keras converts its inputs with ``ops.convert_to_tensor``, so NumPy targets and sample weights
 go with any backend's tensors; here too, ``y_true`` and ``sample_weight`` may be NumPy arrays
 (or scalars) whatever library ``y_pred`` comes from, and are converted to it, on its device.
@@ -159,13 +164,17 @@ class _KerasLoss(Loss):
             and device, in ``dtype``; for ``dtype=None`` in float32 (float64 for float64
             predictions).
         """
-        ns, (y_pred, y_true, sample_weight) = c.adopt(
-            y_pred=y_pred, y_true=y_true, sample_weight=sample_weight
+        # The mask Keras's layers (Masking, Embedding(mask_zero=True)) set on their outputs:
+        # read before any conversion, which drops it. Keras leaves masked positions out.
+        keras_mask = getattr(y_pred, "_keras_mask", None)
+        ns, (y_pred, y_true, sample_weight, keras_mask) = c.adopt(
+            y_pred=y_pred, y_true=y_true, sample_weight=sample_weight, mask=keras_mask
         )
+        mask = None if keras_mask is None else c.mask(ns, keras_mask, "y_pred._keras_mask")
         if self._kind == "sparse":
             y_true = _class_indices(ns, y_true, self._options["ignore_class"])
         if self.dtype is None:
-            return super().__call__(y_true, y_pred, sample_weight)
+            return self._reduced(y_true, y_pred, sample_weight, mask)
         xp = ns.xp
         target = getattr(xp, self.dtype, None)
         if target is None and self.dtype == "bfloat16" and ns.backend.name == "numpy":
@@ -181,7 +190,7 @@ class _KerasLoss(Loss):
         y_true = as_array(y_true, ns, name="y_true")
         if is_kind(xp, y_true.dtype, "real floating"):
             y_true = xp.astype(y_true, target)
-        result = super().__call__(y_true, y_pred, sample_weight)
+        result = self._reduced(y_true, y_pred, sample_weight, mask)
         return result if result.dtype == target else xp.astype(result, target)
 
     def get_config(self) -> dict[str, Any]:
