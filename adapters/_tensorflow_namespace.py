@@ -202,6 +202,15 @@ ceil = tf.math.ceil
 isfinite = tf.math.is_finite
 isinf = tf.math.is_inf
 isnan = tf.math.is_nan
+
+
+def signbit(x: Any) -> Any:
+    """Whether the sign bit is set (``-0.0`` included), from the bits of floating ``x``."""
+    if x.dtype.is_floating:
+        return tf.bitcast(x, {2: tf.int16, 4: tf.int32, 8: tf.int64}[x.dtype.size]) < 0
+    return x < 0
+
+
 logical_not = tf.logical_not
 
 

@@ -30,6 +30,27 @@ def readable(x: Any) -> Any:
     return x
 
 
+def to_array(x: Any) -> Any:
+    """``x`` as a plain ``np.ndarray`` in native byte order.
+
+    Subclasses override the operations the namespace and the kernels use (``np.matrix`` stays
+    two-dimensional, its ``*`` is a matrix product): they become their data's ndarray, a view
+    (``np.memmap`` too). A ``MaskedArray`` is refused: its mask would be ignored by some
+    operations and not by others. Big-endian arrays (files written on another machine) are
+    copied in native order: the exact top-k keys read the values' bytes as integers.
+    """
+    np = sys.modules["numpy"]
+    if type(x) is not np.ndarray and isinstance(x, np.ndarray):
+        if isinstance(x, np.ma.MaskedArray):
+            raise TypeError(
+                "is a numpy.ma.MaskedArray, whose mask xloss would ignore. Fill the masked "
+                "entries first (logits: `x.filled(-np.inf)`, which gives them probability 0), "
+                "or drop the mask with `np.asarray(x)`."
+            )
+        x = np.asarray(x)
+    return x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
+
+
 kernel = _kernel_table.hook("xloss.adapters._numpy_kernels")
 """The fused kernel for a computation (see `_numpy_kernels`), or ``None``."""
 

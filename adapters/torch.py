@@ -59,9 +59,15 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     ``torch.compile``, which cannot branch on data in Python, the candidates are always
     re-sorted by unique keys and ``torch.cond`` makes the choice for the whole call (and the
     exact path runs always inside ``torch.func`` transforms). 64-bit dtypes on the exact path
-    decline (``None``) and take the generic stable-sort path.
+    decline (``None``) and take the generic stable-sort path, and so do 'meta' tensors, whose
+    values cannot be read to check for ties. uint16, uint32 and uint64, which ``torch.topk``
+    and ``gather`` do not take, are ranked on signed keys (`_unsigned_top_k`).
     """
     torch = sys.modules["torch"]
+    if x.device.type == "meta":
+        return None
+    if not x.dtype.is_signed and x.dtype.itemsize > 1:  # uint16, uint32, uint64
+        return _unsigned_top_k(torch, x, k, axis, largest)
     n = x.shape[axis]
     first = k == 1 and _first_best_exact(torch, x)
     if first and (largest or not x.dtype.is_floating_point):
@@ -105,6 +111,25 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
             values, indices = _writable(torch, x, values, indices)
             values[boundary, :k], indices[boundary, :k] = exact
     return values[..., :k].movedim(-1, axis), indices[..., :k].movedim(-1, axis)
+
+
+def _unsigned_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any]:
+    """Top K of uint16/uint32/uint64 on keys of a signed dtype that order exactly like the
+    values: a widening cast, or for uint64 the bits with the top one flipped (``u - 2**63``),
+    the values read back from the keys. Keys that the fast path declines take a stable sort."""
+    flip = torch.iinfo(torch.int64).min
+    if x.dtype.itemsize == 8:
+        keys = x.view(torch.int64) ^ flip
+    else:
+        keys = x.to(torch.int32 if x.dtype.itemsize == 2 else torch.int64)
+    result = top_k(keys, k, axis, largest)
+    if result is None:
+        order = torch.sort(keys, dim=axis, descending=largest, stable=True).indices
+        indices = order.narrow(axis, 0, k)
+        result = torch.take_along_dim(keys, indices, dim=axis), indices
+    values, indices = result
+    values = (values ^ flip).view(x.dtype) if x.dtype.itemsize == 8 else values.to(x.dtype)
+    return values, indices
 
 
 def _by_sorted_keys(torch: Any, x: Any, k: int, n: int, count: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import data as d
 import numpy as np
@@ -169,3 +170,75 @@ def test_same_dtype_agrees_with_equality(backend):
 
         assert check(arrays["float32"]) == (True, False)
         assert check(arrays["float64"]) == (False, True)
+
+
+TIED = np.floor(d.LOGITS)  # ties at every rank, for the top-k calls
+NUMPY_CALLS = {
+    "softmax": lambda f: xloss.softmax(f(d.LOGITS)),
+    "logsumexp": lambda f: xloss.logsumexp(f(d.LOGITS)),
+    "top_k": lambda f: xloss.top_k(f(TIED), 3),
+    "top_k_filter": lambda f: xloss.top_k_filter(f(TIED), 2),
+    "top_p_filter": lambda f: xloss.top_p_filter(f(d.LOGITS), 0.5),
+    "min_p_filter": lambda f: xloss.min_p_filter(f(d.LOGITS), 0.2),
+    "sample": lambda f: xloss.sample(f(d.LOGITS), 0, top_k=3),
+    "categorical_crossentropy": lambda f: xloss.categorical_crossentropy(
+        f(d.ONE_HOT), f(d.LOGITS), from_logits=True
+    ),
+    "sparse_categorical_crossentropy": lambda f: xloss.sparse_categorical_crossentropy(
+        f(d.LABELS), f(d.LOGITS), from_logits=True
+    ),
+    "binary_crossentropy": lambda f: xloss.binary_crossentropy(
+        f(d.BINARY_TARGETS), f(d.BINARY_LOGITS), from_logits=True
+    ),
+    "sparse_top_k_categorical_accuracy": lambda f: xloss.sparse_top_k_categorical_accuracy(
+        f(d.LABELS), f(TIED), k=2
+    ),
+}
+
+
+def _memmap(directory):
+    count = iter(range(1000))
+
+    def to_memmap(a):
+        m = np.memmap(directory / f"{next(count)}.bin", a.dtype, "w+", shape=a.shape)
+        m[...] = a
+        return m
+
+    return to_memmap
+
+
+NUMPY_FORMS = {
+    "matrix": lambda tmp_path: lambda a: np.asmatrix(a) if a.ndim == 2 else a,
+    "memmap": _memmap,
+    "big-endian": lambda tmp_path: lambda a: a.astype(a.dtype.newbyteorder(">")),
+}
+
+
+@pytest.mark.backends("numpy")
+@pytest.mark.parametrize("call", NUMPY_CALLS)
+@pytest.mark.parametrize("form", NUMPY_FORMS)
+def test_numpy_arrays_of_other_forms_compute_as_their_data(backend, form, call, tmp_path):
+    """ndarray subclasses (``np.matrix``, ``np.memmap``) and big-endian arrays give what their
+    data as a plain, native-order ndarray gives, as plain native-order ndarrays."""
+    expected = NUMPY_CALLS[call](np.asarray)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # np.matrix is deprecated
+        got = NUMPY_CALLS[call](NUMPY_FORMS[form](tmp_path))
+    expected, got = (r if isinstance(r, tuple) else (r,) for r in (expected, got))
+    for a, b in zip(got, expected, strict=True):
+        assert type(a) is np.ndarray and a.dtype.isnative and a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.backends("numpy")
+@pytest.mark.parametrize("call", ["softmax", "top_k_filter", "sparse_categorical_crossentropy"])
+def test_numpy_masked_arrays_are_refused(backend, call):
+    """A MaskedArray's mask would be ignored by some operations and not by others."""
+
+    def masked(a):
+        return np.ma.masked_array(a, mask=np.zeros(a.shape, bool))
+
+    with pytest.raises(
+        TypeError, match=r"^`\w+` is a numpy\.ma\.MaskedArray.*x\.filled\(-np\.inf\)"
+    ):
+        NUMPY_CALLS[call](masked)

@@ -186,6 +186,20 @@ def test_categorical_matches_keras(backend, case, k):
     assert_accuracy(backend, result, keras_categorical(y_true, scores, k))
 
 
+def test_negative_zero_target_ranks_below_zero_as_in_keras(backend):
+    """Keras's ``argmax`` of the targets puts ``-0.0`` below ``0.0`` (it replaces it by minus
+    the smallest normal number): ``[-0.0, 0.0, 0.0]`` targets class 1, not class 0."""
+    y_true = np.array([[-0.0, 0.0, 0.0], [0.0, -0.0, -0.0], [-0.0, -0.0, -1e-3]])
+    scores = np.array([[0.9, 0.05, 0.05], [0.1, 0.3, 0.6], [0.2, 0.5, 0.3]], np.float32)
+    expected = keras_categorical(y_true.astype(np.float32), scores, 1)
+    np.testing.assert_array_equal(expected, [0.0, 0.0, 0.0])
+    for dtype in FLOAT_DTYPES[backend.name]:
+        with backend.x64() if dtype == "float64" else contextlib.nullcontext():
+            targets = backend.asarray(y_true, dtype)
+            result = top_k_categorical_accuracy(targets, backend.asarray(scores), 1)
+        assert_accuracy(backend, result, expected)
+
+
 def test_the_tie_rule_by_hand(backend):
     """Every class tied with the k-th largest score is inside the top k."""
     scores = backend.asarray(np.array([[0.9, 0.5, 0.5, 0.1]] * 4, np.float32))
@@ -272,6 +286,21 @@ def test_every_dtype_is_compared_exactly(backend):
                 one_hot = backend.asarray(_one_hot(labels))
                 categorical = top_k_categorical_accuracy(one_hot, scores, k)
                 assert_accuracy(backend, categorical, ref_sparse(labels, held, k))
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "uint32", "uint64"])
+def test_unsigned_labels(backend, dtype):
+    """Unsigned labels (torch compares no uint16-64) are class indices like any other; labels
+    past the classes, the dtype's maximum included, are outside."""
+    outside = np.array([C, np.iinfo(dtype).max], dtype)
+    labels = np.concatenate([CRAFTED_LABELS.astype(dtype), outside])
+    scores = np.concatenate([CRAFTED_SCORES, CRAFTED_SCORES[:2]])
+    with backend.x64() if dtype == "uint64" else contextlib.nullcontext():  # JAX needs x64
+        for k in (1, 2, C):
+            result = sparse_top_k_categorical_accuracy(
+                backend.asarray(labels), backend.asarray(scores), k
+            )
+            assert_accuracy(backend, result, ref_sparse(labels, scores, k))
 
 
 def test_result_shapes(backend):

@@ -260,6 +260,70 @@ def test_k1_integer_extremes(backend):
             _assert_topk(backend, x, 1, -1, largest)
 
 
+@pytest.mark.parametrize("dtype", ["uint16", "uint32", "uint64"])
+def test_wide_unsigned_dtypes(backend, dtype, monkeypatch):
+    """uint16-64, which ``torch.topk`` does not take: the values in their own dtype, exactly,
+    with ties, the dtype's maximum and the top bit alone (uint64's keys flip it)."""
+    info = np.iinfo(dtype)
+    x = (INTEGERS + 3).astype(dtype)
+    x[0, :3], x[1, 4:7] = info.max, info.max - 1
+    x[2, ::2], x[2, 1::2] = 1 << (info.bits - 1), (1 << (info.bits - 1)) - 1
+    with backend.x64() if dtype == "uint64" else contextlib.nullcontext():  # JAX needs x64
+        for path in _eager_paths(backend, monkeypatch):
+            for k, axis, largest in itertools.product((1, 4), (-1, 0), (True, False)):
+                expected_values, expected_indices = ref.top_k(x, k, axis, largest)
+                result = xloss.top_k(backend.asarray(x), k, axis=axis, largest=largest)
+                values, indices = (backend.to_numpy(a) for a in result)
+                message = f"k={k}, axis={axis}, largest={largest}, {path}"
+                assert values.dtype == x.dtype, message
+                np.testing.assert_array_equal(indices, expected_indices, err_msg=message)
+                np.testing.assert_array_equal(values, expected_values, err_msg=message)
+
+
+@pytest.mark.backends("numpy")
+@pytest.mark.parametrize("dtype", [">f2", ">f4", ">f8", ">i2", ">i4", ">i8"])
+def test_big_endian_numpy_arrays(backend, dtype, monkeypatch):
+    """Arrays in non-native byte order (files written on another machine) rank by their values,
+    and come back in native order."""
+    x = np.concatenate([TIES, RUNS[:, :10]]) if dtype[1] == "f" else INTEGERS
+    data = x.astype(dtype)
+    for path in _eager_paths(backend, monkeypatch):
+        for k, largest in itertools.product((1, 4, 9), (True, False)):
+            expected_values, expected_indices = ref.top_k(x.astype(dtype[1:]), k, -1, largest)
+            values, indices = xloss.top_k(data, k, largest=largest)
+            message = f"k={k}, largest={largest}, {path}"
+            assert values.dtype == np.dtype(dtype[1:]) and values.dtype.isnative, message
+            np.testing.assert_array_equal(indices, expected_indices, err_msg=message)
+            np.testing.assert_array_equal(values, expected_values, err_msg=message)
+
+
+META_CALLS = {
+    "top_k": lambda x: xloss.top_k(x, 2),
+    "top_k-k1": lambda x: xloss.top_k(x, 1),
+    "top_k-smallest-k1": lambda x: xloss.top_k(x, 1, largest=False),
+    "top_k-axis0": lambda x: xloss.top_k(x, 2, axis=0),
+    "top_k-uint16": lambda x: xloss.top_k(x.to(need("torch").uint16), 2),
+    "top_k_filter": lambda x: xloss.top_k_filter(x, 2),
+    "top_k_softmax": lambda x: xloss.top_k_softmax(x, 2),
+    "greedy-sample": lambda x: xloss.sample(x, 0, temperature=0),
+}
+
+
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("call", META_CALLS)
+def test_meta_tensors(backend, call):
+    """On 'meta' tensors (shapes and dtypes, no values: model tracing and memory planning)
+    the result is a meta tensor shaped and typed as the same call on the CPU gives."""
+    torch = backend.module
+    x = torch.asarray(TIES[:, :9].copy())
+    expected = META_CALLS[call](x)
+    got = META_CALLS[call](x.to("meta"))
+    expected, got = (r if isinstance(r, tuple) else (r,) for r in (expected, got))
+    for a, b in zip(got, expected, strict=True):
+        assert a.device.type == "meta"
+        assert (a.shape, a.dtype) == (b.shape, b.dtype)
+
+
 def test_k1_ties_in_long_rows(backend, monkeypatch):
     """Ties everywhere in rows long enough for multithreaded reductions: the first occurrence
     still wins (TensorFlow's k = 1 on large inputs is an argmax on the CPU: forced here)."""

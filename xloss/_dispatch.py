@@ -149,4 +149,9 @@ def as_array(value: Any, ns: Namespace, *, floating: bool = False, name: str = "
             array = xp.astype(array, default)
         return array
     to_array = ns.backend.adapter.to_array
-    return value if to_array is None else to_array(value)
+    if to_array is None:
+        return value
+    try:
+        return to_array(value)
+    except TypeError as error:  # the adapter's message follows the argument's name
+        raise TypeError(f"`{name or 'an array argument'}` {error}") from None

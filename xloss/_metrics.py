@@ -31,8 +31,17 @@ from __future__ import annotations
 from typing import Any
 
 from xloss._dispatch import Namespace, as_array, resolve
+from xloss._dtypes import finfo
 from xloss._topk import check_k
-from xloss._validation import _same, _shape, check_classes, check_flag, index_dtype, is_kind
+from xloss._validation import (
+    _same,
+    _shape,
+    check_classes,
+    check_flag,
+    index_dtype,
+    is_half,
+    is_kind,
+)
 
 # --- the core (Array API only) ----------------------------------------------------------------
 
@@ -63,13 +72,11 @@ def _label_index(xp: Any, labels: Any, y_pred: Any) -> tuple[Any, Any]:
         in_range = xp.logical_and(labels >= 0, labels < num_classes)  # False for NaN
         safe = xp.where(in_range, labels, xp.zeros_like(labels))
         return xp.astype(safe, indexing), in_range
-    if y_pred.shape[-1] is None and labels.dtype != indexing:
-        labels = xp.astype(labels, indexing)  # the count below must not wrap (e.g. uint8)
-    num_classes = _num_classes(xp, y_pred, labels.dtype)
-    in_range = labels >= 0
-    if not isinstance(num_classes, int) or num_classes <= xp.iinfo(labels.dtype).max:
-        in_range = xp.logical_and(in_range, labels < num_classes)
+    # In the indexing dtype first, as the losses take labels: uint8 would wrap a counted C, and
+    # torch compares no uint16-64. Unsigned labels past its maximum wrap negative: out of range.
     index = labels if labels.dtype == indexing else xp.astype(labels, indexing)
+    num_classes = _num_classes(xp, y_pred, indexing)
+    in_range = xp.logical_and(index >= 0, index < num_classes)
     return xp.where(in_range, index, xp.zeros_like(index)), in_range
 
 
@@ -107,10 +114,16 @@ def in_sorted_ids_xp(xp: Any, labels: Any, ids: Any, k: int) -> Any:
 
 
 def _argmax_like_tensorflow(xp: Any, y_true: Any) -> Any:
-    """``argmax`` over the last axis: first index on ties, NaN never the maximum (``tf.argmax``
-    skips NaN; an all-NaN row gives 0)."""
+    """``argmax`` over the last axis as Keras's ``ops.argmax`` on TensorFlow: first index on
+    ties, NaN never the maximum (``tf.argmax`` skips NaN; an all-NaN row gives 0), and ``-0.0``
+    below ``0.0`` (Keras replaces it by minus the smallest normal number, half precision in
+    float32)."""
     if is_kind(xp, y_true.dtype, "real floating"):
-        y_true = xp.where(xp.isnan(y_true), xp.full_like(y_true, -float("inf")), y_true)
+        if is_half(xp, y_true):
+            y_true = xp.astype(y_true, xp.float32)
+        below_zero = -float(finfo(xp, y_true.dtype).smallest_normal)
+        y_true = xp.where(xp.logical_and(y_true == 0, xp.signbit(y_true)), below_zero, y_true)
+        y_true = xp.where(xp.isnan(y_true), -float("inf"), y_true)
     return xp.argmax(y_true, axis=-1)
 
 
@@ -226,8 +239,9 @@ def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Any:
     """Whether each one-hot target's class is among the ``k`` highest scores: 1.0 or 0.0.
 
     Keras 3's ``keras.metrics.top_k_categorical_accuracy``, on every backend: the target class
-    is ``argmax(y_true)`` over the last axis (the first on ties, NaN skipped, as ``tf.argmax``
-    does; soft labels work the same way), then the rule of
+    is ``argmax(y_true)`` over the last axis (the first on ties, NaN skipped, ``-0.0`` below
+    ``0.0``, as Keras's ``ops.argmax`` on TensorFlow; soft labels work the same way), then the
+    rule of
     `sparse_top_k_categorical_accuracy` applies: **ties with the k-th largest score count
     as inside**, and a row holding NaN or an infinite score gives 0.0.
 
