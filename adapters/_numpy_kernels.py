@@ -148,24 +148,24 @@ def _binary_probabilities(np: Any, z: Any, p: Any, axis: int) -> Any:
 def _binary(
     z: Any, x: Any, *, axis: int, from_logits: bool, label_smoothing: float, **_: Any
 ) -> tuple[Any, None] | None:
-    """``max(x, 0) + log1p(exp(-|x|)) - x z``: the generic body's arithmetic without its
-    ``where``s (which keep autodiff exact at 0; NumPy has no autodiff), in two logits-sized
-    buffers written in place (fresh large arrays cost page faults). ``np.logaddexp`` would be
-    one ufunc but is not vectorised: 4x slower than these. From probabilities: see
-    `_binary_probabilities`."""
+    """``(max(x, 0) - x z) + log1p(exp(-|x|))``: the generic body's arithmetic in its order
+    (`xloss._activations.binary_logits_xp`) without its ``where``s (which keep autodiff exact
+    at 0; NumPy has no autodiff), in two logits-sized buffers written in place (fresh large
+    arrays cost page faults). ``np.logaddexp`` would be one ufunc but is not vectorised: 4x
+    slower than these. From probabilities: see `_binary_probabilities`."""
     if label_smoothing:
         return None
     np = sys.modules["numpy"]
     if not from_logits:
         return _binary_probabilities(np, z, x, axis), None
-    out = np.abs(x)
+    out = np.multiply(x, z)
+    other = np.maximum(x, 0.0)
+    np.subtract(other, out, out=other)
+    np.abs(x, out=out)
     np.negative(out, out=out)
     np.exp(out, out=out)
     np.log1p(out, out=out)
-    other = np.maximum(x, 0.0)
     out += other
-    np.multiply(x, z, out=other)
-    out -= other
     return _mean(np, out, axis), None
 
 

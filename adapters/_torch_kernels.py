@@ -31,18 +31,25 @@ def _differentiated(torch: Any, x: Any) -> bool:
 
 
 def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
-    """Takes bfloat16 as is: torch's kernels compute it in float32 and round once, as
-    upcasting first does, without conversion passes. Their float32 operations are not quite the
-    float32 kernels': in about one entry in 250,000 (CPU) or 150,000 (CUDA) the two round to
-    neighbouring bfloat16 values (one ulp; either may be the correctly rounded one). Measured
-    on CUDA (an H100, torch 2.11, 8192 x 32768 with -inf masks): 1,733 of 268M entries, and
-    5.4x faster than upcasting (0.49 ms against 2.68 ms). Its float16 path rounds
-    differently, so float16 is upcast. Upcast too where a derivative may be taken
-    (`_differentiated`): torch's bfloat16 derivatives start from the rounded output, 1.8% off
-    the float32 gradient, rounded, in a backward pass and 19% in a forward-mode one (where
-    the error of the rounded float32 result is 0.23%)."""
+    """Takes bfloat16 as is along the last axis, and along any axis on CUDA: there torch's
+    kernels compute it in float32 and round once, as upcasting first does, without conversion
+    passes. Their float32 operations are not quite the float32 kernels': in about one entry in
+    250,000 (CPU) or 150,000 (CUDA) the two round to neighbouring bfloat16 values (one ulp;
+    either may be the correctly rounded one). Measured on CUDA (an H100, torch 2.11, 8192 x
+    32768 with -inf masks): 1,733 of 268M entries, and 5.4x faster than upcasting (0.49 ms
+    against 2.68 ms); along axes 0-2 of 256 x 1000 x 4 as upcasting. Torch's CPU kernel for
+    another axis than the last (of its contiguous copy, whatever the strides) rounds as it
+    goes, 25% of entries one ulp off, so that is upcast. Its float16 path rounds differently,
+    so float16 is upcast. Upcast too where a derivative may be taken (`_differentiated`):
+    torch's bfloat16 derivatives start from the rounded output, 1.8% off the float32 gradient,
+    rounded, in a backward pass and 19% in a forward-mode one (where the error of the rounded
+    float32 result is 0.23%)."""
     torch = sys.modules["torch"]
-    if x.dtype == torch.float16 or (x.dtype == torch.bfloat16 and _differentiated(torch, x)):
+    if x.dtype == torch.bfloat16:
+        rounds_once = axis == x.ndim - 1 or x.device.type == "cuda"
+        if rounds_once and not _differentiated(torch, x):
+            return torch.softmax(x, axis)
+    if x.dtype in (torch.float16, torch.bfloat16):
         return torch.softmax(x, axis, dtype=torch.float32).to(x.dtype)
     return torch.softmax(x, axis)
 
@@ -52,10 +59,11 @@ def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:
     differently from upcasting first (7% of bfloat16 entries), so large eager inputs are upcast
     by blocks of rows (`_each_block`) into a result in their dtype, smaller ones whole. On
     CUDA its bfloat16 kernel rounds as `_softmax`'s does (56-401 of 268M entries one ulp
-    apart from upcasting first, measured as there; 0.42 ms against 2.69 ms) and is taken as
-    is, unless a derivative may be taken (`_differentiated`): its backward works from the
-    rounded bfloat16 result (measured: 2.0 apart from the float32 gradient, rounded, where that
-    is -310, one ulp; 4.0 with masked rows)."""
+    apart from upcasting first, measured as there; 0.42 ms against 2.69 ms; along axes 0-2
+    of 256 x 1000 x 4 as upcasting) and is taken as is, unless a derivative may be taken
+    (`_differentiated`): its backward works from the rounded bfloat16 result (measured: 2.0
+    apart from the float32 gradient, rounded, where that is -310, one ulp; 4.0 with masked
+    rows)."""
     torch = sys.modules["torch"]
     if x.dtype in (torch.float32, torch.float64):
         return torch.log_softmax(x, axis)
@@ -338,33 +346,28 @@ def _binary(
     xp: Any,
     **_: Any,
 ) -> tuple[Any, None] | None:
-    """From logits, ``F.binary_cross_entropy_with_logits``; its samples that are not finite
-    (infinite logits, where torch's formula and the generic body's meet ``inf - inf`` or
-    ``0 * inf`` in different places) are recomputed by the generic body. Where values cannot
-    be read (``torch.compile``, accelerators), float32 takes ``F.softplus(x) - x z``: the generic
-    body's formula and non-finite cases, with fewer ``where``s for inductor to fuse (0.93-0.98x
-    ``F.binary_cross_entropy_with_logits`` compiled, against 1.03-1.10x for the generic body).
-    ``F.softplus`` returns ``x`` above 20, where ``log1p(exp(-x))`` is below half a float32 ulp
-    of ``x`` but not of a float64 one: float64 keeps the generic body."""
+    """From logits, `_binary_logits` (large eager inputs by blocks of rows, in place); samples
+    that are not finite (infinite logits) are recomputed by the generic body, where ``inf - inf``
+    and ``0 * inf`` meet the same way. Where values cannot be read (``torch.compile``,
+    accelerators), `_binary_logits` alone, for inductor to fuse."""
     if label_smoothing:
         return None
     torch = sys.modules["torch"]
     if not readable:
-        if not from_logits or x.dtype != torch.float32:
+        if not from_logits:
             return None
-        return (torch.nn.functional.softplus(x) - x * z).mean(axis), None
+        return _binary_logits(torch, z, x).mean(axis), None
     rows, targets = _rows(torch, x, axis), _rows(torch, z, axis)
     blocked = rows is not None and targets is not None
     if from_logits:
         if blocked:
             loss = torch.empty(rows.shape[0], dtype=x.dtype)
             loss = _each_block(
-                torch, _binary_logits_step, x.dtype, rows, targets, out=loss, scratch=0
+                torch, _binary_logits_step, x.dtype, rows, targets, out=loss, scratch=2
             )
             loss = loss.reshape(x.shape[:-1])
         else:
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(x, z, reduction="none")
-            loss = loss.mean(axis)
+            loss = _binary_logits(torch, z, x).mean(axis)
         return _generic_where(~torch.isfinite(loss), loss, generic, xp, z, x, axis), None
     if blocked:
         loss = torch.empty(rows.shape[0], dtype=x.dtype)
@@ -378,10 +381,23 @@ def _binary(
     return -torch.lerp(torch.log(1.0 - p), torch.log(p), z).mean(axis), None
 
 
-def _binary_logits_step(block: Any, targets: Any, out: Any) -> None:
+def _binary_logits(torch: Any, z: Any, x: Any) -> Any:
+    """``(max(x, 0) - x z) + softplus(-|x|)``, the generic body's order and selects
+    (`xloss._activations.binary_logits_xp`): exact where ``x z`` cancels ``max(x, 0)``, with the
+    derivative ``sigmoid(x) - z`` at 0 too. (``F.binary_cross_entropy_with_logits`` cancels at
+    ``x = -17``, ``z = 0``: 0 where the loss is 4.1e-8.)"""
+    positive = x > 0
+    small = torch.log1p(torch.exp(torch.where(positive, -x, x)))
+    return (torch.where(positive, x, 0.0) - x * z) + small
+
+
+def _binary_logits_step(block: Any, small: Any, large: Any, targets: Any, out: Any) -> None:
+    """`_binary_logits` of a block, without autograd, in two reused buffers: the same
+    operations, bit for bit."""
     torch = sys.modules["torch"]
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(block, targets, reduction="none")
-    torch.mean(loss, 1, out=out)
+    torch.abs(block, out=small).neg_().exp_().log1p_()
+    torch.clamp(block, min=0.0, out=large).addcmul_(block, targets, value=-1.0).add_(small)
+    torch.mean(large, 1, out=out)
 
 
 def _binary_probabilities_step(

@@ -31,7 +31,12 @@ def namespace(x: Any) -> Any:
 
 def device(x: Any) -> Any:
     # A tracer has no committed device; under jit, new arrays follow the computation's placement.
-    return None if _is_tracer(x) else x.device
+    # An array over several devices gives its Sharding, which fits only arrays of its rank: new
+    # arrays stay uncommitted there, and JAX moves them to the sharded array they meet.
+    if _is_tracer(x):
+        return None
+    place = x.device
+    return place if isinstance(place, sys.modules["jax"].Device) else None
 
 
 def readable(x: Any) -> Any:
@@ -78,6 +83,7 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     are static; ``readable``/``checked`` are not the body's."""
     options.pop("readable", None)
     options.pop("checked", None)
+    options.pop("device", None)  # under jit, new arrays follow the computation's placement
     body = _NATIVE.get(name, generic)
     if name == "gumbel_sample" and isinstance(args[0], int):  # a seed: its key, made here
         args = (sys.modules["jax"].random.key(args[0]), *args[1:])
@@ -278,6 +284,7 @@ def random_uniform(rng: Any, shape: tuple[int, ...], dtype: Any, like: Any) -> A
     jax = sys.modules["jax"]
     key = jax.random.key(rng) if isinstance(rng, int) else rng
     u = jax.random.uniform(key, shape, dtype)
-    if not _is_tracer(like) and not _is_tracer(u) and u.device != like.device:
-        u = jax.device_put(u, like.device)
+    place = device(like)
+    if place is not None and not _is_tracer(u) and u.device != place:
+        u = jax.device_put(u, place)
     return u

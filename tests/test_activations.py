@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import reference as ref
-from checks import assert_result
+from backends import FLOAT_DTYPES
+from checks import assert_result, eps, finfo
 
 import xloss
 
@@ -25,6 +26,41 @@ X3 = RNG.normal(scale=3.0, size=(4, 5, 6)).astype(np.float32)
 )
 def test_normalisers_any_axis(backend, fn, oracle, axis):
     assert_result(backend, fn(backend.asarray(X3), axis=axis), oracle(X3, axis))
+
+
+# Half precision computed in float32 and rounded once lies between the float64 result's
+# roundings after moving it by float32's error either way: 4 ulps of the result, and for
+# log_softmax 4 ulps of 1 too (the log of a row sum near 1 is only as exact as that sum). The two
+# are the float64 result rounded, except near the midpoint of two half-precision values.
+FLOAT32_ERROR = 4 * eps("float32")
+
+
+@pytest.mark.backends("numpy", "jax", "torch", "tensorflow")  # array-api-strict has no half
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize(
+    ("fn", "oracle", "error"),
+    [
+        (xloss.softmax, ref.softmax, lambda p: FLOAT32_ERROR * p),
+        (xloss.log_softmax, ref.log_softmax, lambda v: FLOAT32_ERROR * (1.0 - v)),
+    ],
+    ids=["softmax", "log_softmax"],
+)
+def test_half_precision_normalisers_round_once_any_axis(backend, fn, oracle, error, dtype, axis):
+    """Half precision is computed in float32 and rounded once, along any axis (PyTorch's
+    ``(N, C, T)`` layout too): each entry is the float64 result rounded to the dtype, or its
+    neighbour where float32's error reaches the midpoint between the two."""
+    if dtype not in FLOAT_DTYPES[backend.name]:
+        pytest.skip(f"{backend.name} has no {dtype}")
+    half = finfo(dtype).dtype
+    x = (np.random.default_rng(4).standard_normal((8, 100, 3)) * 3.0).astype(half)
+    out = fn(backend.asarray(x.astype(np.float32), dtype), axis=axis)
+    assert out.dtype == backend.dtype_of(dtype)
+    got = backend.to_numpy(out).astype(half)
+    exact = oracle(x, axis)
+    low, high = ((exact + s * error(exact)).astype(half) for s in (-1.0, 1.0))
+    ok = (low <= got) & (got <= high)
+    assert ok.all(), f"{np.count_nonzero(~ok)} of {ok.size} entries not rounded once"
 
 
 def test_logsumexp_keepdims(backend):

@@ -677,11 +677,39 @@ def test_bfloat16_softmax_computed_in_float32(backend):
         if backend.name == "tensorflow":
             np.testing.assert_array_equal(as_is, upcast)
             continue
-        nan = np.isnan(upcast)  # an all -inf row
-        np.testing.assert_array_equal(np.isnan(as_is), nan)
-        as_is[nan] = upcast[nan] = 0.0
-        apart = np.abs(as_is.view(np.int32) - upcast.view(np.int32)) >> 16  # bfloat16 ulps
-        assert apart.max() <= 1 and np.count_nonzero(apart) <= x.size // 20_000
+        _assert_rounded_as_upcast(as_is, upcast)
+
+
+def _assert_rounded_as_upcast(as_is, upcast):
+    """bfloat16 results (as float32 NumPy arrays) one ulp apart at most, in 1 in 20,000."""
+    nan = np.isnan(upcast)  # an all -inf row
+    np.testing.assert_array_equal(np.isnan(as_is), nan)
+    as_is[nan] = upcast[nan] = 0.0
+    apart = np.abs(as_is.view(np.int32) - upcast.view(np.int32)) >> 16  # bfloat16 ulps
+    assert apart.max() <= 1 and np.count_nonzero(apart) <= as_is.size // 20_000
+
+
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize(
+    ("layout", "axis"),
+    [("transposed", -1), ("transposed", 0), ("channels_last", 1), ("every_other", -1)],
+)
+def test_torch_bfloat16_softmax_any_layout_rounds_once(backend, layout, axis):
+    """PyTorch's CPU softmax kernel rounds bfloat16 once only along the last axis of its
+    contiguous copy of the input: along another axis xloss upcasts, whatever the strides (a
+    transposed view's first axis has stride 1, a channels-last image's class axis too)."""
+    import torch
+
+    x = backend.asarray(_logits((64, 300)), "bfloat16")
+    views = {
+        "transposed": lambda: x.mT,
+        "channels_last": lambda: x.reshape(4, 16, 15, 20).to(memory_format=torch.channels_last),
+        "every_other": lambda: x[:, ::2],
+    }
+    half = views[layout]()
+    as_is = xloss.softmax(half, axis=axis).float().numpy()
+    upcast = torch.softmax(half.float(), axis).to(torch.bfloat16).float().numpy()
+    _assert_rounded_as_upcast(as_is, upcast)
 
 
 def _top_p_rows():

@@ -203,12 +203,21 @@ def test_categorical_gradient_with_masked_logits_is_finite(backend):
 @AUTODIFF
 @pytest.mark.parametrize("kind", ["categorical", "sparse", "binary"])
 def test_probability_gradient_matches_keras_in_the_clip_region(backend, kind):
-    """from_logits=False with probabilities at and beyond the 1e-7 clip: Keras's gradient."""
+    """from_logits=False with probabilities at and beyond the 1e-7 clip: Keras's gradient. The
+    last row is exactly on the bounds (1e-7 and 1 - 1e-7 in float32), where Keras's TensorFlow
+    backend passes the whole gradient through the clip (JAX's ``clip`` would pass half)."""
     keras, tf = need("keras"), need("tensorflow")
     probs = np.array(
-        [[1.0, 0.0, 0.0], [0.9999999, 1e-8, 0.0], [0.2, 0.3, 0.5], [1e-9, 0.5, 0.5]], np.float32
+        [
+            [1.0, 0.0, 0.0],
+            [0.9999999, 1e-8, 0.0],
+            [0.2, 0.3, 0.5],
+            [1e-9, 0.5, 0.5],
+            [1e-7, 1 - 1e-7, 0.0],
+        ],
+        np.float32,
     )
-    labels = np.array([0, 1, 2, 0])
+    labels = np.array([0, 1, 2, 0, 0])
     targets = np.eye(3, dtype=np.float32)[labels]
     ours_fn = {
         "categorical": lambda x: xloss.categorical_crossentropy(targets_b(x), x),
@@ -234,7 +243,7 @@ def test_probability_gradient_matches_keras_in_the_clip_region(backend, kind):
         total = tf.reduce_sum(keras_fn(x))
     expected = tape.gradient(total, x).numpy()
     assert np.isfinite(ours).all()
-    close(ours, expected, tol=1e-5 * np.abs(expected).max())
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
 # --- finite differences in float64 ---------------------------------------------------------------

@@ -97,12 +97,54 @@ SCRIPT = textwrap.dedent(
         }
         np.save(f"{out_dir}/{name}-sharded.npy", np.asarray(sharded))
         np.save(f"{out_dir}/{name}-unsharded.npy", np.asarray(unsharded))
+
+    # Eager calls with Python lists and numbers beside the sharded logits: xloss converts them
+    # into JAX arrays, which must fit the logits' placement (a sharding fits only its own rank).
+    weights = rng.random(N).astype(np.float32)
+    vocab = rng.normal(size=(N, 4096)).astype(np.float32)  # draws in two levels
+
+    def generic_sample(x):
+        with xloss.fast_paths(False):
+            return xloss.sample(x, 3, temperature=0.7)
+
+    eager = {
+        "eager-sparse-list": (
+            lambda x: xloss.sparse_categorical_crossentropy(labels.tolist(), x, from_logits=True),
+            logits,
+        ),
+        "eager-class-weight-list": (
+            lambda x: mean(jax.numpy.asarray(ignored), x, sample_weight=weights.tolist()),
+            logits,
+        ),
+        "eager-accuracy-list": (
+            lambda x: xloss.sparse_top_k_categorical_accuracy(labels.tolist(), x, k=2),
+            logits,
+        ),
+        "eager-sample-greedy": (lambda x: xloss.sample(x, 0, temperature=0, num_samples=2), logits),
+        "eager-sample-generic": (generic_sample, vocab),
+    }
+    for name, (fn, x) in eager.items():
+        try:
+            sharded = fn(jax.device_put(x, rows))
+        except Exception as error:
+            report[name] = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
+            continue
+        report[name] = {"error": None}
+        np.save(f"{out_dir}/{name}-sharded.npy", np.asarray(sharded))
+        np.save(f"{out_dir}/{name}-unsharded.npy", np.asarray(fn(jax.numpy.asarray(x))))
     with open(f"{out_dir}/report.json", "w") as f:
         json.dump(report, f)
     """
 )
 PER_SAMPLE = ["sparse", "sparse-ignore", "categorical", "binary", "class-none"]
 PER_ROW = ["softmax", "top_k-values", "top_k-indices", "top_k-smallest"]
+EAGER = [
+    "eager-sparse-list",
+    "eager-class-weight-list",
+    "eager-accuracy-list",
+    "eager-sample-greedy",
+    "eager-sample-generic",
+]
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +170,11 @@ def _results(run, name):
     )
 
 
-@pytest.mark.parametrize("name", [*PER_SAMPLE, *PER_ROW, "class-mean"])
+@pytest.mark.parametrize("name", [*PER_SAMPLE, *PER_ROW, "class-mean", *EAGER])
 def test_sharded_equals_unsharded(run, name):
+    """Under ``jit``, and eagerly with Python lists and numbers beside the sharded logits
+    (labels, weights, a seed, a temperature of 0), through the generic bodies too."""
+    assert run[1][name].get("error") is None, run[1][name]
     sharded, unsharded, _ = _results(run, name)
     if sharded.dtype.kind == "f":
         tol = tolerance("float32")

@@ -170,6 +170,19 @@ def test_draws_lie_in_the_filtered_support(backend, levels, top_k, top_p):
     assert np.take_along_axis(support3, out3, axis=-1).all()
 
 
+def test_a_plus_inf_logit_is_always_drawn(backend, levels):
+    """A ``+inf`` logit takes all the probability, among ``-inf`` (filtered) logits or finite
+    ones: every draw is it, in one level and in two (whose block totals come from a softmax
+    that is ``nan`` for such a row on TensorFlow's kernel)."""
+    x = np.random.default_rng(4).normal(size=(3, 10)).astype(np.float32)
+    x[0] = -np.inf
+    x[0, 7] = np.inf
+    x[1, 2] = np.inf
+    out = _draw(backend, x, 2, num_samples=50)  # (3, 50)
+    assert (out[0] == 7).all() and (out[1] == 2).all()
+    assert np.isfinite(x[2, out[2]]).all()
+
+
 # --- the distribution -------------------------------------------------------------------------
 
 PROBS = np.array([0.30, 0.20, 0.15, 0.12, 0.10, 0.07, 0.04, 0.02])
@@ -282,6 +295,8 @@ BAD = {
     "top_p-zero": ({"top_p": 0.0}, ValueError, r"`top_p` must be in \(0, 1\]; received 0.0"),
     "top_p-above-one": ({"top_p": 1.5}, ValueError, r"`top_p` must be in \(0, 1\]"),
     "top_p-text": ({"top_p": "high"}, TypeError, r"`top_p` must be a number in \(0, 1\]"),
+    "top_p-numeric-text": ({"top_p": "0.5"}, TypeError, r"`top_p` must be a number in \(0, 1\]"),
+    "top_p-bool": ({"top_p": True}, TypeError, r"`top_p` must be a number in \(0, 1\]"),
     "num_samples-zero": ({"num_samples": 0}, ValueError, r"`num_samples`=0 is out of range"),
     "num_samples-float": ({"num_samples": 2.5}, TypeError, r"`num_samples` must be an int"),
     "seed-negative": ({"rng": -1}, ValueError, r"`rng`=-1 is out of range: .* \[0, 2\*\*32 - 1\]"),

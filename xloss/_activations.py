@@ -59,8 +59,12 @@ def softmax_xp(xp: Any, x: Any, axis: int) -> Any:
     return e / xp.sum(e, axis=axis, keepdims=True)
 
 
-def softplus_xp(xp: Any, x: Any) -> Any:
-    """``log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))``: no overflow for any ``x``.
+def softplus_parts(xp: Any, x: Any) -> tuple[Any, Any]:
+    """``(max(x, 0), log1p(exp(-|x|)))``, whose sum is ``softplus(x) = log(1 + exp(x))``: no
+    overflow for any ``x``. A caller that subtracts from softplus adds the small part last,
+    after the cancellation: ``(max(x, 0) - x z) + log1p(exp(-|x|))`` is exact where ``x z``
+    cancels ``max(x, 0)`` (a confident right prediction, ``x = 17``, ``z = 1``: 4.1e-8, where
+    ``softplus(x) - x z`` gives 0).
 
     ``max(x, 0)`` and ``-|x|`` are built with ``where`` on ``x > 0`` rather than ``maximum`` and
     ``abs``: those have kinks at 0 whose subgradients differ between frameworks, while this form
@@ -70,7 +74,20 @@ def softplus_xp(xp: Any, x: Any) -> Any:
     positive = x > 0
     x_pos = xp.where(positive, x, zero)
     x_neg = xp.where(positive, zero, x)
-    return x_pos + xp.log1p(xp.exp(x_neg - x_pos))
+    return x_pos, xp.log1p(xp.exp(x_neg - x_pos))
+
+
+def softplus_xp(xp: Any, x: Any) -> Any:
+    """``log(1 + exp(x))``, from `softplus_parts`."""
+    large, small = softplus_parts(xp, x)
+    return large + small
+
+
+def binary_logits_xp(xp: Any, z: Any, x: Any) -> Any:
+    """``softplus(x) - x z``, the binary cross-entropy of logits ``x`` against targets ``z``,
+    as ``(max(x, 0) - x z) + log1p(exp(-|x|))`` (`softplus_parts`), exact where they cancel."""
+    large, small = softplus_parts(xp, x)
+    return (large - x * z) + small
 
 
 def log_sigmoid_xp(xp: Any, x: Any) -> Any:

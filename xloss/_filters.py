@@ -11,7 +11,8 @@ import math
 from typing import Any
 
 from xloss import _fast
-from xloss._activations import softmax_xp
+from xloss._activations import shift_xp, softmax_xp
+from xloss._dtypes import finfo
 from xloss._topk import check_k, top_k
 from xloss._validation import (
     as_number,
@@ -251,11 +252,26 @@ def min_p_filter(
     return _probability_filter("min_p", min_p_filter_xp, logits, p, axis, min_keep, fill_value)
 
 
+def shifted_by_temperature(xp: Any, x: Any, temperature: float, axis: int) -> Any:
+    """``(x - max) / temperature`` along ``axis`` (the maximum as `shift_xp` takes it): the
+    softmax of ``x / temperature``, unchanged, without its overflow (``1e30 / 1e-9``) or the
+    digits its rounding loses before the softmax's own shift cancels the maximum. Below 1,
+    what the division would take past the dtype's range is clipped first (its ``exp`` is 0
+    either way; NumPy would warn of an overflow)."""
+    shifted = x - shift_xp(xp, x, axis)
+    if temperature < 1.0:
+        floor = -0.5 * float(finfo(xp, shifted.dtype).max) * temperature
+        shifted = xp.clip(shifted, floor, None)
+    return shifted if temperature == 1.0 else shifted / temperature
+
+
 def top_k_softmax(logits: Any, k: int, axis: int = -1, temperature: float = 1.0) -> Any:
     """The distribution over the ``k`` largest logits only: ``(probs, indices)``.
 
     ``probs = softmax(top_k(logits).values / temperature)`` along ``axis`` (size ``k``), with the
-    indices of those logits; ties and NaN rank as in `xloss.top_k`.
+    indices of those logits; ties and NaN rank as in `xloss.top_k`. The values are shifted by
+    their maximum before the division, so a small temperature neither overflows nor rounds
+    away the differences between large logits.
 
     Args:
         logits: real floating-point array.
@@ -276,6 +292,7 @@ def top_k_softmax(logits: Any, k: int, axis: int = -1, temperature: float = 1.0)
     xp = ns.xp
     axis = normalize_axis(axis, x.ndim, array="logits")
     check_classes(x, axis, array="logits")
+    temperature = check_temperature(temperature)
     values, indices = top_k(x, check_k(k, x.shape[axis]), axis=axis)
-    probs = softmax_xp(xp, values / check_temperature(temperature), axis)
+    probs = softmax_xp(xp, shifted_by_temperature(xp, values, temperature, axis), axis)
     return to_caller_dtype(xp, probs, dtype), indices

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from xloss._activations import log_sigmoid_xp, softmax_xp, softplus_xp
+from xloss._activations import binary_logits_xp, log_sigmoid_xp, softmax_xp
 from xloss._loss_classes import Loss
 from xloss._losses import _clip_probabilities, _num_classes, _row_total, per_sample
 from xloss._validation import (
@@ -100,7 +100,7 @@ def binary_focal_xp(
     if from_logits:
         # Keras takes sigmoid(x); its TensorFlow backend then recovers x and uses the stable
         # logits form of the cross-entropy (no clipping), which is what this computes.
-        bce = softplus_xp(xp, y_pred) - y_pred * y_true
+        bce = binary_logits_xp(xp, y_true, y_pred)
         p, not_p = xp.exp(log_sigmoid_xp(xp, y_pred)), xp.exp(log_sigmoid_xp(xp, -y_pred))
     else:
         clipped = _clip_probabilities(xp, y_pred)

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from xloss import _checks
-from xloss._activations import softplus_xp
+from xloss._activations import softplus_parts
 from xloss._dispatch import Namespace, _is_value, as_array, backend_of, resolve
 from xloss._validation import _check_real, _to_compute, as_int, check_classes, index_dtype, is_kind
 
@@ -319,5 +319,12 @@ def logistic_xp(xp: Any, z: Any, x: Any, pos_weight: Any = None) -> Any:
     """``(1 - z) x + (1 + (q - 1) z) softplus(-x)``: binary cross-entropy from logits with the
     positive term weighted by ``q`` (torch's and TensorFlow's ``pos_weight``), finite for every
     finite logit."""
-    log_weight = 1.0 if pos_weight is None else 1.0 + (pos_weight - 1.0) * z
-    return (1.0 - z) * x + log_weight * softplus_xp(xp, -x)
+    # softplus(-x)'s large part first, its small part last (`softplus_parts`): exact where
+    # (1 - z) x cancels max(-x, 0), at x = -17, z = 0 (torch and tf.nn's weighted loss give 0).
+    # A subtraction, then an addition: TensorFlow's graph optimiser turns a chain of additions
+    # into one AddN, which adds in another order.
+    large, small = softplus_parts(xp, -x)
+    if pos_weight is None:
+        return (large - (z - 1.0) * x) + small
+    log_weight = 1.0 + (pos_weight - 1.0) * z
+    return (log_weight * large - (z - 1.0) * x) + log_weight * small
