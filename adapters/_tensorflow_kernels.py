@@ -154,18 +154,19 @@ def _or_xla(kernel: Callable[..., Any]) -> Callable[..., Any]:
 def _binary(
     z: Any, x: Any, *, axis: int, from_logits: bool, label_smoothing: float, xp: Any, **_: Any
 ) -> tuple[Any, None] | None:
-    """From logits, ``mean((max(x, 0) - x z) + softplus(-|x|))``: the generic body's order
+    """From logits, ``mean((max(x, 0) - x z) + log1p(exp(-|x|)))``: the generic body's order
     (`xloss._activations.binary_logits_xp`), exact where ``x z`` cancels ``max(x, 0)``
     (``softplus(x) - x z`` gives 0 at ``x = 17``, ``z = 1``, where the loss is 4.1e-8)."""
     if not from_logits or label_smoothing:
         return None
     tf = sys.modules["tensorflow"]
     x = to_compute(xp, x)
-    # max(x, 0) and -|x| by selects, as the generic body builds them: exact gradients at 0.
-    positive = x > 0
-    zero = tf.zeros_like(x)
-    small = tf.math.softplus(tf.where(positive, -x, x))
-    return tf.reduce_mean((tf.where(positive, x, zero) - x * z) + small, axis=axis), None
+    # -|x| by a select, as the generic body builds it, and Relu (whose gradient at 0 is 0,
+    # the select's): the derivative is sigmoid(x) - z at 0 too. log1p(exp(-|x|)) in two ops:
+    # TensorFlow's Softplus op is slower on the CPU (2048 x 8192 in tf.function: 1.24x
+    # tf.nn.sigmoid_cross_entropy_with_logits, against 1.04x).
+    small = tf.math.log1p(tf.math.exp(tf.where(x > 0, -x, x)))
+    return tf.reduce_mean((tf.nn.relu(x) - x * z) + small, axis=axis), None
 
 
 SMALL = 1 << 16

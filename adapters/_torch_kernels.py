@@ -382,13 +382,13 @@ def _binary(
 
 
 def _binary_logits(torch: Any, z: Any, x: Any) -> Any:
-    """``(max(x, 0) - x z) + softplus(-|x|)``, the generic body's order and selects
-    (`xloss._activations.binary_logits_xp`): exact where ``x z`` cancels ``max(x, 0)``, with the
-    derivative ``sigmoid(x) - z`` at 0 too. (``F.binary_cross_entropy_with_logits`` cancels at
+    """``(max(x, 0) - x z) + log1p(exp(-|x|))``, the generic body's order
+    (`xloss._activations.binary_logits_xp`): exact where ``x z`` cancels ``max(x, 0)``. ``-|x|``
+    is a select, as there, and ``relu``'s derivative at 0 is the select's (0): the derivative
+    is ``sigmoid(x) - z`` at 0 too. (``F.binary_cross_entropy_with_logits`` cancels at
     ``x = -17``, ``z = 0``: 0 where the loss is 4.1e-8.)"""
-    positive = x > 0
-    small = torch.log1p(torch.exp(torch.where(positive, -x, x)))
-    return (torch.where(positive, x, 0.0) - x * z) + small
+    small = torch.log1p(torch.exp(torch.where(x > 0, -x, x)))
+    return torch.addcmul(torch.relu(x), x, z, value=-1.0) + small
 
 
 def _binary_logits_step(block: Any, small: Any, large: Any, targets: Any, out: Any) -> None:
