@@ -107,6 +107,17 @@ SCRIPT = textwrap.dedent(
         with xloss.fast_paths(False):
             return xloss.sample(x, 3, temperature=0.7)
 
+    def generic_top_p(x):
+        with xloss.fast_paths(False):
+            return xloss.top_p_filter(x, 0.8)
+
+    from xloss.compat import keras as compat_keras
+
+    def generic_focal(x):
+        loss = compat_keras.CategoricalFocalCrossentropy(alpha=[0.5] * C, from_logits=True)
+        with xloss.fast_paths(False):
+            return loss(jax.numpy.asarray(one_hot), x)
+
     eager = {
         "eager-sparse-list": (
             lambda x: xloss.sparse_categorical_crossentropy(labels.tolist(), x, from_logits=True),
@@ -122,6 +133,8 @@ SCRIPT = textwrap.dedent(
         ),
         "eager-sample-greedy": (lambda x: xloss.sample(x, 0, temperature=0, num_samples=2), logits),
         "eager-sample-generic": (generic_sample, vocab),
+        "eager-top-p-generic": (generic_top_p, logits),
+        "eager-focal-alpha-generic": (generic_focal, logits),
     }
     for name, (fn, x) in eager.items():
         try:
@@ -144,6 +157,8 @@ EAGER = [
     "eager-accuracy-list",
     "eager-sample-greedy",
     "eager-sample-generic",
+    "eager-top-p-generic",
+    "eager-focal-alpha-generic",
 ]
 
 

@@ -60,6 +60,14 @@ class Backend(NamedTuple):
 _by_type: dict[type, Backend] = {}
 
 
+def device_of(x: Any) -> Any:
+    """Where to create arrays that meet ``x``: its adapter's ``device(x)`` (``None`` for a
+    JAX array over several devices or a tracer: JAX places those), for the generic bodies,
+    which see the namespace but not the adapter."""
+    backend = backend_of(x)
+    return None if backend is None else backend.adapter.device(x)
+
+
 def backend_of(x: Any) -> Backend | None:
     """The backend whose array ``x`` is, or ``None`` if ``x`` is not an array."""
     cls = type(x)

@@ -12,6 +12,7 @@ from typing import Any
 
 from xloss import _fast
 from xloss._activations import shift_xp, softmax_xp
+from xloss._dispatch import device_of
 from xloss._dtypes import finfo
 from xloss._topk import check_k, top_k
 from xloss._validation import (
@@ -70,7 +71,7 @@ def _positions(xp: Any, x: Any, axis: int) -> Any:
         return xp.cumulative_sum(ones, axis=axis) - 1
     shape = [1] * x.ndim
     shape[axis] = n
-    return xp.reshape(xp.arange(n, device=getattr(x, "device", None)), tuple(shape))
+    return xp.reshape(xp.arange(n, device=device_of(x)), tuple(shape))
 
 
 def top_k_filter_xp(xp: Any, logits: Any, k: int, axis: int, fill_value: float) -> Any:

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from xloss._activations import binary_logits_xp, log_sigmoid_xp, softmax_xp
+from xloss._dispatch import device_of
 from xloss._loss_classes import Loss
 from xloss._losses import _clip_probabilities, _num_classes, _row_total, per_sample
 from xloss._validation import (
@@ -78,8 +79,7 @@ def _class_weights(xp: Any, alpha: tuple[float, ...], like: Any, axis: int) -> A
             f"`alpha` has {len(alpha)} weights but `y_pred` has {num_classes} classes along "
             f"axis {axis}; give one weight per class, or a single number."
         )
-    # A JAX tracer has no ``device``: under jit new arrays follow the computation's placement.
-    weights = xp.asarray(alpha, dtype=like.dtype, device=getattr(like, "device", None))
+    weights = xp.asarray(alpha, dtype=like.dtype, device=device_of(like))
     return xp.reshape(weights, tuple(-1 if d == axis else 1 for d in range(like.ndim)))
 
 
