@@ -2,7 +2,8 @@
 
 Sorted; ties broken lower index first; NaN ranks above ``+inf``; ``-0.0`` and ``0.0`` tie. The
 core below is the pure-standard body (two stable sorts); adapters may offer a native fast path
-(``adapter.top_k``), which the conformance suite proves equal to it.
+(``adapter.top_k``), which the conformance suite proves equal to it, and which
+``xloss.fast_paths(False)`` switches off with the other kernels.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from xloss._dispatch import as_array, resolve
+from xloss._fast import fast_paths
 from xloss._validation import as_int, check_flag, is_kind, normalize_axis
 
 
@@ -98,7 +100,7 @@ def top_k(x: Any, k: int, /, axis: int = -1, *, largest: bool = True) -> TopK:
     axis = normalize_axis(axis, x.ndim, array="x")
     k = check_k(k, x.shape[axis])
     largest = check_flag(largest, "largest")
-    native = ns.backend.adapter.top_k
+    native = ns.backend.adapter.top_k if fast_paths.on else None
     result = None if native is None else native(x, k, axis, largest)
     if result is None:
         result = top_k_xp(xp, x, k, axis, largest)
