@@ -18,8 +18,8 @@ Every adapter module defines:
   tracing and without a device-to-host synchronisation (host memory, eager mode), else ``None``;
 
 and may define ``to_array(x)``: an array the namespace computes with, for inputs that are not
-one yet (a ``tf.Variable``'s value), or a ``TypeError`` whose message completes the argument's
-name (```y_pred` is ...``); and native fast paths the core prefers when present, each
+one yet (a ``tf.Variable``'s value), or a ``TypeError``/``ValueError`` whose message completes
+the argument's name (```y_pred` is ...``); and native fast paths the core prefers when present, each
 returning what the core's generic body would (or ``None`` to decline):
 ``top_k(x, k, axis, largest) -> (values, indices)``, and
 ``kernel(name, generic, xp, *args, **options)``, a native kernel for the computation ``name``

@@ -161,5 +161,5 @@ def as_array(value: Any, ns: Namespace, *, floating: bool = False, name: str = "
         return value
     try:
         return to_array(value)
-    except TypeError as error:  # the adapter's message follows the argument's name
-        raise TypeError(f"`{name or 'an array argument'}` {error}") from None
+    except (TypeError, ValueError) as error:  # the adapter's message follows the argument's name
+        raise type(error)(f"`{name or 'an array argument'}` {error}") from None
