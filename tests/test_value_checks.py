@@ -258,3 +258,29 @@ def test_empty_batches_give_empty_losses(backend):
     assert tuple(sequences.shape) == (2, 0)
     reduced = xloss.CategoricalCrossentropy()(backend.asarray(empty), backend.asarray(empty))
     assert float(backend.to_numpy(reduced)) == 0.0
+
+
+class _OnlyDLPack:
+    """An array of a library NumPy does not know: DLPack (the standard's way in), no
+    ``__array__`` and no buffer."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._array = array
+
+    def __dlpack__(self, **kwargs):
+        return self._array.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._array.__dlpack_device__()
+
+
+def test_values_are_read_through_dlpack_where_numpy_does_not_know_the_array():
+    """``np.asarray`` of such an array is a 0-d object array, not an error: the checks read
+    it through DLPack instead (they compared an object array and raised)."""
+    from xloss import _checks
+
+    labels = np.array([0, 3, 1])
+    host = _checks._host(_OnlyDLPack(labels))
+    assert host.dtype == labels.dtype and (host == labels).all()
+    with pytest.raises(ValueError, match="holds the label 3"):
+        _checks.check_label_range(np, _OnlyDLPack(labels), 3, 1, None)

@@ -76,9 +76,12 @@ def _host(x: Any) -> Any:
     import numpy as np  # a dependency of xloss (and of every framework)
 
     try:
-        return np.asarray(x)
+        host = np.asarray(x)
     except (TypeError, ValueError, RuntimeError):
         return np.from_dlpack(x)
+    # An array NumPy does not know (no __array__, no buffer) becomes a 0-d object array: the
+    # standard's way in is DLPack, which every Array-API array has.
+    return np.from_dlpack(x) if host.dtype.kind == "O" else host
 
 
 _UNSIGNED = {f"{order}i{size}": f"{order}u{size}" for order in "<>|" for size in (1, 2, 4, 8)}
