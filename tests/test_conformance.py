@@ -33,8 +33,13 @@ def test_every_case_passes_on_the_backend(backend):
 
 
 def test_the_frameworks_own_functions_agree_with_the_reference():
-    report = conformance.run(["numpy"])
-    natives = {(r.case, label): c for r in report.results for label, c in r.natives.items()}
+    # Every installed framework's own functions, without running xloss on every backend.
+    natives = {
+        (case.name, native.label): _runner.run_native(case, native)
+        for case in conformance.CASES
+        for native in case.natives
+        if _frameworks.installed(native.requires)
+    }
     assert len(natives) >= 30
     assert all(c.ok for c in natives.values()), {
         k: c.describe() for k, c in natives.items() if not c.ok
@@ -244,3 +249,108 @@ def test_check_names_the_known_backends_for_an_unknown_one(monkeypatch):
         ValueError, match=r"'torch' is not installed; .*pip install \"xloss\[torch\]\""
     ):
         conformance.check(port, kind="sparse", backend="torch")
+
+
+def _recording_case(calls, requires, error=None):
+    """A softmax case whose natives (one per module in ``requires``) record that they ran, and
+    are off from the float64 reference by a float32 rounding (about 1e-7)."""
+    inputs = np.array([[0.1, 0.2, 0.7]], np.float32)
+
+    def native(name):
+        def compute(x):
+            calls.append(name)
+            if name == error:
+                raise ImportError(f"simulated broken {name} install")
+            return xloss.softmax(x)  # float32
+
+        return conformance.Native(f"{name}.softmax", name, compute)
+
+    return conformance.Case(
+        "softmax/recorded", "activation", (inputs,), (True,), xloss.softmax,
+        lambda x, **ctx: (e := np.exp(x.astype(np.float64))) / e.sum(-1, keepdims=True),
+        tuple(native(name) for name in requires),
+    )  # fmt: skip
+
+
+NATIVE_MODULES = ("torch", "jax", "optax", "tensorflow", "keras")
+
+
+@pytest.mark.parametrize(
+    "backends, expected",
+    [
+        (["numpy"], []),
+        (["numpy", "torch"], ["torch"]),
+        (["jax"], ["jax", "optax"]),
+        (["tensorflow"], ["tensorflow", "keras"]),
+        (None, list(NATIVE_MODULES)),
+    ],
+)
+def test_run_runs_only_the_natives_of_the_backends_named(backends, expected, monkeypatch):
+    """`--backends numpy torch` checks only those: no JAX, optax, TensorFlow or Keras function
+    is imported or run. optax's functions count as JAX's, Keras's as TensorFlow's."""
+    calls: list[str] = []
+    monkeypatch.setattr(_runner, "CASES", (_recording_case(calls, NATIVE_MODULES),))
+    _only_installed(monkeypatch, "numpy", *NATIVE_MODULES)
+    real_load = _frameworks.load
+    monkeypatch.setattr(_frameworks, "load", lambda name: real_load("numpy"))  # no real import
+    report = conformance.run(backends)
+    assert calls == expected
+    assert list(report.results[0].natives) == [f"{name}.softmax" for name in expected]
+    assert report.ok
+
+
+def test_report_passes_when_a_backend_left_out_is_broken(monkeypatch, capsys):
+    """A broken JAX install does not fail `xloss report --backends numpy torch`."""
+    calls: list[str] = []
+    case = _recording_case(calls, ("torch", "jax", "optax"), error="jax")
+    monkeypatch.setattr(_runner, "CASES", (case,))
+    _only_installed(monkeypatch, "numpy", "torch", "jax", "optax")
+    real_load = _frameworks.load
+    monkeypatch.setattr(_frameworks, "load", lambda name: real_load("numpy"))
+    assert main(["report", "--backends", "numpy", "torch", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert calls == ["torch"] and "jax" not in out and "optax" not in out
+
+
+def test_report_in_float64_gives_the_natives_own_dtype_and_tolerance(monkeypatch, capsys, tmp_path):
+    """The frameworks' own functions run in float32 and are judged at float32's tolerance,
+    whatever --dtype says: the footer, the JSON and the HTML colours say so."""
+    monkeypatch.setattr(_runner, "CASES", (_recording_case([], ("numpy",)),))
+    f32, f64 = conformance.tolerance("float32"), conformance.tolerance("float64")
+    command = ["report", "--backends", "numpy", "--dtype", "float64", "--quiet"]
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    assert f"dtype float64; tolerance {f64:.1e}" in out
+    assert f"the frameworks' own functions: float32 inputs, tolerance {f32:.1e}" in out
+    assert main([*command, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["tolerance"] == f64 and data["dtype"] == "float64"
+    assert data["native_dtype"] == "float32" and data["native_tolerance"] == f32
+    page = tmp_path / "report.html"
+    assert main([*command, "--format", "html", "--output", str(page)]) == 0
+    cell = conformance.run(["numpy"], dtype="float64").results[0].natives["numpy.softmax"]
+    assert cell.ok and 0 < cell.max_abs < f32 * 1e-1
+    from xloss._cli import _heat
+
+    native_row = page.read_text().split("<td>numpy.softmax</td>")[1].split("</tr>")[0]
+    assert f"background:{_heat(cell, f32)}" in native_row
+    assert _heat(cell, f32) != _heat(cell, f64)
+
+
+def test_report_to_an_unwritable_output_is_a_usage_error_before_the_run(
+    monkeypatch, capsys, tmp_path
+):
+    def run(*args, **kwargs):
+        raise AssertionError("the report ran before --output was checked")
+
+    monkeypatch.setattr(conformance, "run", run)
+    target = tmp_path / "no such folder" / "report.txt"
+    with pytest.raises(SystemExit) as exit:
+        main(["report", "--backends", "numpy", "--quiet", "--output", str(target)])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert f"cannot write the report to '{target}': No such file or directory" in err
+    with pytest.raises(SystemExit) as exit:
+        main(["report", "--backends", "numpy", "--quiet", "--output", str(tmp_path)])
+    assert exit.value.code == 2
+    assert f"cannot write the report to '{tmp_path}': Is a directory" in capsys.readouterr().err

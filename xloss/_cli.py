@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import json
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 FORMATS = ("text", "markdown", "json", "html")
 
@@ -24,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Run the case library on every installed backend and compare with a "
         "float64 reference and each framework's own functions. Exit status 1 on any failure "
         "(a backend named in --backends that is not installed included), 2 on a usage error "
-        "(an unknown backend name).",
+        "(an unknown backend name, an --output file that cannot be written).",
     )
     report.add_argument(
         "--backends",
@@ -32,10 +33,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         type=_backend,
         help="among numpy, jax, torch, tensorflow, array_api_strict; each one named must be "
-        "installed, or the run fails (default: every installed one, the others listed)",
+        "installed, or the run fails; only the named frameworks' own functions run (optax's "
+        "with jax, Keras's with tensorflow) (default: every installed one, the others listed)",
     )
     report.add_argument(
-        "--dtype", default="float32", choices=("float16", "bfloat16", "float32", "float64")
+        "--dtype",
+        default="float32",
+        choices=("float16", "bfloat16", "float32", "float64"),
+        help="the dtype xloss runs in (default: float32); the frameworks' own functions always "
+        "run in float32, at float32's tolerance",
     )
     report.add_argument("--format", default="text", choices=FORMATS)
     report.add_argument("--output", metavar="FILE", help="write the report there (default: stdout)")
@@ -52,7 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         _runner.requested(args.backends, args.dtype)
     except ValueError as error:
         report.error(str(error))
-    return _report(args)
+    with contextlib.ExitStack() as stack:
+        output: IO[str] | None = None
+        if args.output:  # before the run, which takes a while: a wrong path is a usage error
+            try:
+                output = stack.enter_context(open(args.output, "w", encoding="utf-8"))
+            except OSError as error:
+                message = error.strerror or str(error)
+                report.error(f"cannot write the report to {args.output!r}: {message}")
+        return _report(args, output)
 
 
 def _backend(name: str) -> str:
@@ -66,7 +80,7 @@ def _backend(name: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, output_file: IO[str] | None) -> int:
     from xloss import conformance
 
     progress = None if args.quiet else _progress
@@ -75,9 +89,8 @@ def _report(args: argparse.Namespace) -> int:
         sys.stderr.write("\r\033[K" if sys.stderr.isatty() else "")
     render = {"text": text, "markdown": markdown, "json": to_json, "html": to_html}[args.format]
     output = render(result)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as file:
-            file.write(output)
+    if output_file:
+        output_file.write(output)
         print(f"{args.output}: {_summary_line(result)}")
         for problem in result.problems:
             print(f"problem: {problem}")
@@ -123,11 +136,18 @@ def _summary_line(report: Any) -> str:
 
 
 def _footer(report: Any) -> list[str]:
+    data = report.to_dict()
     lines = [
         _summary_line(report),
-        f"dtype {report.dtype}; tolerance {report.to_dict()['tolerance']:.1e} (relative and "
+        f"dtype {report.dtype}; tolerance {data['tolerance']:.1e} (relative and "
         f"absolute, from finfo); cells: max abs / max rel error against a float64 reference",
     ]
+    native_dtype = data["native_dtype"]
+    if native_dtype != report.dtype and any(r.natives for r in report.results):
+        lines.append(
+            f"the frameworks' own functions: {native_dtype} inputs, tolerance "
+            f"{data['native_tolerance']:.1e} (they always run in {native_dtype})"
+        )
     versions = ", ".join(f"{b} {v}" for b, v in report.versions.items())
     lines.append(f"backends: {versions}")
     skipped = [b for b in report.versions if b not in report.backends]
@@ -202,10 +222,11 @@ def _heat(cell: Any, tol: float) -> str:
 
 
 def to_html(report: Any) -> str:
-    tol = report.to_dict()["tolerance"]
+    data = report.to_dict()
+    tol, native_tol = data["tolerance"], data["native_tolerance"]
     esc = html.escape
 
-    def cell_td(cell: Any) -> str:
+    def cell_td(cell: Any, tol: float = tol) -> str:
         style, title = f"background:{_heat(cell, tol)}", esc(cell.describe())
         return f'<td style="{style}" title="{title}">{esc(_cell_text(cell))}</td>'
 
@@ -215,11 +236,16 @@ def to_html(report: Any) -> str:
         for r in report.results
     )
     natives = "".join(
-        f"<tr><th>{esc(r.case)}</th><td>{esc(label)}</td>{cell_td(c)}</tr>"
+        f"<tr><th>{esc(r.case)}</th><td>{esc(label)}</td>{cell_td(c, native_tol)}</tr>"
         for r in report.results
         for label, c in r.natives.items()
     )
     footer = "".join(f"<li>{esc(line)}</li>" for line in _footer(report))
+    native_legend = (
+        f"; {native_tol:.1e} for the frameworks' own functions, in {data['native_dtype']}"
+        if native_tol != tol
+        else ""
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>xloss conformance report</title>
 <style>
@@ -231,7 +257,7 @@ td:not([style]) {{ color: #222; }}
 .legend span {{ display: inline-block; padding: 2px 8px; color: #fff; margin-right: 4px; }}
 </style></head><body>
 <h1>xloss conformance report</h1>
-<p class="legend">Error as a fraction of the tolerance ({tol:.1e}):
+<p class="legend">Error as a fraction of the tolerance ({tol:.1e}{native_legend}):
 <span style="background:{_heat(_Fake(0.0), tol)}">exact</span>
 <span style="background:{_heat(_Fake(tol * 1e-3), tol)}">1e-3</span>
 <span style="background:{_heat(_Fake(tol * 1e-1), tol)}">1e-1</span>

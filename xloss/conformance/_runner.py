@@ -12,10 +12,16 @@ from typing import Any
 import numpy as np
 
 from xloss.conformance import _frameworks
-from xloss.conformance._cases import CASES, Case
+from xloss.conformance._cases import CASES, Case, Native
 
 ULPS = 64  # relative error allowed per unit roundoff of the compute dtype (as the test suite)
 DTYPES = ("float16", "bfloat16", "float32", "float64")
+# The frameworks' own functions run on the cases' float32 inputs, whatever dtype xloss runs in,
+# and are judged at float32's tolerance.
+NATIVE_DTYPE = "float32"
+# The backend whose run includes a native function, by the module the native needs; any other
+# module is its own backend (torch's functions run with torch, tf.nn's with tensorflow).
+NATIVE_BACKEND = {"optax": "jax", "keras": "tensorflow"}
 # Names people reach for that are not the import names the runner knows backends by.
 ALIASES = {"pytorch": "torch", "tf": "tensorflow", "np": "numpy", "jnp": "jax",
            "strict": "array_api_strict", "array_api": "array_api_strict"}  # fmt: skip
@@ -116,6 +122,8 @@ class Report:
             "dtype": self.dtype,
             "problems": self.problems,
             "tolerance": tolerance(self.dtype),
+            "native_dtype": NATIVE_DTYPE,
+            "native_tolerance": tolerance(NATIVE_DTYPE),
             "cases": [
                 {
                     "name": r.case,
@@ -163,8 +171,8 @@ def run_native(case: Case, native: Any) -> Cell:
         result = result.detach().numpy() if hasattr(result, "detach") else np.asarray(result)
     except Exception as error:
         return Cell(False, error=f"{type(error).__name__}: {error}"[:200])
-    expected = case.reference(*case.inputs, compute_dtype="float32")
-    return compare(result, expected, tolerance("float32"))
+    expected = case.reference(*case.inputs, compute_dtype=NATIVE_DTYPE)
+    return compare(result, expected, tolerance(NATIVE_DTYPE))
 
 
 def available() -> tuple[list[str], dict[str, str]]:
@@ -226,8 +234,11 @@ def run(
             that is not installed (or fails to import) makes the report fail (``report.ok`` is
             False, with the reason and the install command in ``report.problems``); by
             default, backends that are not installed are listed in ``report.missing`` only.
+            With names given, only the named frameworks' own functions run (optax's count as
+            JAX's, Keras's as TensorFlow's); by default, every installed one's.
         dtype: float16, bfloat16, float32 or float64. By default, the installed backends
-            lacking it are left out; a report that runs no backend at all fails.
+            lacking it are left out; a report that runs no backend at all fails. The
+            frameworks' own functions run in float32 (``NATIVE_DTYPE``) whatever ``dtype`` is.
         progress: called with a line of text as the run goes on.
 
     Returns:
@@ -267,11 +278,17 @@ def run(
             with context:
                 result.cells[name] = run_case(case, frameworks[name], dtype)
         for native in case.natives:
-            if _frameworks.installed(native.requires):
+            if _frameworks.installed(native.requires) and _native_wanted(native, names):
                 result.natives[native.label] = run_native(case, native)
         results.append(result)
     versions = {b: frameworks[b].version for b in frameworks}
     return Report(chosen, missing, versions, dtype, results, problems)
+
+
+def _native_wanted(native: Native, names: list[str] | None) -> bool:
+    """Every native by default; with backends named, only those of the named frameworks
+    (optax's count as JAX's, Keras's as TensorFlow's): the others are not even imported."""
+    return names is None or NATIVE_BACKEND.get(native.requires, native.requires) in names
 
 
 def _x64(name: str) -> Any:
