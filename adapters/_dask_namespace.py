@@ -10,6 +10,11 @@ block of ``x``, and nothing of ``x``'s size is built (no one-hot, no concatenate
 array-api-compat's broadcasts each bound to an array of the result's shape in one chunk, which
 is then rechunked to match ``x``.
 
+``max`` of an empty array whose reduced axes are not empty (an empty batch, reduced along the
+classes) is that array's first entries along those axes, an empty array of the reduced shape.
+Dask's replaces each empty block by a placeholder of shape ``(1, ..., 1, 0)`` (meant for empty
+chunks of the reduced axis), so its result fails when computed or has the wrong shape.
+
 ``sort`` and ``argsort`` stay array-api-compat's: they rechunk ``axis`` into a single chunk
 (a whole row per task), which a full sort needs.
 """
@@ -38,6 +43,17 @@ def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:
     out = x if min is None else da.maximum(x, min)
     out = out if max is None else da.minimum(out, max)
     return out if out.dtype == x.dtype else out.astype(x.dtype)
+
+
+def max(x: Any, /, *, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
+    """The standard's ``max``. An empty array whose reduced axes are not empty gives its first
+    entries along them: an empty array of the reduced shape (where Dask's ``max`` fails)."""
+    axes = range(x.ndim) if axis is None else axis if isinstance(axis, tuple) else (axis,)
+    axes = tuple(a % x.ndim for a in axes)
+    if x.size != 0 or builtins.any(x.shape[a] == 0 for a in axes):
+        return da.max(x, axis=axis, keepdims=keepdims)  # (over no entries: fails, as NumPy's)
+    first = x[tuple(slice(0, 1) if d in axes else slice(None) for d in range(x.ndim))]
+    return first if keepdims else da.squeeze(first, axis=axes)
 
 
 def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:

@@ -11,6 +11,7 @@ a check (`readable` is ``None``): an out-of-range label gives ``nan`` for its sa
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 from typing import Any
 
@@ -38,6 +39,31 @@ def device(x: Any) -> Any:
 def readable(x: Any) -> Any:
     # Reading a value would compute the graph: never for a check.
     return None
+
+
+def to_array(x: Any) -> Any:
+    """``x`` itself, unless its blocks are masked arrays or its shape is unknown.
+
+    Blocks of ``numpy.ma.MaskedArray`` (``da.ma.masked_array``) are refused as NumPy's are: their
+    mask would be honoured by some operations and not by others. A length that is not known
+    (``nan`` in ``.shape``, after boolean indexing) is refused: the shape checks, ``k``'s range
+    and the random draw of ``sample`` all need it.
+    """
+    np = sys.modules["numpy"]
+    if isinstance(x._meta, np.ma.MaskedArray):
+        raise TypeError(
+            "is a Dask array of numpy.ma.MaskedArray blocks, whose mask xloss would honour in "
+            "some operations and ignore in others. "
+            "Fill the masked entries first (logits: `da.ma.filled(x, -np.inf)`, which gives "
+            "them probability 0), or drop the mask with `da.ma.getdata(x)`."
+        )
+    if any(math.isnan(size) for size in x.shape):
+        raise ValueError(
+            f"has unknown chunk sizes (shape {x.shape}), as after boolean indexing; call its "
+            f"`.compute_chunk_sizes()` first (which computes them), or keep all rows and leave "
+            f"some out with `ignore_class` or a zero `sample_weight`."
+        )
+    return x
 
 
 def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:

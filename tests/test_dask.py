@@ -10,6 +10,7 @@ logits (no one-hot, no row gathered into one chunk), for the losses, softmax and
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import sys
 from typing import Any, NamedTuple
@@ -106,7 +107,7 @@ class Expect(NamedTuple):
 
 def check(cases: dict[str, Expect]) -> None:
     """Every result is a lazy Dask array of the NumPy result's dtype and shape; all of them are
-    computed together, in one round trip to the cluster, and compared."""
+    computed together, in one round trip to the cluster, and compared (shapes too)."""
     for name, case in cases.items():
         assert isinstance(case.result, da.Array), f"{name}: {type(case.result)}"
         expected = np.asarray(case.numpy)
@@ -114,6 +115,7 @@ def check(cases: dict[str, Expect]) -> None:
         assert case.result.shape == expected.shape, f"{name}: shape {case.result.shape}"
     computed = dask.compute(*(case.result for case in cases.values()))
     for (name, case), got in zip(cases.items(), computed):
+        assert np.shape(got) == np.shape(case.numpy), f"{name}: computed shape {np.shape(got)}"
         if case.exact:
             np.testing.assert_array_equal(got, case.numpy, err_msg=name)
         else:
@@ -433,6 +435,212 @@ def test_sample_frequencies_match_softmax_chi_square():
         p = expected[row][support]
         result = stats.chisquare(counts[support], 20_000 * p / p.sum())
         assert result.pvalue > 1e-3, f"row {row}: counts {counts}, p-value {result.pvalue:.2g}"
+
+
+# --- empty batches, unknown lengths, masked arrays --------------------------------------------
+
+
+def _empty_calls(axis: int) -> dict[str, Any]:
+    """Every function on logits ``x`` whose class axis is ``axis``, labels, one-hot targets and
+    weights: ``call(x, labels, one_hot, weights)``."""
+    calls = {
+        "softmax": lambda x, *_: xloss.softmax(x, axis=axis),
+        "log_softmax": lambda x, *_: xloss.log_softmax(x, axis=axis),
+        "logsumexp": lambda x, *_: xloss.logsumexp(x, axis=axis),
+        "log_sigmoid": lambda x, *_: xloss.log_sigmoid(x),
+        "top_k": lambda x, *_: xloss.top_k(x, 3, axis=axis),
+        "top_k_softmax": lambda x, *_: xloss.top_k_softmax(x, 3, axis=axis),
+        "top_k_filter": lambda x, *_: xloss.top_k_filter(x, 3, axis=axis),
+        "top_p_filter": lambda x, *_: xloss.top_p_filter(x, 0.9, axis=axis),
+        "min_p_filter": lambda x, *_: xloss.min_p_filter(x, 0.1, axis=axis),
+        "sample": lambda x, *_: xloss.sample(x, 0, top_k=4, num_samples=2, axis=axis),
+        "sparse": lambda x, labels, *_: xloss.sparse_categorical_crossentropy(
+            labels, x, from_logits=True, axis=axis
+        ),
+        "categorical": lambda x, _, one_hot, __: xloss.categorical_crossentropy(
+            one_hot, x, from_logits=True, axis=axis
+        ),
+        "binary": lambda x, _, one_hot, __: xloss.binary_crossentropy(
+            one_hot, x, from_logits=True, axis=axis
+        ),
+    }
+    for reduction in REDUCTIONS:
+        sparse = xloss.SparseCategoricalCrossentropy(True, axis=axis, reduction=reduction)
+        categorical = xloss.CategoricalCrossentropy(True, axis=axis, reduction=reduction)
+        calls[f"sparse-{reduction}"] = lambda x, labels, _, w, loss=sparse: loss(labels, x, w)
+        calls[f"categorical-{reduction}"] = lambda x, _, t, w, loss=categorical: loss(t, x, w)
+    if axis == -1:
+        calls["sparse-accuracy"] = lambda x, labels, *_: xloss.sparse_top_k_categorical_accuracy(
+            labels, x, k=3
+        )
+        calls["accuracy"] = lambda x, _, one_hot, __: xloss.top_k_categorical_accuracy(
+            one_hot, x, k=3
+        )
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis", "chunks"),
+    [((0, C), -1, CHUNKS), ((0, C, 7), 1, (1, 11, 3)), ((3, 0, C), -1, (2, 1, 11))],
+    ids=["batch-0", "batch-0-classes-in-the-middle", "length-0"],
+)
+def test_empty_batches_give_numpys_empty_results(shape, axis, chunks):
+    """A batch of size 0 is fine (the class axis is not empty): NumPy's empty results, and
+    NumPy's numbers for the reduced losses. Dask's own ``max`` of such an array fails when
+    computed."""
+
+    def without_the_class_axis(t: tuple[int, ...]) -> tuple[int, ...]:
+        return t[: axis % len(t)] + t[axis % len(t) + 1 :]
+
+    x = np.zeros(shape, np.float32)
+    labels = np.zeros(without_the_class_axis(shape), np.int64)
+    one_hot, weights = np.zeros(shape, np.float32), np.ones(labels.shape, np.float32)
+    arrays = (x, labels, one_hot, weights)
+    lazy_arrays = [lazy(x, chunks), lazy(labels, without_the_class_axis(chunks))]
+    lazy_arrays += [lazy(one_hot, chunks), lazy(weights, without_the_class_axis(chunks))]
+    calls = _empty_calls(axis)
+    with never_computed():
+        results = {name: call(*lazy_arrays) for name, call in calls.items()}
+    cases = {}
+    for name, call in calls.items():
+        expected = call(*arrays)
+        if isinstance(expected, tuple):  # top_k, top_k_softmax
+            for i, (got, want) in enumerate(zip(results[name], expected)):
+                cases[f"{name}-{i}"] = Expect(got, want, exact=True)
+        else:
+            cases[name] = Expect(results[name], expected, exact=True)
+    check(cases)
+
+
+KEPT = np.arange(N) % 3 != 0  # a boolean index of the batch: Dask does not know what it keeps
+
+
+class Rows(NamedTuple):
+    x: Any
+    labels: Any
+    soft: Any
+    weights: Any
+
+
+def kept_rows(unknown: str | None = None) -> Rows:
+    """The rows of ``KEPT``, boolean-indexed lazily: ``unknown``'s length is unknown (``nan`` in
+    its shape), the others' are known (computed with ``compute_chunk_sizes``)."""
+    keep = lazy(KEPT)
+    rows = {name: lazy(a)[keep] for name, a in zip(Rows._fields, (LOGITS, LABELS, SOFT, WEIGHTS))}
+    return Rows(**{k: a if k == unknown else a.compute_chunk_sizes() for k, a in rows.items()})
+
+
+NUMPY_ROWS = Rows(LOGITS[KEPT], LABELS[KEPT], SOFT[KEPT], WEIGHTS[KEPT])
+UNKNOWN_LENGTHS = {  # (the argument of unknown length, its name, the call)
+    "softmax": ("x", "x", lambda r: xloss.softmax(r.x)),
+    "log_softmax": ("x", "x", lambda r: xloss.log_softmax(r.x)),
+    "logsumexp": ("x", "x", lambda r: xloss.logsumexp(r.x)),
+    "log_sigmoid": ("x", "x", lambda r: xloss.log_sigmoid(r.x)),
+    "top_k": ("x", "x", lambda r: xloss.top_k(r.x, 3)),
+    "top_k-axis0": ("x", "x", lambda r: xloss.top_k(r.x, 3, axis=0)),
+    "top_k_softmax": ("x", "logits", lambda r: xloss.top_k_softmax(r.x, 3)),
+    "apply_temperature": ("x", "logits", lambda r: xloss.apply_temperature(r.x, 0.7)),
+    "top_k_filter": ("x", "logits", lambda r: xloss.top_k_filter(r.x, 3)),
+    "top_p_filter": ("x", "logits", lambda r: xloss.top_p_filter(r.x, 0.9)),
+    "min_p_filter": ("x", "logits", lambda r: xloss.min_p_filter(r.x, 0.1)),
+    "sample": ("x", "logits", lambda r: xloss.sample(r.x, 0, top_k=1, num_samples=2)),
+    "sparse": (
+        "x",
+        "y_pred",
+        lambda r: xloss.sparse_categorical_crossentropy(r.labels, r.x, from_logits=True),
+    ),
+    "sparse-labels": (
+        "labels",
+        "y_true",
+        lambda r: xloss.sparse_categorical_crossentropy(r.labels, r.x, from_logits=True),
+    ),
+    "categorical": (
+        "x",
+        "y_pred",
+        lambda r: xloss.categorical_crossentropy(r.soft, r.x, from_logits=True),
+    ),
+    "categorical-targets": (
+        "soft",
+        "y_true",
+        lambda r: xloss.categorical_crossentropy(r.soft, r.x, from_logits=True),
+    ),
+    "binary": ("x", "y_pred", lambda r: xloss.binary_crossentropy(r.soft, r.x, from_logits=True)),
+    "loss-class": (
+        "x",
+        "y_pred",
+        lambda r: xloss.SparseCategoricalCrossentropy(True, reduction="sum")(r.labels, r.x),
+    ),
+    "loss-class-weights": (
+        "weights",
+        "sample_weight",
+        lambda r: xloss.SparseCategoricalCrossentropy(True)(r.labels, r.x, r.weights),
+    ),
+    "sparse-accuracy": (
+        "x",
+        "y_pred",
+        lambda r: xloss.sparse_top_k_categorical_accuracy(r.labels, r.x, k=3),
+    ),
+    "accuracy": ("x", "y_pred", lambda r: xloss.top_k_categorical_accuracy(r.soft, r.x, k=3)),
+}
+
+
+@pytest.mark.parametrize(
+    ("unknown", "argument", "call"), UNKNOWN_LENGTHS.values(), ids=UNKNOWN_LENGTHS
+)
+def test_unknown_lengths_are_refused_when_called(unknown, argument, call):
+    """An array of unknown length (``nan`` in its shape, after boolean indexing) is refused when
+    the function is called, naming the argument; once ``compute_chunk_sizes`` has run, the
+    result is lazy again and NumPy's for the same rows."""
+    rows = kept_rows(unknown)
+    shape = re.escape(str(getattr(rows, unknown).shape))
+    message = (
+        rf"^`{argument}` has unknown chunk sizes \(shape {shape}\).*`\.compute_chunk_sizes\(\)`"
+    )
+    with never_computed(), pytest.raises(ValueError, match=message):
+        call(rows)
+    known = kept_rows()
+    with never_computed():
+        result = call(known)
+    expected = call(NUMPY_ROWS)
+    pairs = zip(result, expected) if isinstance(expected, tuple) else [(result, expected)]
+    check({f"{argument}-{i}": Expect(got, want) for i, (got, want) in enumerate(pairs)})
+
+
+def test_diagnose_refuses_unknown_lengths():
+    for unknown, argument in (("x", "y_pred"), ("labels", "y_true")):
+        rows = kept_rows(unknown)
+        with never_computed(), pytest.raises(ValueError, match=rf"^`{argument}` has unknown"):
+            xloss.diagnose(rows.labels, rows.x)
+
+
+def test_masked_arrays_are_refused():
+    """Dask arrays of ``numpy.ma.MaskedArray`` blocks are refused, as NumPy's are: softmax
+    honoured their mask, top_k and the label gather did not (a negative cross-entropy). Filled,
+    they give NumPy's results for the filled array."""
+    mask = np.zeros((N, C), bool)
+    mask[:, ::4] = True
+    masked = da.ma.masked_array(lazy(LOGITS), mask=lazy(mask))
+    masked_labels = da.ma.masked_array(lazy(LABELS), mask=lazy(LABELS == 0))
+    calls = {
+        "x": [lambda: xloss.softmax(masked), lambda: xloss.top_k(masked, 3)],
+        "logits": [lambda: xloss.sample(masked, 0), lambda: xloss.top_p_filter(masked, 0.9)],
+        "y_pred": [
+            lambda: xloss.sparse_categorical_crossentropy(lazy(LABELS), masked, from_logits=True),
+            lambda: xloss.sparse_top_k_categorical_accuracy(lazy(LABELS), masked),
+        ],
+        "y_true": [
+            lambda: xloss.sparse_categorical_crossentropy(masked_labels, lazy(LOGITS)),
+        ],
+    }
+    for argument, refused in calls.items():
+        for call in refused:
+            message = rf"^`{argument}` is a Dask array of numpy.ma.MaskedArray blocks"
+            with never_computed(), pytest.raises(TypeError, match=message):
+                call()
+    filled = np.ma.masked_array(LOGITS, mask).filled(-np.inf)
+    with never_computed():
+        result = xloss.softmax(da.ma.filled(masked, -np.inf))
+    check({"filled": Expect(result, xloss.softmax(filled), ref.softmax(filled))})
 
 
 # --- the graphs work block by block -----------------------------------------------------------

@@ -5,7 +5,9 @@ the real framework, computes the right loss."""
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
+import backends
 import data as d
 import numpy as np
 import pytest
@@ -439,3 +441,119 @@ def test_warning_points_to_diagnose(backend):
         xloss.categorical_crossentropy(
             backend.asarray(d.ONE_HOT), activation(backend, "softmax", d.LOGITS), from_logits=True
         )
+
+
+# --- the code line in each framework, for label shapes and dtypes beyond the usual -------------
+
+# The array library whose arrays each framework's code line takes.
+ARRAYS_OF = {
+    "torch": "torch",
+    "optax": "jax",
+    "keras": "tensorflow",
+    "tensorflow": "tensorflow",
+    "xloss": "numpy",
+}
+FRAMEWORKS = tuple(ARRAYS_OF)
+
+
+class Form(NamedTuple):
+    """Targets and predictions; ``y_pred`` is ``made_by`` (an activation) of ``logits``, or
+    the logits themselves. The corrected call computes from the logits when ``from_logits``,
+    else from ``y_pred`` as given."""
+
+    kind: str
+    y_true: np.ndarray
+    logits: np.ndarray
+    made_by: str | None = None
+    axis: int = -1
+    from_logits: bool = True
+
+
+_LABELS_N_1 = d.LABELS[:, None]  # Keras's (N, 1) label form
+_LABELS_3D_N_1 = d.LABELS_3D[:, None, :]  # (N, 1, L): the size-1 class axis kept, on axis 1
+_ONE_CLASS = d.BINARY_LOGITS[:, :1]  # (N, 1), with (N,) targets
+_ONE_HOT_INT = d.ONE_HOT.astype(np.int64)
+_BINARY_INT = d.BINARY_TARGETS.astype(np.int64)
+LABEL_FORMS = {
+    "sparse-axis-1-logits": Form("sparse", d.LABELS_3D, d.LOGITS_3D, axis=1),
+    "sparse-axis-1-softmax": Form("sparse", d.LABELS_3D, d.LOGITS_3D, "softmax", 1, False),
+    "sparse-unnormalised-probabilities": Form("sparse", d.LABELS, d.LOGITS, "sigmoid", -1, False),
+    "sparse-int32-labels": Form("sparse", d.LABELS.astype(np.int32), d.LOGITS),
+    "sparse-labels-N-1-logits": Form("sparse", _LABELS_N_1, d.LOGITS),
+    "sparse-labels-N-1-softmax": Form("sparse", _LABELS_N_1, d.LOGITS, "softmax", -1, False),
+    "sparse-labels-N-1-softmax-as-logits": Form("sparse", _LABELS_N_1, d.LOGITS, "softmax"),
+    "sparse-labels-N-1-L-axis-1": Form("sparse", _LABELS_3D_N_1, d.LOGITS_3D, axis=1),
+    "binary-one-class-logits": Form("binary", d.BINARY_TARGETS[:, 0], _ONE_CLASS),
+    "binary-one-class-sigmoid": Form(
+        "binary", d.BINARY_TARGETS[:, 0], _ONE_CLASS, "sigmoid", -1, False
+    ),
+    "categorical-integer-one-hot-logits": Form("categorical", _ONE_HOT_INT, d.LOGITS),
+    "categorical-integer-one-hot-softmax": Form(
+        "categorical", _ONE_HOT_INT, d.LOGITS, "softmax", -1, False
+    ),
+    "categorical-integer-one-hot-softmax-as-logits": Form(
+        "categorical", _ONE_HOT_INT, d.LOGITS, "softmax"
+    ),
+    "binary-integer-targets-logits": Form("binary", _BINARY_INT, d.BINARY_LOGITS),
+    "binary-integer-targets-sigmoid": Form(
+        "binary", _BINARY_INT, d.BINARY_LOGITS, "sigmoid", -1, False
+    ),
+}
+LABEL_FORM_CASES = [(form, framework) for form in LABEL_FORMS for framework in FRAMEWORKS]
+
+
+def backend_for(framework: str):
+    """The test backend whose arrays ``framework``'s code line takes (skip if absent)."""
+    name = ARRAYS_OF[framework]
+    if name != "numpy":
+        need(name)
+    if framework in ("optax", "keras"):
+        need(framework)
+    return backends.load(name)
+
+
+@pytest.mark.parametrize(
+    ("form", "framework"), LABEL_FORM_CASES, ids=[f"{f}-{w}" for f, w in LABEL_FORM_CASES]
+)
+def test_code_line_for_label_forms(form, framework):
+    """(N, 1) labels, a class axis other than the last, one-class binary predictions with
+    (N,) targets, integer one-hot or 0/1 targets, rows of probabilities that do not sum to 1:
+    the report's code line, run as written with the real framework, gives xloss's loss."""
+    kind, y_true, logits, made_by, axis, from_logits = LABEL_FORMS[form]
+    backend = backend_for(framework)
+    y_pred = (
+        backend.asarray(logits)
+        if made_by is None
+        else activation(backend, made_by, logits, axis=axis)
+    )
+    labels = backend.asarray(y_true)
+    report = diagnose(labels, y_pred, from_logits, axis=axis, framework=framework)
+    assert report.kind == kind, report.kind_reason
+    namespace = {
+        "xloss": xloss,
+        "logits": backend.asarray(logits),
+        "probs": y_pred,
+        "labels": labels,
+        "targets": labels,
+        "target": labels,
+        "torch": backend.module if framework == "torch" else None,
+        "jnp": backend.module if framework == "optax" else None,
+        "tf": backend.module if framework in ("keras", "tensorflow") else None,
+    }
+    if framework in ("optax", "keras"):
+        namespace[framework] = need(framework)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xloss.FromLogitsWarning)  # the corrected call is right
+        got = float(np.mean(backend.to_numpy(eval(report.code, namespace))))
+    # xloss's loss, in float64 on NumPy, of what the corrected call means.
+    function = {
+        "sparse": xloss.sparse_categorical_crossentropy,
+        "categorical": xloss.categorical_crossentropy,
+        "binary": xloss.binary_crossentropy,
+    }[kind]
+    if from_logits:
+        expected = function(y_true, logits.astype(np.float64), from_logits=True, axis=axis)
+    else:
+        probs = backend.to_numpy(y_pred).astype(np.float64)
+        expected = function(y_true, probs, axis=axis)
+    assert got == pytest.approx(float(np.mean(expected)), rel=1e-5), report.code

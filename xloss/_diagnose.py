@@ -291,7 +291,17 @@ def diagnose(
     looks_like = _looks_like(evidence, kind)
     if framework is None:
         framework = _DEFAULT_FRAMEWORK.get(name, "xloss")
-    line = _Line(kind, axis, axis_index, ndim)
+    dense = kind != "sparse"
+    line = _Line(
+        kind,
+        axis,
+        axis_index,
+        ndim,
+        squeeze_labels=not dense and true.ndim == ndim and int(true.shape[axis_index]) == 1,
+        expand_targets=dense and true.ndim + 1 == ndim and int(pred.shape[-1]) == 1,
+        cast_targets=dense and not is_kind(true_ns.xp, true.dtype, "real floating"),
+        long_labels=not dense and getattr(true.dtype, "itemsize", 8) != 8,
+    )
     verdict = _judge(looks_like, from_logits, kind, evidence, values, rows == rows_total, ndim)
     use = "logits-instead" if verdict.wrong_axis else _what_to_pass(looks_like, from_logits)
     code = _nan_code(framework) if looks_like == "not a number" else line.code(framework, use)
@@ -657,6 +667,15 @@ class _Line:
     axis: Any  # as the caller wrote it
     axis_index: int
     ndim: int
+    # Target forms Keras and xloss accept but the logits-only APIs do not, and how the line
+    # adapts them: sparse labels keeping a size-1 class axis (Keras's (N, 1)) are squeezed;
+    # dense targets one dimension short of y_pred's trailing size-1 one (Keras's rank rule)
+    # gain it; integer or boolean dense targets are converted to y_pred's dtype; sparse labels
+    # narrower than int64 become int64 for torch (its class indices are Long).
+    squeeze_labels: bool = False
+    expand_targets: bool = False
+    cast_targets: bool = False
+    long_labels: bool = False
 
     def code(self, framework: str, use: str) -> str:
         """The loss call in ``framework``'s API for ``y_pred`` treated as ``use``."""
@@ -684,6 +703,12 @@ class _Line:
                 "binary": "BinaryCrossentropy",
             }[self.kind]
             options = (flag + self._axis_kw()).lstrip(", ")
+            if self.kind == "sparse" and self._axis_kw():
+                # Keras's TensorFlow backend takes only axis=-1 here: move the classes last.
+                options = flag.lstrip(", ")
+                pred = f"keras.ops.moveaxis({pred}, {self.axis}, -1)"
+                if self.squeeze_labels:
+                    target = f"keras.ops.squeeze({target}, {self.axis})"
             return f"keras.losses.{cls}({options})({target}, {pred})"
         function = {
             "sparse": "sparse_categorical_crossentropy",
@@ -694,8 +719,10 @@ class _Line:
 
     def _native(self, framework: str, use: str) -> str:
         pred = "log_probs" if use == "log-probabilities" else "logits"
+        source = "probs" if use == "probabilities" else pred  # the array y_pred stands for
         if use == "probabilities":
-            # Logits-only APIs: log(p) is a logit of a softmax, log(p) - log(1 - p) of a sigmoid.
+            # Logits-only APIs: log(p) is a logit of a softmax (the row renormalised, as Keras
+            # does, but not clipped), log(p) - log(1 - p) of a sigmoid.
             log, log1p = {
                 "torch": ("torch.log", "torch.log1p"),
                 "optax": ("jnp.log", "jnp.log1p"),
@@ -708,34 +735,50 @@ class _Line:
         if framework == "torch":
             moved = self.ndim >= 2 and self.axis_index != 1
             p = f"{pred}.movedim({self.axis}, 1)" if moved else pred
+            target = self._target("target", f"target.squeeze({self.axis})")
+            if self.kind == "categorical" and moved:
+                target = f"{target}.movedim({self.axis}, 1)"
+            if self.cast_targets:
+                target = f"{target}.to({source}.dtype)"
+            if self.long_labels:
+                target = f"{target}.long()"
             if self.kind == "binary":
                 if use == "probabilities":
-                    return "torch.nn.functional.binary_cross_entropy(probs, target)"
-                return f"torch.nn.functional.binary_cross_entropy_with_logits({pred}, target)"
-            if self.kind == "sparse":
-                if use in ("log-probabilities", "probabilities"):
-                    return f"torch.nn.functional.nll_loss({p}, target)"
-                return f"torch.nn.functional.cross_entropy({p}, target)"
-            target = f"target.movedim({self.axis}, 1)" if moved else "target"
+                    return f"torch.nn.functional.binary_cross_entropy(probs, {target})"
+                return f"torch.nn.functional.binary_cross_entropy_with_logits({pred}, {target})"
+            if self.kind == "sparse" and use == "log-probabilities":
+                return f"torch.nn.functional.nll_loss({p}, {target})"
             return f"torch.nn.functional.cross_entropy({p}, {target})"
         if framework == "optax":
+            labels = self._target("labels", f"labels.squeeze({self.axis})")
             if self.kind == "binary":
-                return f"optax.sigmoid_binary_cross_entropy({pred}, labels)"
+                return f"optax.sigmoid_binary_cross_entropy({pred}, {labels})"
             function = {
                 "sparse": "softmax_cross_entropy_with_integer_labels",
                 "categorical": "softmax_cross_entropy",
             }[self.kind]
-            return f"optax.{function}({pred}, labels{self._axis_kw()})"
+            return f"optax.{function}({pred}, {labels}{self._axis_kw()})"
         # tensorflow
+        labels = self._target("labels", f"tf.squeeze(labels, {self.axis})")
+        if self.cast_targets:
+            labels = f"tf.cast({labels}, {source}.dtype)"
         if self.kind == "binary":
-            return f"tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits={pred})"
+            return f"tf.nn.sigmoid_cross_entropy_with_logits(labels={labels}, logits={pred})"
         if self.kind == "categorical":
             return (
-                f"tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits={pred}"
+                f"tf.nn.softmax_cross_entropy_with_logits(labels={labels}, logits={pred}"
                 f"{self._axis_kw()})"
             )
         p = pred if last else f"tf.experimental.numpy.moveaxis({pred}, {self.axis}, -1)"
-        return f"tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits={p})"
+        return f"tf.nn.sparse_softmax_cross_entropy_with_logits(labels={labels}, logits={p})"
+
+    def _target(self, name: str, squeezed: str) -> str:
+        """The targets ``name`` brought to the shape the logits-only APIs want."""
+        if self.squeeze_labels:
+            return squeezed
+        if self.expand_targets:
+            return f"{name}[..., None]"
+        return name
 
 
 def _nan_code(framework: str) -> str:
