@@ -59,6 +59,10 @@ def _run(fn, convert, args, kwargs):
     return fn(*conv, **kw)
 
 
+SOFT_STACK = np.stack([d.SOFT, d.SOFT[::-1]])  # two target sets for the same logits
+NAN_LOGITS = d.LOGITS.copy()
+NAN_LOGITS[2, 1] = np.nan  # its example's loss is nan, as optax gives (not -inf)
+
 _ORACLE: dict[tuple[str, str], np.ndarray] = {}
 
 
@@ -85,6 +89,10 @@ SOFTMAX = {
     "where-elements": ((d.LOGITS, d.SOFT), {"where": ELEMENTS}),
     "where-masks-inf": ((MASKED, MASKED_TARGETS), {"where": FINITE}),
     "where-axis-0": ((d.LOGITS.T, d.SOFT.T), {"axis": 0, "where": EXAMPLES}),
+    # Labels with more dimensions than the logits: optax sums the product's class axis.
+    "labels-batch-one-logit-row": ((d.LOGITS[0], d.SOFT), {}),
+    "labels-more-dimensions": ((d.LOGITS, SOFT_STACK), {}),
+    "labels-more-dimensions-where": ((d.LOGITS, SOFT_STACK), {"where": ELEMENTS}),
 }
 
 
@@ -107,6 +115,7 @@ INTEGER = {
     "where-examples": ((d.LOGITS, d.LABELS), {"where": EXAMPLES}),
     "where-elements": ((d.LOGITS, d.LABELS), {"where": ELEMENTS}),
     "where-masks-inf": ((MASKED, MASKED_LABELS), {"where": FINITE}),
+    "where-nan-logit": ((NAN_LOGITS, d.LABELS), {"where": np.ones(d.LOGITS.shape, bool)}),
 }
 
 

@@ -15,7 +15,7 @@ import data as d
 import numpy as np
 import pytest
 from backends import need
-from checks import assert_result
+from checks import assert_result, tolerance
 
 import xloss
 import xloss.compat.torch as tc
@@ -241,16 +241,58 @@ def _float64_tensor(a: np.ndarray):
 
 @pytest.mark.parametrize("case", DTYPE_CASES)
 def test_returns_the_input_dtype(backend_and_dtype, case):
-    """torch returns the input's dtype; half precision is computed in float32 and rounded once."""
+    """torch returns the input's dtype (floating targets and weights in it too); half precision
+    is computed in float32 and rounded once."""
     backend, dtype = backend_and_dtype
     torch = _torch()
     name, source, rest, kwargs = DTYPE_CASES[case]
     with backend.x64() if dtype == "float64" else contextlib.nullcontext():
+        # Floating targets and weights in the input's dtype too (wider ones widen the result).
+        def held(a):
+            return backend.to_numpy(backend.asarray(a, dtype)).astype(np.float64)
+
+        rest = tuple(held(a) if a.dtype.kind == "f" else a for a in rest)
+        kwargs = {k: held(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
         x = backend.asarray(source, dtype)
-        out = _run(getattr(tc, name), backend.asarray, (x, *rest), kwargs)
-        held = backend.to_numpy(x).astype(np.float64)
-    expected = _run(getattr(torch.nn.functional, name), _float64_tensor, (held, *rest), kwargs)
+
+        def convert(a):
+            return backend.asarray(a, dtype) if a.dtype.kind == "f" else backend.asarray(a)
+
+        out = _run(getattr(tc, name), convert, (x, *rest), kwargs)
+        source = backend.to_numpy(x).astype(np.float64)
+    expected = _run(getattr(torch.nn.functional, name), _float64_tensor, (source, *rest), kwargs)
     assert_result(backend, out, expected.numpy(), dtype)
+
+
+PROMOTIONS = {  # (function, input dtype, target dtype, weight dtype or None, kwargs)
+    "probabilities-f32-target-f64": ("cross_entropy", "float32", "float64", None, {}),
+    "probabilities-bf16-target-f32": ("cross_entropy", "bfloat16", "float32", None, {}),
+    "probabilities-f16-weight-f32": ("cross_entropy", "float16", "float16", "float32", {}),
+    "logits-f32-target-f64": ("binary_cross_entropy_with_logits", "float32", "float64", None, {}),
+    "logits-f16-target-f32": ("binary_cross_entropy_with_logits", "float16", "float32", None, {}),
+}
+
+
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("case", PROMOTIONS)
+def test_result_dtype_is_torchs_promotion_of_the_arguments(backend, case):
+    """A wider floating target or weight widens the result, as torch's arithmetic does."""
+    torch = _torch()
+    name, input_dtype, target_dtype, weight_dtype, kwargs = PROMOTIONS[case]
+    binary = name.startswith("binary")
+    source, target = (d.BINARY_LOGITS, d.BINARY_SOFT) if binary else (d.LOGITS, d.SOFT)
+    args = [torch.tensor(source).to(getattr(torch, input_dtype))]
+    args.append(torch.tensor(target).to(getattr(torch, target_dtype)))
+    if weight_dtype is not None:
+        kwargs = {**kwargs, "weight": torch.tensor(WEIGHT).to(getattr(torch, weight_dtype))}
+    expected = getattr(torch.nn.functional, name)(*args, **kwargs)
+    out = getattr(tc, name)(*args, **kwargs)
+    assert out.dtype == expected.dtype
+    wide = [a.double() for a in args]
+    reference = getattr(torch.nn.functional, name)(
+        *wide, **{k: v.double() for k, v in kwargs.items()}
+    )
+    np.testing.assert_allclose(out.double().numpy(), reference.numpy(), rtol=tolerance("float16"))
 
 
 @pytest.mark.backends("jax", "torch", "tensorflow")

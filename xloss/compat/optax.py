@@ -75,14 +75,14 @@ def _where_mask(ns: Namespace, where: Any, x: Any, axes: tuple[int, ...]) -> Any
 
 def _masked_shift_and_lse(xp: Any, x: Any, m: Any, axes: tuple[int, ...]) -> tuple[Any, Any, Any]:
     """``(shift, x - shift, log sum_{unmasked} exp(x - shift))`` with dims kept; the log-sum is
-    ``-inf`` where no entry is left (no ``log(0)`` evaluated)."""
+    ``-inf`` where no entry is left (no ``log(0)`` evaluated), ``nan`` where a kept one is."""
     kept = xp.where(m, x, xp.full_like(x, -math.inf))
     top = shift_xp(xp, kept, _axis(axes))
     shifted = kept - top
     total = xp.sum(xp.exp(shifted), axis=axes, keepdims=True)
-    some = total > 0
+    none = total == 0  # not `total > 0`, which a nan total fails too: its loss is nan, not -inf
     lse = xp.where(
-        some, xp.log(xp.where(some, total, xp.ones_like(total))), xp.full_like(total, -math.inf)
+        none, xp.full_like(total, -math.inf), xp.log(xp.where(none, xp.ones_like(total), total))
     )
     return top, shifted, lse
 
@@ -123,14 +123,17 @@ def softmax_cross_entropy(logits: Any, labels: Any, axis: Any = -1, where: Any =
     x, y, dtype = _logits_and_targets(ns, logits, labels)
     axes = c.normalize_axes(axis, x.ndim, array="logits", allow_none=True)
     c.check_class_axes(x, axes, array="logits", hint=" or pass `axis=` for other axes")
+    # As optax: the softmax along `axis` of the logits, the sum along `axis` of the product,
+    # whose rank is the labels' where they have more dimensions (a batch of target sets).
+    summed = c.normalize_axes(axis, max(x.ndim, y.ndim), array="labels", allow_none=True)
     if where is None:
-        loss = -xp.sum(y * log_softmax_xp(xp, x, _axis(axes)), axis=axes)
+        loss = -xp.sum(y * log_softmax_xp(xp, x, _axis(axes)), axis=summed)
     else:
         m = _where_mask(ns, where, x, axes)
         zero = xp.zeros_like(x)
         _, shifted, lse = _masked_shift_and_lse(xp, x, m, axes)
         log_p = xp.where(m, xp.where(m, shifted, zero) - lse, zero)
-        loss = -xp.sum(xp.where(m, y * log_p, zero), axis=axes)
+        loss = -xp.sum(xp.where(m, y * log_p, zero), axis=summed)
     return to_caller_dtype(xp, loss, dtype)
 
 

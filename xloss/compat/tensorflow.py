@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xloss._activations import log_softmax_xp
+from xloss._activations import binary_logits_xp, log_softmax_xp
 from xloss._losses import sparse_categorical_xp
 from xloss._validation import normalize_axis, to_caller_dtype
 from xloss.compat import _common as c
@@ -64,9 +64,9 @@ def softmax_cross_entropy_with_logits(
     xp = ns.xp
     x, dtype = c.floating(ns, logits, "logits")
     y = c.real(ns, labels, "labels", x.dtype)
-    if not c.broadcastable(c.shape(y), c.shape(x)):
+    if not c.broadcasts_to(c.shape(y), c.shape(x)):  # tf.nn raises for more dimensions too
         raise ValueError(
-            f"`labels` of shape {c.shape(y)} does not broadcast against `logits` of shape "
+            f"`labels` of shape {c.shape(y)} does not broadcast to `logits`' shape "
             f"{c.shape(x)}; give them the same shape."
         )
     axis = normalize_axis(axis, x.ndim, array="logits")
@@ -180,7 +180,9 @@ def sigmoid_cross_entropy_with_logits(
     x, dtype = c.floating(ns, logits, "logits")
     z = c.real(ns, labels, "labels", x.dtype)
     _same_shape(z, x)
-    return to_caller_dtype(xp, c.logistic_xp(xp, z, x), dtype)
+    # TensorFlow's form, max(x, 0) - x z + log1p(exp(-|x|)): its infinite logits' answers
+    # (a -inf logit with a positive label is inf; torch's form gives nan there).
+    return to_caller_dtype(xp, binary_logits_xp(xp, z, x), dtype)
 
 
 def weighted_cross_entropy_with_logits(

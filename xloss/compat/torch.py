@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from xloss._activations import log_softmax_xp
-from xloss._dispatch import Namespace, as_array, resolve
-from xloss._validation import as_int, is_kind, to_caller_dtype
+from xloss._dispatch import Namespace, _is_value, as_array, resolve
+from xloss._validation import as_int, compute_dtype, is_kind, to_caller_dtype
 from xloss.compat import _common as c
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]
@@ -41,6 +41,21 @@ def _class_dim(x: Any) -> int:
     class_dim = 0 if x.ndim == 1 else 1
     c.check_class_axes(x, (class_dim,), array="input")
     return class_dim
+
+
+def _promoted(ns: Namespace, x: Any, dtype: Any, *others: Any) -> tuple[Any, Any]:
+    """``(x, dtype)`` with ``dtype`` promoted with the floating arrays among ``others``, as
+    torch's arithmetic promotes (float16 input, float32 target: a float32 loss), and ``x`` in
+    its compute dtype."""
+    xp = ns.xp
+    for other in others:
+        if other is None or _is_value(other):
+            continue
+        other_dtype = as_array(other, ns).dtype
+        if is_kind(xp, other_dtype, "real floating") and other_dtype != dtype:
+            dtype = xp.result_type(dtype, other_dtype)
+    compute = compute_dtype(xp, dtype)
+    return (x if x.dtype == compute else xp.astype(x, compute)), dtype
 
 
 def _class_weight(ns: Namespace, weight: Any, x: Any, class_dim: int) -> Any:
@@ -218,8 +233,10 @@ def cross_entropy(
     xp = ns.xp
     x, dtype = c.floating(ns, input, "input")
     class_dim = _class_dim(x)
-    w = _class_weight(ns, weight, x, class_dim)
     target_array = as_array(target, ns, name="target")
+    if target_array.ndim == x.ndim:  # probabilities: torch promotes with them and the weights
+        x, dtype = _promoted(ns, x, dtype, target_array, weight)
+    w = _class_weight(ns, weight, x, class_dim)
     log_p = log_softmax_xp(xp, x, class_dim)
     if target_array.ndim == x.ndim:
         if ignore_index >= 0:
@@ -435,6 +452,7 @@ def binary_cross_entropy_with_logits(
     ns = resolve(input=input, target=target, weight=weight, pos_weight=pos_weight)
     xp = ns.xp
     x, dtype = c.floating(ns, input, "input")
+    x, dtype = _promoted(ns, x, dtype, target, weight, pos_weight)
     t = c.real(ns, target, "target", x.dtype)
     _same_shape(x, t)
     w = _elementwise_weight(ns, weight, "weight", x)
