@@ -140,3 +140,17 @@ def test_sample_with_a_small_temperature_draws_the_largest_logit(backend):
     x = np.array([[1e30, 2e30, -5.0], [-5.0, 3e38, 3e38 * 0.999]], np.float32)
     drawn = backend.to_numpy(xloss.sample(backend.asarray(x), 0, temperature=1e-9, num_samples=16))
     np.testing.assert_array_equal(drawn, np.repeat([[1], [1]], 16, axis=1))
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.0])
+def test_top_k_softmax_of_a_row_of_minus_inf_is_nan_at_any_temperature(backend, temperature):
+    """The shift before the temperature keeps ``softmax``'s rule for a row with nothing to
+    normalise (only ``-inf``): ``nan``, not a uniform distribution."""
+    x = np.array([[-np.inf] * 4, [0.0, 1.0, 2.0, 3.0]], np.float32)
+    with np.errstate(invalid="ignore"):  # NumPy's warning for -inf - -inf, the nan made
+        probs, _ = xloss.top_k_softmax(backend.asarray(x), 3, temperature=temperature)
+    probs = backend.to_numpy(probs)
+    assert np.isnan(probs[0]).all()
+    np.testing.assert_allclose(
+        probs[1], _softmax_of_shifted(np.array([3.0, 2.0, 1.0]), temperature), rtol=1e-6
+    )

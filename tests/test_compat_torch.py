@@ -270,6 +270,22 @@ PROMOTIONS = {  # (function, input dtype, target dtype, weight dtype or None, kw
     "probabilities-f16-weight-f32": ("cross_entropy", "float16", "float16", "float32", {}),
     "logits-f32-target-f64": ("binary_cross_entropy_with_logits", "float32", "float64", None, {}),
     "logits-f16-target-f32": ("binary_cross_entropy_with_logits", "float16", "float32", None, {}),
+    # torch's binary loss is computed in place on (1 - target): the target's dtype, not wider
+    "logits-f32-target-f16": ("binary_cross_entropy_with_logits", "float32", "float16", None, {}),
+    "logits-f32-weight-f64": (
+        "binary_cross_entropy_with_logits",
+        "float32",
+        "float32",
+        "float64",
+        {},
+    ),
+    "logits-f16-pos-weight-f32": (
+        "binary_cross_entropy_with_logits",
+        "float16",
+        "float16",
+        None,
+        {"pos_weight": "float32"},
+    ),
 }
 
 
@@ -283,8 +299,10 @@ def test_result_dtype_is_torchs_promotion_of_the_arguments(backend, case):
     source, target = (d.BINARY_LOGITS, d.BINARY_SOFT) if binary else (d.LOGITS, d.SOFT)
     args = [torch.tensor(source).to(getattr(torch, input_dtype))]
     args.append(torch.tensor(target).to(getattr(torch, target_dtype)))
+    weights = np.linspace(0.5, 2.0, source.shape[1], dtype=np.float32)
+    kwargs = {k: torch.tensor(weights).to(getattr(torch, v)) for k, v in kwargs.items()}
     if weight_dtype is not None:
-        kwargs = {**kwargs, "weight": torch.tensor(WEIGHT).to(getattr(torch, weight_dtype))}
+        kwargs["weight"] = torch.tensor(weights).to(getattr(torch, weight_dtype))
     expected = getattr(torch.nn.functional, name)(*args, **kwargs)
     out = getattr(tc, name)(*args, **kwargs)
     assert out.dtype == expected.dtype

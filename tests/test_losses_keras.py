@@ -280,3 +280,11 @@ def test_class_aligns_ranks_like_keras(backend, case, reduction, weight):
     )
     assert tuple(result.shape) == expected.shape
     assert_result(backend, result, expected)
+
+
+def test_axis_out_of_range_after_alignment_says_so(backend):
+    """``axis`` indexes the aligned arrays (Keras's loss classes align first): the error for a
+    positive axis that named the dropped trailing 1 explains the alignment."""
+    y_true, y_pred = d.BINARY_TARGETS, d.BINARY_LOGITS[..., None]
+    with pytest.raises(ValueError, match=r"was brought to shape \(8, 3\) to match `y_true`"):
+        xloss.binary_crossentropy(backend.asarray(y_true), backend.asarray(y_pred), axis=2)

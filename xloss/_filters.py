@@ -260,9 +260,9 @@ def shifted_by_temperature(xp: Any, x: Any, temperature: float, axis: int) -> An
     what the division would take past the dtype's range is clipped first (its ``exp`` is 0
     either way; NumPy would warn of an overflow)."""
     shifted = x - shift_xp(xp, x, axis)
-    if temperature < 1.0:
+    if temperature < 1.0:  # -inf stays -inf: an all -inf row stays nan under the softmax
         floor = -0.5 * float(finfo(xp, shifted.dtype).max) * temperature
-        shifted = xp.clip(shifted, floor, None)
+        shifted = xp.where(shifted == -math.inf, shifted, xp.clip(shifted, floor, None))
     return shifted if temperature == 1.0 else shifted / temperature
 
 

@@ -230,8 +230,18 @@ def loss_inputs(
         y_true = _sparse_labels(xp, y_true, y_pred, axis)
     else:
         _check_real(xp, y_true, "y_true")
+        given = _shape(y_pred)
         y_true, y_pred = _same_rank(xp, y_true, y_pred)
-        axis = normalize_axis(axis, y_pred.ndim)
+        try:  # as Keras's loss classes: `axis` indexes the aligned arrays
+            axis = normalize_axis(axis, y_pred.ndim)
+        except ValueError as error:
+            if len(given) == y_pred.ndim:
+                raise
+            raise ValueError(
+                f"{error} (`y_pred` of shape {given} was brought to shape {_shape(y_pred)} to "
+                f"match `y_true` of shape {_shape(y_true)}, as Keras's loss classes do; `axis` "
+                f"indexes that shape.)"
+            ) from None
         half_from = None if upcast else ns.backend.adapter.HALF_TARGETS_FROM
         y_true = _dense_targets(xp, y_true, y_pred, compute, half_from=half_from)
     if sample_weight is not None:

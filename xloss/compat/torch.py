@@ -54,6 +54,11 @@ def _promoted(ns: Namespace, x: Any, dtype: Any, *others: Any) -> tuple[Any, Any
         other_dtype = as_array(other, ns).dtype
         if is_kind(xp, other_dtype, "real floating") and other_dtype != dtype:
             dtype = xp.result_type(dtype, other_dtype)
+    return _in_dtype(xp, x, dtype)
+
+
+def _in_dtype(xp: Any, x: Any, dtype: Any) -> tuple[Any, Any]:
+    """``(x in dtype's compute dtype, dtype)``."""
     compute = compute_dtype(xp, dtype)
     return (x if x.dtype == compute else xp.astype(x, compute)), dtype
 
@@ -452,7 +457,11 @@ def binary_cross_entropy_with_logits(
     ns = resolve(input=input, target=target, weight=weight, pos_weight=pos_weight)
     xp = ns.xp
     x, dtype = c.floating(ns, input, "input")
-    x, dtype = _promoted(ns, x, dtype, target, weight, pos_weight)
+    # torch's loss is (1 - target) * input - ..., its products in place: the target's floating
+    # dtype, whatever the input's, weight's and pos_weight's.
+    target_dtype = None if _is_value(target) else as_array(target, ns).dtype
+    if target_dtype is not None and is_kind(xp, target_dtype, "real floating"):
+        x, dtype = _in_dtype(xp, x, target_dtype)
     t = c.real(ns, target, "target", x.dtype)
     _same_shape(x, t)
     w = _elementwise_weight(ns, weight, "weight", x)
