@@ -83,7 +83,6 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     are static; ``readable``/``checked`` are not the body's."""
     options.pop("readable", None)
     options.pop("checked", None)
-    options.pop("device", None)  # under jit, new arrays follow the computation's placement
     body = _NATIVE.get(name, generic)
     if name == "gumbel_sample" and isinstance(args[0], int):  # a seed: its key, made here
         args = (sys.modules["jax"].random.key(args[0]), *args[1:])

@@ -14,6 +14,7 @@ from typing import Any
 
 from xloss import _fast
 from xloss._activations import shift_xp
+from xloss._dispatch import device_of
 from xloss._filters import (
     check_temperature,
     shifted_by_temperature,
@@ -106,13 +107,10 @@ def _gumbel(xp: Any, u: Any) -> Any:
     return -xp.log(-xp.log(u))
 
 
-def gumbel_argmax_xp(
-    xp: Any, u: Any, x: Any, *, block: int | None = None, device: Any = None
-) -> Any:
+def gumbel_argmax_xp(xp: Any, u: Any, x: Any, *, block: int | None = None) -> Any:
     """``n`` Gumbel-max draws along ``x``'s last axis, shaped ``(n, *batch)``, with the uniforms
     ``u``: of shape ``(n, *x.shape)`` for one level (``block=None``): ``argmax(x + G)``; of
-    shape ``(n, *batch, V / block + block)`` for two levels (see `sample`). ``device``: where
-    new arrays go (the adapter's ``device(x)``)."""
+    shape ``(n, *batch, V / block + block)`` for two levels (see `sample`)."""
     if block is None:
         return xp.argmax(x + _gumbel(xp, u), axis=-1)
     *batch, vocabulary = x.shape
@@ -131,7 +129,7 @@ def gumbel_argmax_xp(
     mass = xp.where(some, mass, xp.full_like(mass, -math.inf))
     chosen = xp.argmax(mass + noise[..., :blocks], axis=-1)  # (n, rows)
     # The second level: an entry of the chosen block, gathered for each draw.
-    offsets = xp.arange(block, dtype=chosen.dtype, device=device)
+    offsets = xp.arange(block, dtype=chosen.dtype, device=device_of(x))
     index = xp.expand_dims(chosen * block, axis=-1) + offsets  # (n, rows, block)
     index = xp.reshape(xp.permute_dims(index, (1, 0, 2)), (rows, n * block))
     picked = xp.reshape(xp.take_along_axis(x, index, axis=-1), (rows, n, block))
@@ -147,14 +145,14 @@ def uniforms_shape(x: Any, n: int, block: int | None) -> tuple[Any, ...]:
 
 
 def gumbel_sample_xp(
-    xp: Any, rng: Any, x: Any, *, n: int, uniform: Any, block: int | None = None, device: Any = None
+    xp: Any, rng: Any, x: Any, *, n: int, uniform: Any, block: int | None = None
 ) -> Any:
     """`gumbel_argmax_xp` with the uniforms of ``uniform`` (an adapter's ``random_uniform``):
     the draw and the argmax in one body, so that a compiling backend (JAX) fuses them."""
     # Samples lead, so the uniforms' shape ends with x's batch shape (what an adapter needs to
     # fill in dimensions unknown while tracing); in one level x broadcasts against them as is.
     u = uniform(rng, uniforms_shape(x, n, block), x.dtype, x)
-    return gumbel_argmax_xp(xp, u, x, block=block, device=device)
+    return gumbel_argmax_xp(xp, u, x, block=block)
 
 
 def sample(
@@ -285,12 +283,11 @@ def sample(
     if axis != last:
         x = xp.moveaxis(x, axis, last)
     indexing = index_dtype(xp)
-    place = adapter.device(x)
     if t == 0:
         best = _top_k(x, 1, axis=last).indices  # (*batch, 1), ties lower index first
         if best.dtype != indexing:
             best = xp.astype(best, indexing)
-        return _repeat_last(xp, best, n, place)
+        return _repeat_last(xp, best, n, adapter.device(x))
 
     if t != 1:  # shifted first: x / t overflows (1e30 / 1e-9: every token inf, a tie)
         x = shifted_by_temperature(xp, x, t, last)
@@ -310,15 +307,13 @@ def sample(
     if adapter.DRAWS_IN_KERNEL:  # JAX: the draw compiles with the argmax
         drawn = _fast.run(
             adapter, "gumbel_sample", gumbel_sample_xp, xp, rng, x, n=n, uniform=uniform,
-            block=block, device=place,
+            block=block,
         )  # fmt: skip
     else:
         # The draw on its own, first: torch.compile cannot trace a torch.Generator, and a graph
         # break here, rather than inside the body, leaves one compiled graph after it.
         u = uniform(rng, uniforms_shape(x, n, block), x.dtype, x)
-        drawn = _fast.run(
-            adapter, "gumbel_argmax", gumbel_argmax_xp, xp, u, x, block=block, device=place
-        )
+        drawn = _fast.run(adapter, "gumbel_argmax", gumbel_argmax_xp, xp, u, x, block=block)
     if drawn.ndim > 1:
         drawn = xp.moveaxis(drawn, 0, -1)
     return drawn if drawn.dtype == indexing else xp.astype(drawn, indexing)
