@@ -209,7 +209,7 @@ def test_switches_take_true_or_false():
     for switch in (xloss.fast_paths, xloss.value_checks):
         with pytest.raises(TypeError, match=r"`enabled` must be True or False; received 'false'"):
             switch("false")
-        assert switch.on is True
+        assert switch.is_on() is True
 
 
 def test_binary_loss_over_an_empty_axis_is_nan(backend):

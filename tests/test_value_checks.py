@@ -7,6 +7,7 @@ and there an out-of-range label gives nan for its sample on every backend.
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 
 import data as d
@@ -60,6 +61,53 @@ def test_checks_can_be_switched_off(backend):
         xloss.sparse_categorical_crossentropy(
             backend.asarray(labels), backend.asarray(d.LOGITS), from_logits=True
         )
+
+
+def test_switches_are_the_calling_threads(backend):
+    """A ``with xloss.value_checks(False)`` block in one thread leaves the others checked, and
+    two threads' blocks, entered and left interleaved, leave the checks on (one process-wide
+    flag let the second block restore the first's ``False`` for everyone)."""
+    labels = d.LABELS.copy()
+    labels[0] = 7
+    y, x = backend.asarray(labels), backend.asarray(d.LOGITS)
+
+    def loss():
+        return xloss.sparse_categorical_crossentropy(y, x, from_logits=True)
+
+    entered, left = threading.Barrier(2, timeout=60), threading.Barrier(2, timeout=60)
+    seen: dict[str, object] = {}
+
+    def first():
+        with xloss.value_checks(False), xloss.fast_paths(False):
+            entered.wait()  # the second thread looks while this block is open
+            left.wait()  # and enters its own; this block is left first
+            seen["first, in its block"] = backend.to_numpy(loss())
+
+    def second():
+        entered.wait()
+        try:
+            loss()
+        except ValueError as error:
+            seen["second, beside the block"] = error
+        seen["fast paths beside the block"] = xloss.fast_paths.is_on()
+        with xloss.value_checks(False):
+            left.wait()
+        with contextlib.suppress(ValueError):
+            loss()
+            seen["second, after its block"] = "no error"
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert isinstance(seen["second, beside the block"], ValueError)
+    assert seen["fast paths beside the block"] is True
+    assert np.isnan(seen["first, in its block"][0])
+    assert "second, after its block" not in seen
+    assert xloss.value_checks.is_on() and xloss.fast_paths.is_on()
+    with pytest.raises(ValueError, match="holds the label 7"):
+        loss()
 
 
 @pytest.mark.backends("jax", "tensorflow", "torch")

@@ -45,11 +45,12 @@ class FromLogitsWarning(UserWarning):
 
 
 class value_checks(Switch):
-    """Switch the checks that read values on or off, globally or for a ``with`` block.
+    """Switch the checks that read values on or off, in the calling thread or for a ``with`` block.
 
     The checks are the label range of the sparse loss and the `FromLogitsWarning`
     heuristics. They are on by default, and skipped by themselves under tracing and for arrays
-    in accelerator memory.
+    in accelerator memory. The setting is the calling thread's, as ``torch.set_grad_enabled``'s
+    is: other threads keep theirs (on by default).
 
     Examples:
         >>> import numpy as np, xloss
@@ -60,13 +61,13 @@ class value_checks(Switch):
 
 def enabled() -> bool:
     """Whether value checks are on (`value_checks`)."""
-    return value_checks.on
+    return value_checks.is_on()
 
 
 def readable(adapter: Any, x: Any) -> Any:
     """``x`` ready for its values to be read, or ``None`` when checks are off, ``x`` is traced
     or lives in accelerator memory."""
-    return adapter.readable(x) if value_checks.on else None
+    return adapter.readable(x) if value_checks.is_on() else None
 
 
 def _host(x: Any) -> Any:

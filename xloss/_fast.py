@@ -20,7 +20,10 @@ class fast_paths(Switch):
     """Use backends' native kernels (the default) or only the generic Array-API bodies.
 
     The answers agree (the test suite proves it on every backend); switching the kernels off
-    is for debugging and for comparing the two. Works globally or as a context manager.
+    is for debugging and for comparing the two. Called, it switches the calling thread (as
+    ``torch.set_grad_enabled`` does; other threads keep their setting, on by default); as a
+    context manager, for the ``with`` block. Compiled functions (``jax.jit``,
+    ``tf.function``) keep the choice made when they were traced; ``torch.compile`` recompiles.
 
     Examples:
         >>> import numpy as np, xloss
@@ -54,7 +57,7 @@ def run(
     ``readable``: the arrays are eager and in host memory, so a kernel may branch on values.
     ``checked``: the sparse labels were checked to be in range (or ignored).
     """
-    kernel = adapter.kernel if fast_paths.on else None
+    kernel = adapter.kernel if fast_paths.is_on() else None
     targets = adapter.HALF_TARGETS_FROM is not None
     if kernel is not None:
         takes_half = adapter.TAKES_HALF

@@ -1,21 +1,41 @@
-"""A global on/off setting that works as a call and as a context manager."""
+"""An on/off setting that works as a call and as a context manager, local to the thread.
+
+The state is thread-local, as ``torch.set_grad_enabled``'s is: a ``with`` block in one thread
+does not switch the setting for the others, and blocks entered and left in any interleaving
+across threads restore what each found (a class attribute shared by the process let two
+threads' blocks leave it off for everyone). A `threading.local` rather than a
+`contextvars.ContextVar`: ``torch.compile`` traces an attribute of the one (and recompiles when
+it changes) and refuses the other's ``get``.
+"""
 
 from __future__ import annotations
 
+import threading
 from types import TracebackType
+from typing import ClassVar
 
 from xloss._validation import check_flag
 
 
 class Switch:
-    """Calling a subclass sets its ``on`` flag; leaving a ``with`` block restores it."""
+    """Calling a subclass sets its state in the calling thread; leaving a ``with`` block
+    restores the state it found."""
 
-    on = True
+    _local: ClassVar[threading.local]
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls._local = threading.local()
 
     def __init__(self, enabled: bool) -> None:
         cls = type(self)
-        self._previous = cls.on
-        cls.on = check_flag(enabled, "enabled")
+        self._previous = cls.is_on()
+        cls._local.on = check_flag(enabled, "enabled")
+
+    @classmethod
+    def is_on(cls) -> bool:
+        """The setting in the calling thread: on unless switched off there."""
+        return getattr(cls._local, "on", True)
 
     def __enter__(self) -> Switch:
         return self
@@ -26,4 +46,4 @@ class Switch:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        type(self).on = self._previous
+        type(self)._local.on = self._previous

@@ -100,7 +100,7 @@ def top_k(x: Any, k: int, /, axis: int = -1, *, largest: bool = True) -> TopK:
     axis = normalize_axis(axis, x.ndim, array="x")
     k = check_k(k, x.shape[axis])
     largest = check_flag(largest, "largest")
-    native = ns.backend.adapter.top_k if fast_paths.on else None
+    native = ns.backend.adapter.top_k if fast_paths.is_on() else None
     result = None if native is None else native(x, k, axis, largest)
     if result is None:
         result = top_k_xp(xp, x, k, axis, largest)
