@@ -4,7 +4,8 @@ array-api-compat's ``clip`` branches on its bounds with ``math.isnan``, and its 
 turn Python scalars into tensors through ``torch.result_type``: under
 ``torch.compile(dynamic=True)`` both are graph breaks. ``torch.clamp`` takes Python bounds as
 they are. Its ``cumulative_sum`` looks the namespace up through an ``lru_cache``, which
-``torch.compile`` warns about; ``torch.cumsum`` does not.
+``torch.compile`` warns about; ``torch.cumsum`` does not. ``take_along_axis`` gathers
+uint16/32/64 values through the signed view of their bits: torch's gather has no kernel for them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,16 @@ import torch
 from xloss.adapters._reexport import namespace_names
 
 globals().update(namespace_names(_compat))
+
+
+_SIGNED_VIEW = {torch.uint16: torch.int16, torch.uint32: torch.int32, torch.uint64: torch.int64}
+
+
+def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
+    signed = _SIGNED_VIEW.get(x.dtype)
+    if signed is None:
+        return _compat.take_along_axis(x, indices, axis=axis)
+    return _compat.take_along_axis(x.view(signed), indices, axis=axis).view(x.dtype)
 
 
 def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:

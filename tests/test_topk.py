@@ -70,6 +70,13 @@ def _force_argmax(backend, monkeypatch):
         monkeypatch.setattr(module, "FIRST_BEST_FROM", 0)
 
 
+def _and_generic(paths):
+    """``paths``, then the generic body (``xloss.fast_paths(False)``)."""
+    yield from paths
+    with xloss.fast_paths(False):
+        yield "generic body"
+
+
 def _eager_paths(backend, monkeypatch):
     """The eager paths to run: the default for test-sized inputs (checks read through NumPy),
     then the checks large inputs take (TensorFlow's NaN check as a TF reduction, torch's tie
@@ -263,13 +270,14 @@ def test_k1_integer_extremes(backend):
 @pytest.mark.parametrize("dtype", ["uint16", "uint32", "uint64"])
 def test_wide_unsigned_dtypes(backend, dtype, monkeypatch):
     """uint16-64, which ``torch.topk`` does not take: the values in their own dtype, exactly,
-    with ties, the dtype's maximum and the top bit alone (uint64's keys flip it)."""
+    with ties, the dtype's maximum and the top bit alone (uint64's keys flip it); the generic
+    body too (torch's gather has no uint16-64 kernel: the namespace gathers their bits)."""
     info = np.iinfo(dtype)
     x = (INTEGERS + 3).astype(dtype)
     x[0, :3], x[1, 4:7] = info.max, info.max - 1
     x[2, ::2], x[2, 1::2] = 1 << (info.bits - 1), (1 << (info.bits - 1)) - 1
     with backend.x64() if dtype == "uint64" else contextlib.nullcontext():  # JAX needs x64
-        for path in _eager_paths(backend, monkeypatch):
+        for path in _and_generic(_eager_paths(backend, monkeypatch)):
             for k, axis, largest in itertools.product((1, 4), (-1, 0), (True, False)):
                 expected_values, expected_indices = ref.top_k(x, k, axis, largest)
                 result = xloss.top_k(backend.asarray(x), k, axis=axis, largest=largest)
