@@ -4,8 +4,10 @@ array-api-compat's ``clip`` branches on its bounds with ``math.isnan``, and its 
 turn Python scalars into tensors through ``torch.result_type``: under
 ``torch.compile(dynamic=True)`` both are graph breaks. ``torch.clamp`` takes Python bounds as
 they are. Its ``cumulative_sum`` looks the namespace up through an ``lru_cache``, which
-``torch.compile`` warns about; ``torch.cumsum`` does not. ``take_along_axis`` gathers
-uint16/32/64 values through the signed view of their bits: torch's gather has no kernel for them.
+``torch.compile`` warns about; ``torch.cumsum`` does not. torch has no gather and no
+comparison kernels for uint16/32/64: ``take_along_axis`` gathers their bits through the signed
+view of their width, and ``greater`` and ``argmax`` read signed keys that order like the
+values.
 """
 
 from __future__ import annotations
@@ -27,6 +29,26 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
     if signed is None:
         return _compat.take_along_axis(x, indices, axis=axis)
     return _compat.take_along_axis(x.view(signed), indices, axis=axis).view(x.dtype)
+
+
+def _signed_keys(x: Any) -> Any:
+    """uint16/32/64 as signed keys in their order: widened, or uint64's bits with the top one
+    flipped (``u - 2**63``)."""
+    if x.dtype == torch.uint64:
+        return x.view(torch.int64) ^ torch.iinfo(torch.int64).min
+    return x.to(torch.int32 if x.dtype == torch.uint16 else torch.int64)
+
+
+def greater(x1: Any, x2: Any, /) -> Any:
+    unsigned = isinstance(x1, torch.Tensor) and x1.dtype in _SIGNED_VIEW
+    if unsigned and isinstance(x2, torch.Tensor) and x2.dtype == x1.dtype:
+        return _compat.greater(_signed_keys(x1), _signed_keys(x2))
+    return _compat.greater(x1, x2)
+
+
+def argmax(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+    keys = _signed_keys(x) if x.dtype in _SIGNED_VIEW else x
+    return torch.argmax(keys, dim=axis, keepdim=keepdims)
 
 
 def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:

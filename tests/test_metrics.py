@@ -303,6 +303,28 @@ def test_unsigned_labels(backend, dtype):
             assert_accuracy(backend, result, ref_sparse(labels, scores, k))
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "uint32", "uint64"])
+def test_unsigned_scores_and_targets(backend, dtype):
+    """Unsigned scores and one-hot targets (torch has no comparison and no ``argmax`` for
+    uint16-64) are ranked by value, ties counted, the top bit included (values from
+    ``2**(bits - 1)`` up, which a signed view would put below the others)."""
+    top = 1 << (np.iinfo(dtype).bits - 1)
+    base = TIED_SCORES.astype(np.int64) * 3
+    scores = (base + (top - 8 if dtype != "uint8" else 100)).astype(dtype)
+    scores[::3, 0] = top + 1  # past the top bit, above the rest
+    held = np.unique(scores, return_inverse=True)[1].reshape(scores.shape)  # ranks, exact
+    labels = TIED_LABELS
+    with backend.x64() if dtype == "uint64" else contextlib.nullcontext():  # JAX needs x64
+        for k in (1, 2, 3):
+            sparse = sparse_top_k_categorical_accuracy(
+                backend.asarray(labels), backend.asarray(scores), k
+            )
+            assert_accuracy(backend, sparse, ref_sparse(labels, held, k))
+            one_hot = backend.asarray(_one_hot(labels).astype(dtype))
+            categorical = top_k_categorical_accuracy(one_hot, backend.asarray(scores), k)
+            assert_accuracy(backend, categorical, ref_sparse(labels, held, k))
+
+
 def test_result_shapes(backend):
     scores = backend.asarray(TIED_SCORES)
     assert tuple(sparse_top_k_categorical_accuracy(backend.asarray(TIED_LABELS), scores).shape) == (

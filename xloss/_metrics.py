@@ -86,7 +86,7 @@ def in_top_k_xp(xp: Any, labels: Any, y_pred: Any, k: int) -> Any:
     """
     index, in_range = _label_index(xp, labels, y_pred)
     picked = xp.take_along_axis(y_pred, xp.expand_dims(index, axis=-1), axis=-1)
-    above = xp.sum(xp.astype(y_pred > picked, xp.int32), axis=-1)
+    above = xp.sum(xp.astype(xp.greater(y_pred, picked), xp.int32), axis=-1)
     hit = xp.logical_and(above < k, in_range)
     if is_kind(xp, y_pred.dtype, "real floating"):
         hit = xp.logical_and(hit, xp.all(xp.isfinite(y_pred), axis=-1))
