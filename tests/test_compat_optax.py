@@ -8,6 +8,7 @@ the cases where a port most easily differs.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 import re
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 from backends import need
 from checks import assert_result
 
+import xloss
 import xloss.compat.optax as oc
 
 NO_CLASSES = np.zeros((3, 0), np.float32)  # a class axis of size 0
@@ -295,6 +297,30 @@ def test_result_dtype_follows_jax_promotion(backend_and_dtype, case):
     assert_result(backend, out, expected, returned)
 
 
+def test_python_numbers_are_weakly_typed_and_arrays_promote(backend_and_dtype):
+    """A Python number for ``labels`` or ``alpha`` takes the arrays' dtype (JAX's weak types:
+    optax keeps half-precision logits half, and float32 float32 with x64 on); an ``alpha``
+    array of a wider dtype promotes ``smooth_labels``' result, as optax's product does."""
+    backend, dtype = backend_and_dtype
+    jax, jnp = need("jax"), need("jax.numpy")
+    optax = _optax()
+    with backend.x64():  # Python floats become float64 arrays first: they must not promote
+        x = backend.asarray(d.LOGITS, dtype)
+        held = backend.to_numpy(x).astype(np.float64)
+        with jax.enable_x64(True):
+            held = jnp.asarray(held)
+            for name in ("softmax_cross_entropy", "safe_softmax_cross_entropy"):
+                expected = np.asarray(getattr(optax, name)(held, 0.5), np.float64)
+                assert_result(backend, getattr(oc, name)(x, 0.5), expected, dtype)
+        labels = backend.asarray(d.ONE_HOT, dtype)
+        wide = "float64" if dtype == "float64" else "float32"
+        alpha = backend.asarray(np.full((len(d.ONE_HOT), 1), 0.1), wide)
+        with jax.enable_x64(True):
+            expected = np.asarray(optax.smooth_labels(jnp.asarray(d.ONE_HOT, np.float64), 0.1))
+        assert_result(backend, oc.smooth_labels(labels, 0.1), expected, dtype)
+        assert_result(backend, oc.smooth_labels(labels, alpha), expected, wide)
+
+
 @pytest.mark.backends("jax", "torch", "tensorflow")
 def test_under_the_compiler(backend):
     """jax.jit, torch.compile(fullgraph=True) and tf.function with unknown dimensions."""
@@ -423,3 +449,23 @@ def test_importing_the_profile_imports_no_framework():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+@pytest.mark.backends("jax")
+def test_numpy_labels_jax_cannot_hold_are_refused(backend):
+    """NumPy int64 labels past int32 with JAX arrays (x64 off, where they become int32) would
+    wrap into a class (``2**32 + 1`` is class 1, optax's silent answer): a ``ValueError`` naming
+    the argument, in the profiles that take NumPy labels; a Python list's overflow names it too.
+    """
+    keras = importlib.import_module("xloss.compat.keras")
+    x = backend.asarray(d.LOGITS)
+    for bad in (2**32 + 1, 2**31 + 1, -(2**31) - 1):
+        labels = d.LABELS.astype(np.int64)
+        labels[2] = bad
+        message = rf"`labels` holds {bad}, which jax's int32 cannot hold"
+        with pytest.raises(ValueError, match=message):
+            oc.softmax_cross_entropy_with_integer_labels(x, labels)
+        with pytest.raises(ValueError, match=message.replace("labels", "y_true")):
+            keras.sparse_categorical_crossentropy(labels, x, from_logits=True)
+    with pytest.raises(OverflowError, match=r"`y_true` cannot be made a jax array"):
+        xloss.sparse_categorical_crossentropy([0, 2**32 + 1] * 4, x, from_logits=True)

@@ -152,3 +152,27 @@ def test_half_precision_targets_are_computed_in_float32(backend_and_dtype, call,
         out = ours(backend.asarray(targets, dtype), backend.asarray(predictions, dtype))
         expected = oracle(_rounded(backend, targets, dtype), _rounded(backend, predictions, dtype))
     assert_result(backend, out, expected, "float64" if dtype == "float64" else "float32")
+
+
+def test_python_floats_are_not_rounded_to_float32_on_the_way(backend):
+    """Python lists of targets and weights with float64 predictions are computed from their
+    float64 values: torch and TensorFlow make float32 arrays of Python floats by default, and
+    a list rounded through one lost digits past the eighth (3e-8 relative) in every loss
+    class, function and profile that took one."""
+    rng = np.random.default_rng(7)
+    soft = rng.dirichlet(np.ones(d.C), size=d.N)  # float64 values float32 cannot hold
+    binary, weights = rng.uniform(size=(d.N, 3)), rng.uniform(size=d.N)
+    with backend.x64():
+        x, z = backend.asarray(d.LOGITS, "float64"), backend.asarray(d.BINARY_LOGITS, "float64")
+        held, held_z = _rounded(backend, d.LOGITS, "float64"), d.BINARY_LOGITS.astype(np.float64)
+        per_sample = ref.categorical(soft, held, from_logits=True)
+        loss = xloss.categorical_crossentropy(soft.tolist(), x, from_logits=True)
+        assert_result(backend, loss, per_sample, "float64")
+        weighted = xloss.CategoricalCrossentropy(from_logits=True, reduction="sum")
+        got = weighted(soft.tolist(), x, sample_weight=weights.tolist())
+        assert_result(backend, got, np.sum(weights * per_sample), "float64")
+        binary_loss = xloss.binary_crossentropy(binary.tolist(), z, from_logits=True)
+        assert_result(backend, binary_loss, ref.binary(binary, held_z, from_logits=True), "float64")
+        keras = importlib.import_module("xloss.compat.keras")
+        profile = keras.CategoricalCrossentropy(from_logits=True, dtype="float64")
+        assert_result(backend, profile(soft.tolist(), x), np.mean(per_sample), "float64")

@@ -137,12 +137,17 @@ def resolve(**arguments: Any) -> Namespace:
     return Namespace(backend.xp or backend.adapter.namespace(like), backend, like)
 
 
-def as_array(value: Any, ns: Namespace, *, floating: bool = False, name: str = "") -> Any:
+def as_array(
+    value: Any, ns: Namespace, *, floating: bool = False, name: str = "", float_dtype: Any = None
+) -> Any:
     """``value`` as an array of ``ns``'s library, on the device of ``ns.like``.
 
     With ``floating``, Python numbers and lists become the namespace's default floating dtype
-    (``[1, 2, 3]`` as logits means ``[1.0, 2.0, 3.0]``); arrays keep their dtype. ``None``
-    (which `resolve` skips, for optional arguments) is a ``TypeError`` naming ``name``.
+    (``[1, 2, 3]`` as logits means ``[1.0, 2.0, 3.0]``); arrays keep their dtype. Python
+    numbers and lists that hold floats become ``float_dtype`` where it is given (the dtype the
+    caller computes in), straight from their float64 values: through torch's or TensorFlow's
+    default float32 they would be rounded on the way to float64. ``None`` (which `resolve`
+    skips, for optional arguments) is a ``TypeError`` naming ``name``.
     """
     if value is None:
         raise TypeError(
@@ -151,8 +156,17 @@ def as_array(value: Any, ns: Namespace, *, floating: bool = False, name: str = "
         )
     xp = ns.xp
     if _is_value(value):
-        array = xp.asarray(value, device=ns.backend.adapter.device(ns.like))
-        if floating and not is_kind(xp, array.dtype, "real floating"):
+        device = ns.backend.adapter.device(ns.like)
+        try:
+            array = xp.asarray(value, device=device)
+        except (OverflowError, TypeError, ValueError) as error:  # 2**40 for int32, ragged lists
+            raise type(error)(
+                f"`{name or 'an array argument'}` cannot be made a {ns.backend.name} array: {error}"
+            ) from None
+        if is_kind(xp, array.dtype, "real floating"):
+            if float_dtype is not None and array.dtype != float_dtype:
+                array = xp.asarray(value, dtype=float_dtype, device=device)
+        elif floating:
             default = xp.__array_namespace_info__().default_dtypes()["real floating"]
             array = xp.astype(array, default)
         return array

@@ -224,7 +224,7 @@ def loss_inputs(
     y_pred = as_array(y_pred, ns, floating=True, name="y_pred")
     y_pred, dtype = _to_compute(xp, y_pred, "y_pred", upcast=upcast)
     compute = compute_dtype(xp, dtype)
-    y_true = as_array(y_true, ns, name="y_true")
+    y_true = as_array(y_true, ns, name="y_true", float_dtype=None if sparse else compute)
     if sparse:
         axis = normalize_axis(axis, y_pred.ndim)
         y_true = _sparse_labels(xp, y_true, y_pred, axis)
@@ -245,7 +245,7 @@ def loss_inputs(
         half_from = None if upcast else ns.backend.adapter.HALF_TARGETS_FROM
         y_true = _dense_targets(xp, y_true, y_pred, compute, half_from=half_from)
     if sample_weight is not None:
-        sample_weight = as_array(sample_weight, ns, name="sample_weight")
+        sample_weight = as_array(sample_weight, ns, name="sample_weight", float_dtype=compute)
         _check_real(xp, sample_weight, "sample_weight")
         sample_weight = xp.astype(sample_weight, compute)
     return LossInputs(xp, ns.backend.adapter, y_true, y_pred, sample_weight, axis)

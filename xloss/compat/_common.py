@@ -55,13 +55,40 @@ def adopt(**arguments: Any) -> tuple[Namespace, tuple[Any, ...]]:
             if backend is None or backend.name != "numpy":
                 continue
             try:
-                arguments[name] = xp.asarray(value, device=device)
+                converted = xp.asarray(value, device=device)
             except (TypeError, ValueError, RuntimeError) as error:
                 raise TypeError(
                     f"`{name}` is a NumPy array of dtype {value.dtype}, which cannot be converted "
                     f"to {target.name} for `{first}`: {error}"
                 ) from error
+            _check_held(value, converted, name, target.name)
+            arguments[name] = converted
     return resolve(**arguments), tuple(arguments.values())
+
+
+def _check_held(value: Any, converted: Any, name: str, framework: str) -> None:
+    """A NumPy integer array converted to a narrower integer dtype (int64 labels into JAX's
+    int32, without x64) must hold the same values: wrapped, ``2**32 + 1`` would be class 1."""
+    import numpy as np
+
+    if value.dtype.kind not in "iu" or not value.size:
+        return
+    dtype = converted.dtype
+    name_of = getattr(dtype, "name", None)  # NumPy's and TensorFlow's dtypes; torch's str()
+    try:
+        info = np.iinfo(name_of if isinstance(name_of, str) else str(dtype).rsplit(".", 1)[-1])
+    except (TypeError, ValueError):  # not an integer dtype NumPy knows: nothing narrowed
+        return
+    if info.bits >= value.dtype.itemsize * 8 and (value.dtype.kind == "i" or info.min == 0):
+        return
+    low, high = value.min(), value.max()
+    if low < info.min or high > info.max:
+        bad = low if low < info.min else high
+        raise ValueError(
+            f"`{name}` holds {bad}, which {framework}'s {info.dtype} cannot hold (NumPy's "
+            f"{value.dtype} arrays become {info.dtype} there): it would wrap to another value. "
+            f"Check the values (JAX keeps int64 with jax_enable_x64)."
+        )
 
 
 def floating(ns: Namespace, value: Any, name: str) -> tuple[Any, Any]:
@@ -71,7 +98,7 @@ def floating(ns: Namespace, value: Any, name: str) -> tuple[Any, Any]:
 
 def real(ns: Namespace, value: Any, name: str, dtype: Any) -> Any:
     """A real-valued argument (floating, integer or bool) as an array in ``dtype``."""
-    x = as_array(value, ns, floating=True, name=name)
+    x = as_array(value, ns, floating=True, name=name, float_dtype=dtype)
     _check_real(ns.xp, x, name)
     return x if x.dtype == dtype else ns.xp.astype(x, dtype)
 

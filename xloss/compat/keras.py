@@ -184,10 +184,10 @@ class _KerasLoss(Loss):
                 f"`dtype={self.dtype!r}`: {ns.backend.name} arrays have no {self.dtype} dtype. "
                 f"Pass dtype=None (the inputs' dtype) or a dtype {ns.backend.name} has."
             )
-        y_pred = as_array(y_pred, ns, floating=True, name="y_pred")
+        y_pred = as_array(y_pred, ns, floating=True, name="y_pred", float_dtype=target)
         if is_kind(xp, y_pred.dtype, ("real floating", "integral", "bool")):
             y_pred = xp.astype(y_pred, target)
-        y_true = as_array(y_true, ns, name="y_true")
+        y_true = as_array(y_true, ns, name="y_true", float_dtype=target)
         if is_kind(xp, y_true.dtype, "real floating"):
             y_true = xp.astype(y_true, target)
         result = self._reduced(y_true, y_pred, sample_weight, mask)

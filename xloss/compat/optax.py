@@ -36,11 +36,12 @@ __all__ = [
 
 def _logits_and_targets(ns: Namespace, logits: Any, labels: Any) -> tuple[Any, Any, Any]:
     """``(logits, labels, result dtype)``: both in the compute dtype of the result dtype, which
-    is ``logits``' dtype promoted with floating ``labels`` (``labels * log_softmax(logits)``)."""
+    is ``logits``' dtype promoted with floating ``labels`` (``labels * log_softmax(logits)``;
+    a Python number is weakly typed and promotes nothing)."""
     xp = ns.xp
     x, dtype = c.floating(ns, logits, "logits")
     y = as_array(labels, ns, floating=True, name="labels")
-    if is_kind(xp, y.dtype, "real floating") and y.dtype != dtype:
+    if is_kind(xp, y.dtype, "real floating") and y.dtype != dtype and not _weak(labels):
         dtype = xp.result_type(dtype, y.dtype)
     y = c.real(ns, y, "labels", compute_dtype(xp, dtype))
     x = c.real(ns, x, "logits", y.dtype)
@@ -306,11 +307,22 @@ def sigmoid_binary_cross_entropy(logits: Any, labels: Any) -> Any:
     return to_caller_dtype(xp, loss, dtype)
 
 
-def _alpha(ns: Namespace, alpha: Any, dtype: Any) -> Any:
-    """A Python number in [0, 1] as it is; an array in ``dtype``."""
-    if isinstance(alpha, (bool, int, float)):
-        return c.check_unit(alpha, "alpha")
-    return c.real(ns, alpha, "alpha", dtype)
+def _weak(value: Any) -> bool:
+    """A Python number: weakly typed in JAX, so it takes the arrays' dtype (a NumPy scalar,
+    ``np.float64`` included, is typed and promotes)."""
+    return type(value) in (bool, int, float)
+
+
+def _alpha(ns: Namespace, alpha: Any, dtype: Any) -> tuple[Any, Any]:
+    """``(alpha, result dtype)``: a Python number in [0, 1] as it is, ``dtype`` unchanged; an
+    array in the compute dtype of ``dtype`` promoted with its own, as optax's product does."""
+    if _weak(alpha):
+        return c.check_unit(alpha, "alpha"), dtype
+    xp = ns.xp
+    a = as_array(alpha, ns, floating=True, name="alpha")
+    if is_kind(xp, a.dtype, "real floating") and a.dtype != dtype:
+        dtype = xp.result_type(dtype, a.dtype)
+    return c.real(ns, a, "alpha", compute_dtype(xp, dtype)), dtype
 
 
 def _check_category_mask(
@@ -389,7 +401,9 @@ def smooth_labels(labels: Any, alpha: Any, *, axis: Any = -1, where: Any = None)
             the class axes; ``K`` counts its True entries along ``axis``.
 
     Returns:
-        The smoothed labels, in ``labels``' shape, dtype, array type and device.
+        The smoothed labels, in ``labels``' shape, array type and device, and in their dtype
+        promoted with an array ``alpha``'s (a NumPy scalar is an array there), as optax's
+        product promotes it; a Python number takes ``labels``' dtype.
 
     Raises:
         TypeError: ``labels`` is not floating point; ``alpha`` is not a number or an array.
@@ -409,7 +423,8 @@ def smooth_labels(labels: Any, alpha: Any, *, axis: Any = -1, where: Any = None)
     xp = ns.xp
     y, dtype = c.floating(ns, labels, "labels")
     axes = c.normalize_axes(axis, y.ndim, array="labels", allow_none=True)
-    a = _alpha(ns, alpha, y.dtype)
+    a, dtype = _alpha(ns, alpha, dtype)
+    y = c.real(ns, y, "labels", compute_dtype(xp, dtype))
     if where is None:
         sizes = [y.shape[i] for i in axes]
         if all(s is not None for s in sizes):
