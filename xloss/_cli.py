@@ -7,9 +7,10 @@ import contextlib
 import html
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any
 
 FORMATS = ("text", "markdown", "json", "html")
 
@@ -58,15 +59,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         _runner.requested(args.backends, args.dtype)
     except ValueError as error:
         report.error(str(error))
-    with contextlib.ExitStack() as stack:
-        output: IO[str] | None = None
-        if args.output:  # before the run, which takes a while: a wrong path is a usage error
-            try:
-                output = stack.enter_context(open(args.output, "w", encoding="utf-8"))
-            except OSError as error:
-                message = error.strerror or str(error)
-                report.error(f"cannot write the report to {args.output!r}: {message}")
-        return _report(args, output)
+    created = False
+    if args.output:  # before the run, which takes a while: a wrong path is a usage error
+        created = not os.path.lexists(args.output)
+        try:  # opened to append: checked, but an existing report is kept until the new one
+            open(args.output, "a", encoding="utf-8").close()
+        except OSError as error:
+            message = error.strerror or str(error)
+            report.error(f"cannot write the report to {args.output!r}: {message}")
+    try:
+        return _report(args)
+    except BaseException:  # an interrupted run leaves no empty file behind
+        if created:
+            with contextlib.suppress(OSError):
+                os.remove(args.output)
+        raise
 
 
 def _backend(name: str) -> str:
@@ -80,7 +87,9 @@ def _backend(name: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _report(args: argparse.Namespace, output_file: IO[str] | None) -> int:
+def _report(args: argparse.Namespace) -> int:
+    """Run the report and write it (to ``--output`` once the run is over: an interrupted run
+    leaves the previous report there as it was)."""
     from xloss import conformance
 
     progress = None if args.quiet else _progress
@@ -89,8 +98,9 @@ def _report(args: argparse.Namespace, output_file: IO[str] | None) -> int:
         sys.stderr.write("\r\033[K" if sys.stderr.isatty() else "")
     render = {"text": text, "markdown": markdown, "json": to_json, "html": to_html}[args.format]
     output = render(result)
-    if output_file:
-        output_file.write(output)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as output_file:
+            output_file.write(output)
         print(f"{args.output}: {_summary_line(result)}")
         for problem in result.problems:
             print(f"problem: {problem}")
@@ -140,7 +150,8 @@ def _footer(report: Any) -> list[str]:
     lines = [
         _summary_line(report),
         f"dtype {report.dtype}; tolerance {data['tolerance']:.1e} (relative and "
-        f"absolute, from finfo); cells: max abs / max rel error against a float64 reference",
+        f"absolute, from finfo; plus eps * max |logit| of each sample for the losses from "
+        f"logits); cells: max abs / max rel error against a float64 reference",
     ]
     native_dtype = data["native_dtype"]
     if native_dtype != report.dtype and any(r.natives for r in report.results):
@@ -206,17 +217,19 @@ def markdown(report: Any) -> str:
 
 
 def to_json(report: Any) -> str:
-    return json.dumps(report.to_dict(), indent=2)
+    """Strict JSON (no NaN or Infinity literals: `Report.to_dict` gives null or a string)."""
+    return json.dumps(report.to_dict(), indent=2, allow_nan=False)
 
 
-def _heat(cell: Any, tol: float) -> str:
-    """A colour for a cell: green far inside the tolerance, yellow near it, red outside."""
+def _heat(cell: Any) -> str:
+    """A colour for a cell by the fraction of its allowance its worst error takes (``used``):
+    green far inside it, yellow near it, red outside."""
     if cell.error or not cell.ok:
         return "#e45756"
-    worst = max(cell.max_abs, 0.0) / tol if not math.isnan(cell.max_abs) else 0.0
-    if worst == 0:
+    worst = cell.used if math.isfinite(cell.used) else 0.0
+    if worst <= 0:
         return "#1a9850"
-    level = min(max((math.log10(worst) + 4) / 4, 0.0), 1.0)  # 1e-4 of tol .. tol
+    level = min(max((math.log10(worst) + 4) / 4, 0.0), 1.0)  # 1e-4 of the allowance .. all of it
     red, green = int(102 + 153 * level), int(189 - 60 * level)
     return f"rgb({red},{green},99)"
 
@@ -226,8 +239,8 @@ def to_html(report: Any) -> str:
     tol, native_tol = data["tolerance"], data["native_tolerance"]
     esc = html.escape
 
-    def cell_td(cell: Any, tol: float = tol) -> str:
-        style, title = f"background:{_heat(cell, tol)}", esc(cell.describe())
+    def cell_td(cell: Any) -> str:
+        style, title = f"background:{_heat(cell)}", esc(cell.describe())
         return f'<td style="{style}" title="{title}">{esc(_cell_text(cell))}</td>'
 
     head = "".join(f"<th>{esc(b)}</th>" for b in report.backends)
@@ -236,7 +249,7 @@ def to_html(report: Any) -> str:
         for r in report.results
     )
     natives = "".join(
-        f"<tr><th>{esc(r.case)}</th><td>{esc(label)}</td>{cell_td(c, native_tol)}</tr>"
+        f"<tr><th>{esc(r.case)}</th><td>{esc(label)}</td>{cell_td(c)}</tr>"
         for r in report.results
         for label, c in r.natives.items()
     )
@@ -257,11 +270,13 @@ td:not([style]) {{ color: #222; }}
 .legend span {{ display: inline-block; padding: 2px 8px; color: #fff; margin-right: 4px; }}
 </style></head><body>
 <h1>xloss conformance report</h1>
-<p class="legend">Error as a fraction of the tolerance ({tol:.1e}{native_legend}):
-<span style="background:{_heat(_Fake(0.0), tol)}">exact</span>
-<span style="background:{_heat(_Fake(tol * 1e-3), tol)}">1e-3</span>
-<span style="background:{_heat(_Fake(tol * 1e-1), tol)}">1e-1</span>
-<span style="background:{_heat(_Fake(tol), tol)}">at tolerance</span>
+<p class="legend">The largest error as a fraction of what the cell allows (the tolerance
+{tol:.1e}{native_legend}, relative and absolute, plus the inputs' rounding for the losses from
+logits):
+<span style="background:{_heat(_Fake(0.0))}">exact</span>
+<span style="background:{_heat(_Fake(1e-3))}">1e-3</span>
+<span style="background:{_heat(_Fake(1e-1))}">1e-1</span>
+<span style="background:{_heat(_Fake(1.0))}">at tolerance</span>
 <span style="background:#e45756">fail</span></p>
 <h2>xloss on each backend (max abs / max rel error)</h2>
 <table><tr><th>case</th>{head}</tr>{body}</table>
@@ -273,10 +288,10 @@ td:not([style]) {{ color: #222; }}
 
 
 class _Fake:
-    """A passing cell with a given error, for the legend."""
+    """A passing cell using a given fraction of its allowance, for the legend."""
 
-    def __init__(self, max_abs: float) -> None:
-        self.max_abs, self.max_rel, self.ok, self.error = max_abs, max_abs, True, None
+    def __init__(self, used: float) -> None:
+        self.used, self.ok, self.error = used, True, None
 
 
 def doctor() -> str:

@@ -53,10 +53,39 @@ BINARY = _rng.integers(0, 2, size=(N, 4)).astype(np.float32)
 BINARY_LOGITS = _rng.normal(scale=3.0, size=(N, 4)).astype(np.float32)
 BINARY_PROBS = (1 / (1 + np.exp(-BINARY_LOGITS))).astype(np.float32)
 WEIGHTS = _rng.uniform(0.0, 2.0, size=N).astype(np.float32)
+# The inputs below catch the common wrong ports; none draws from `_rng`, so the ones above stay.
+# Logits of +-1e4 (rows 8-15): exp overflows without the max shift, and softmax-clip-log caps.
 EXTREME = np.concatenate([LOGITS[:8], 1e4 * np.sign(LOGITS[8:])]).astype(np.float32)
+# Every third class masked with -inf: a zero target there must contribute 0, not 0 * -inf = nan.
 MASKED = LOGITS.copy()
 MASKED[:, ::3] = -np.inf
 MASKED_LABELS = np.where(LABELS % 3 == 0, LABELS + 1, LABELS) % C
+_SOFT_UNMASKED = np.where(np.arange(C) % 3 == 0, 0.0, SOFT)
+MASKED_SOFT = (_SOFT_UNMASKED / _SOFT_UNMASKED.sum(-1, keepdims=True)).astype(np.float32)
+# Binary logits of +-100 (rows 8-11: log(1 + exp(-x)) overflows in float32 below -88) and +-1e4
+# (rows 12-15).
+BINARY_EXTREME = np.concatenate(
+    [BINARY_LOGITS[:8], 100 * np.sign(BINARY_LOGITS[8:12]), 1e4 * np.sign(BINARY_LOGITS[12:])]
+).astype(np.float32)
+# Probabilities of exactly 1 on the label (rows 0-3), exactly 0 on it (rows 4-7), and rows with
+# zeros (8-15, every third class): Keras's clip to [1e-7, 1 - 1e-7] decides the loss there.
+_ZEROED = np.where(np.arange(C) % 3 == 0, 0.0, PROBS)
+EDGE_PROBS = np.concatenate(
+    [
+        np.eye(C)[LABELS[:4]],
+        np.eye(C)[(LABELS[4:8] + 1) % C],
+        _ZEROED[8:] / _ZEROED[8:].sum(-1, keepdims=True),
+    ]
+).astype(np.float32)
+# Rows scaled by 0.1, 0.5, 2 and 4 (entries above 1 cut to 1: probabilities still), rows 8-15
+# with zeros too: Keras renormalises before it clips.
+UNNORMALISED = np.minimum(
+    np.concatenate([PROBS[:8], _ZEROED[8:]]) * np.tile([0.1, 0.5, 2.0, 4.0], N // 4)[:, None], 1.0
+).astype(np.float32)
+# Binary probabilities of exactly 0 and 1 (rows 0-7) beside the sigmoid outputs.
+BINARY_EDGE_PROBS = np.concatenate(
+    [(BINARY_LOGITS[:8] > 0).astype(np.float32), BINARY_PROBS[8:]]
+).astype(np.float32)
 
 
 def _module(name: str) -> Any:
@@ -161,22 +190,58 @@ def _loss_cases() -> list[Case]:
     def optax_scce(y: Any, p: Any) -> Any:
         return _optax().softmax_cross_entropy_with_integer_labels(p, y)
 
+    def optax_cce(y: Any, p: Any) -> Any:
+        return _optax().softmax_cross_entropy(p, y)
+
+    def optax_safe_cce(y: Any, p: Any) -> Any:
+        return _optax().safe_softmax_cross_entropy(p, y)
+
+    def optax_bce(y: Any, p: Any) -> Any:
+        return _optax().sigmoid_binary_cross_entropy(p, y).mean(-1)
+
     torch_native = Native("torch.nn.functional.cross_entropy", "torch", torch_ce())
-    keras_scce_logits = Native(
-        "keras.losses.sparse_categorical_crossentropy", "keras", keras_scce(from_logits=True)
+    # The frameworks' own functions for each loss from logits. Each case lists those that agree
+    # with the reference on its inputs (checked by tests/test_conformance.py), and only those.
+    cce_logits = (
+        Native("keras.losses.categorical_crossentropy", "keras", keras_cce(from_logits=True)),
+        torch_native,
+        Native("optax.softmax_cross_entropy", "optax", optax_cce),
+        Native("tf.nn.softmax_cross_entropy_with_logits", "tensorflow", tf_cce),
     )
+    scce_logits = (
+        Native("keras.losses.sparse_categorical_crossentropy", "keras",
+               keras_scce(from_logits=True)),
+        torch_native,
+        Native("optax.softmax_cross_entropy_with_integer_labels", "optax", optax_scce),
+        Native("tf.nn.sparse_softmax_cross_entropy_with_logits", "tensorflow", tf_scce),
+    )  # fmt: skip
+    bce_logits = (
+        Native("keras.losses.binary_crossentropy", "keras", keras_bce(from_logits=True)),
+        Native("torch.nn.functional.binary_cross_entropy_with_logits", "torch", torch_bce),
+        Native("optax.sigmoid_binary_cross_entropy", "optax", optax_bce),
+        Native("tf.nn.sigmoid_cross_entropy_with_logits", "tensorflow", tf_bce),
+    )
+    keras_cce_probs = (Native("keras.losses.categorical_crossentropy", "keras", keras_cce()),)
+    keras_scce_probs = (
+        Native("keras.losses.sparse_categorical_crossentropy", "keras", keras_scce()),
+    )
+    keras_bce_probs = (Native("keras.losses.binary_crossentropy", "keras", keras_bce()),)
     cases = [
         ("categorical_crossentropy/logits", "categorical", (ONE_HOT, LOGITS),
+         {"from_logits": True}, cce_logits),
+        ("categorical_crossentropy/extreme-1e4", "categorical", (ONE_HOT, EXTREME),
+         {"from_logits": True}, cce_logits),
+        # Keras, torch, optax's softmax_cross_entropy and tf.nn give nan there (0 * -inf).
+        ("categorical_crossentropy/masked-inf", "categorical", (MASKED_SOFT, MASKED),
          {"from_logits": True}, (
-            Native("keras.losses.categorical_crossentropy", "keras", keras_cce(from_logits=True)),
-            torch_native,
-            Native("optax.softmax_cross_entropy", "optax",
-                   lambda y, p: _optax().softmax_cross_entropy(p, y)),
-            Native("tf.nn.softmax_cross_entropy_with_logits", "tensorflow", tf_cce),
+            Native("optax.safe_softmax_cross_entropy", "optax", optax_safe_cce),
         )),
-        ("categorical_crossentropy/probabilities", "categorical", (ONE_HOT, PROBS), {}, (
-            Native("keras.losses.categorical_crossentropy", "keras", keras_cce()),
-        )),
+        ("categorical_crossentropy/probabilities", "categorical", (ONE_HOT, PROBS), {},
+         keras_cce_probs),
+        ("categorical_crossentropy/probabilities-0-and-1", "categorical", (ONE_HOT, EDGE_PROBS),
+         {}, keras_cce_probs),
+        ("categorical_crossentropy/unnormalised", "categorical", (ONE_HOT, UNNORMALISED), {},
+         keras_cce_probs),
         ("categorical_crossentropy/soft+smoothing", "categorical", (SOFT, LOGITS),
          {"from_logits": True, "label_smoothing": 0.1}, (
             Native("keras.losses.categorical_crossentropy", "keras",
@@ -184,21 +249,21 @@ def _loss_cases() -> list[Case]:
             Native("torch.nn.functional.cross_entropy", "torch", torch_ce(label_smoothing=0.1)),
         )),
         ("sparse_categorical_crossentropy/logits", "sparse", (LABELS, LOGITS),
-         {"from_logits": True}, (
-            keras_scce_logits,
-            torch_native,
-            Native("optax.softmax_cross_entropy_with_integer_labels", "optax", optax_scce),
-            Native("tf.nn.sparse_softmax_cross_entropy_with_logits", "tensorflow", tf_scce),
-        )),
+         {"from_logits": True}, scce_logits),
+        # optax's logsumexp(x) - x[y] is off by up to 2.3e-4 here: within the allowance for the
+        # inputs' own rounding (eps * 1e4), not within the output's relative tolerance.
         ("sparse_categorical_crossentropy/extreme-1e4", "sparse", (LABELS, EXTREME),
-         {"from_logits": True}, (
-            torch_native,
-        )),
+         {"from_logits": True}, scce_logits),
         ("sparse_categorical_crossentropy/masked-inf", "sparse", (MASKED_LABELS, MASKED),
-         {"from_logits": True}, (
-            torch_native,
-        )),
+         {"from_logits": True}, scce_logits),
         ("sparse_categorical_crossentropy/probabilities", "sparse", (LABELS, PROBS), {}, ()),
+        ("sparse_categorical_crossentropy/probabilities-0-and-1", "sparse",
+         (LABELS, EDGE_PROBS), {}, keras_scce_probs),
+        # No native: Keras on TensorFlow clips before it renormalises (Keras on JAX, PyTorch and
+        # NumPy renormalise first, as its categorical loss and xloss do); torch and optax have
+        # no loss from probabilities.
+        ("sparse_categorical_crossentropy/unnormalised", "sparse", (LABELS, UNNORMALISED), {},
+         ()),
         ("sparse_categorical_crossentropy/ignore_class", "sparse", (IGNORED, LOGITS),
          {"from_logits": True, "ignore_class": -100}, (
             Native("keras.losses.sparse_categorical_crossentropy", "keras",
@@ -210,16 +275,14 @@ def _loss_cases() -> list[Case]:
             torch_native,
         )),
         ("binary_crossentropy/logits", "binary", (BINARY, BINARY_LOGITS),
-         {"from_logits": True}, (
-            Native("keras.losses.binary_crossentropy", "keras", keras_bce(from_logits=True)),
-            Native("torch.nn.functional.binary_cross_entropy_with_logits", "torch", torch_bce),
-            Native("optax.sigmoid_binary_cross_entropy", "optax",
-                   lambda y, p: _optax().sigmoid_binary_cross_entropy(p, y).mean(-1)),
-            Native("tf.nn.sigmoid_cross_entropy_with_logits", "tensorflow", tf_bce),
-        )),
-        ("binary_crossentropy/probabilities", "binary", (BINARY, BINARY_PROBS), {}, (
-            Native("keras.losses.binary_crossentropy", "keras", keras_bce()),
-        )),
+         {"from_logits": True}, bce_logits),
+        ("binary_crossentropy/extreme", "binary", (BINARY, BINARY_EXTREME),
+         {"from_logits": True}, bce_logits),
+        # torch's binary_cross_entropy clamps the log at -100 instead of clipping: not listed.
+        ("binary_crossentropy/probabilities", "binary", (BINARY, BINARY_PROBS), {},
+         keras_bce_probs),
+        ("binary_crossentropy/probabilities-0-and-1", "binary", (BINARY, BINARY_EDGE_PROBS), {},
+         keras_bce_probs),
     ]  # fmt: skip
     functions: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
         "categorical": (cce, ref.categorical),
