@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from xloss.adapters.torch import functorch_wrapped
+from xloss.adapters.torch import functorch_wrapped, traced
 
 from xloss._filters import _positions, top_p_removed
 from xloss._losses import EPSILON
@@ -24,7 +24,7 @@ def _differentiated(torch: Any, x: Any) -> bool:
     speed), or a forward-mode dual level is open (``torch.autograd.forward_ad``). Always while
     ``torch.compile`` traces, which cannot look at the wrapping (and whose kernels compute
     half precision in float32 anyway)."""
-    if torch.compiler.is_compiling() or (x.requires_grad and torch.is_grad_enabled()):
+    if traced(torch) or (x.requires_grad and torch.is_grad_enabled()):
         return True
     forward = sys.modules.get("torch.autograd.forward_ad")
     return functorch_wrapped(x) or (forward is not None and forward._current_level >= 0)
@@ -176,7 +176,7 @@ def _by_blocks(torch: Any, x: Any) -> bool:
     it serves 20 ms); half precision, computed in float32, needs a converted copy too. By
     blocks, every temporary is reused and stays in cache, and each row's result comes from the
     same kernels, so it is bit for bit the whole-array answer."""
-    if torch.compiler.is_compiling():  # first: no guard on the size
+    if traced(torch):  # first: no guard on the size (and jit.trace would bake the blocks)
         return False
     if x.numel() * _compute(torch, x).itemsize < BLOCKED_FROM:
         return False  # small inputs, whose overhead matters, stop here

@@ -31,9 +31,18 @@ def device(x: Any) -> Any:
 
 def readable(x: Any) -> Any:
     torch = sys.modules["torch"]
-    if x.device.type != "cpu" or torch.compiler.is_compiling() or functorch_wrapped(x):
+    if x.device.type != "cpu" or traced(torch) or functorch_wrapped(x):
         return None
     return x.detach()
+
+
+def traced(torch: Any) -> bool:
+    """Whether ``torch.compile`` or ``torch.jit.trace`` is recording this call: Python must not
+    branch on values (or, under ``jit.trace``, on sizes), since the branch taken is baked into
+    the graph for every later input. ``torch.jit.trace`` records what the eager ops do, so a
+    value check, a loop over blocks of rows or a re-sort of tied rows would be replayed for
+    inputs of other values and sizes."""
+    return torch.compiler.is_compiling() or torch._C._get_tracing_state() is not None
 
 
 def functorch_wrapped(x: Any) -> bool:
@@ -61,7 +70,9 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     exact path runs always inside ``torch.func`` transforms). 64-bit dtypes on the exact path
     decline (``None``) and take the generic stable-sort path, and so do 'meta' tensors, whose
     values cannot be read to check for ties. uint16, uint32 and uint64, which ``torch.topk``
-    and ``gather`` do not take, are ranked on signed keys (`_unsigned_top_k`).
+    and ``gather`` do not take, are ranked on signed keys (`_unsigned_top_k`). Under
+    ``torch.jit.trace``, which would replay the checks' choices for every input (and whose
+    alias analysis fails on the keys' in-place view), the generic stable sort.
     """
     torch = sys.modules["torch"]
     if x.device.type == "meta":
@@ -74,6 +85,8 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
         return (torch.max if largest else torch.min)(x, dim=axis, keepdim=True)
     if torch.compiler.is_compiling():
         return _compiled_top_k(torch, x, k, axis, largest)
+    if traced(torch):  # torch.jit.trace: the generic stable sort, with no branch on values
+        return None
     if functorch_wrapped(x):
         return _exact_top_k(torch, x, k, axis, largest)
     if first:  # the smallest: torch.min ranks NaN below every number, xloss above

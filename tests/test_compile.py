@@ -7,6 +7,9 @@ Each compiled function is called on two batch sizes.
 
 from __future__ import annotations
 
+import importlib
+import warnings
+
 import data as d
 import numpy as np
 import pytest
@@ -83,6 +86,59 @@ def test_torch_compile_fullgraph(backend, call, dynamic):
     torch._dynamo.reset()
     compiled = torch.compile(CALLS[call][0], fullgraph=True, dynamic=dynamic)
     _check_two_batch_sizes(backend, compiled, call)
+
+
+def _jit_trace(fn, *example):
+    torch = need("torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13's, for jit.trace
+        return torch.jit.trace(fn, example, check_trace=False)
+
+
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("call", CALLS)
+def test_torch_jit_trace(backend, call):
+    """``torch.jit.trace`` records the eager ops: traced on one batch size, replayed on two
+    (the label check compared NumPy labels with the traced class count and raised)."""
+    fn, y_true, y_pred = CALLS[call]
+    traced = _jit_trace(fn, backend.asarray(y_true[:5]), backend.asarray(y_pred[:5]))
+    _check_two_batch_sizes(backend, traced, call)
+
+
+@pytest.mark.backends("torch")
+def test_torch_jit_trace_bakes_no_branch_on_values_or_sizes(backend, monkeypatch):
+    """What a trace replays must not depend on the example's values or size: the re-sort of
+    tied rows in ``top_k``, the blocks of rows of large inputs (forced small here) and the
+    value checks are eager decisions, skipped under ``torch.jit.trace`` as under
+    ``torch.compile``; traced on untied values, ``top_k`` replays exactly on ties."""
+    torch = need("torch")
+    kernels = importlib.import_module("xloss.adapters._torch_kernels")
+    monkeypatch.setattr(kernels, "BLOCKED_FROM", 0)
+    monkeypatch.setattr(kernels, "BLOCK_BYTES", 64)
+    rng = np.random.default_rng(0)
+    untied = rng.permutation(np.arange(4 * 40, dtype=np.float32)).reshape(4, 40)
+    tied = np.round(rng.normal(size=(9, 40)), 0).astype(np.float32)
+    for k, largest in ((1, False), (3, True), (3, False)):
+        traced = _jit_trace(
+            lambda x, k=k, largest=largest: tuple(xloss.top_k(x, k, largest=largest)),
+            torch.tensor(untied),
+        )
+        values, indices = traced(torch.tensor(tied))
+        want_values, want_indices = ref.top_k(tied, k, -1, largest)
+        np.testing.assert_array_equal(indices.numpy(), want_indices, err_msg=f"k={k}")
+        np.testing.assert_array_equal(values.numpy(), want_values, err_msg=f"k={k}")
+
+    def loss(y, x):
+        return xloss.sparse_categorical_crossentropy(y, x, from_logits=True, ignore_class=-1)
+
+    labels, logits = rng.integers(-1, 40, size=9), rng.normal(size=(9, 40))
+    traced = _jit_trace(
+        loss, torch.tensor(labels[:4]), torch.tensor(logits[:4], dtype=torch.bfloat16)
+    )
+    for rows in (slice(None), slice(0, 2)):
+        y, x = torch.tensor(labels[rows]), torch.tensor(logits[rows], dtype=torch.bfloat16)
+        np.testing.assert_array_equal(traced(y, x).numpy(), loss(y, x).numpy())
 
 
 @pytest.mark.backends("jax")
