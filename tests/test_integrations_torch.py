@@ -202,6 +202,30 @@ def test_compiled_forward_and_backward_equal_eager():
     assert_close(grad, eager_grad)
 
 
+def test_exported_and_jit_traced_modules_replay_on_other_batches():
+    """``torch.export`` and ``torch.jit.trace`` of a module (``ignore_class``: its label check
+    raised under ``jit.trace``) give the eager values on batches of other sizes and labels;
+    ``torch.jit.script`` cannot compile them, as the module's docstring says."""
+    criterion = xloss_torch.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=-100, axis=1
+    )
+    labels, x = _labels_3d(), torch.from_numpy(d.LOGITS_3D)
+    example = (labels[:3], x[:3])
+    batch = torch.export.Dim("batch", min=2)
+    exported = torch.export.export(criterion, example, dynamic_shapes=({0: batch}, {0: batch}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch 2.13's, for jit.trace
+        traced = torch.jit.trace(criterion, example, check_trace=False)
+    for rows in (slice(None), slice(1, 3)):
+        expected = criterion(labels[rows], x[rows])
+        assert_close(exported.module()(labels[rows], x[rows]), expected)
+        assert_close(traced(labels[rows], x[rows]), expected)
+    with pytest.raises(RuntimeError), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(criterion)
+
+
 def test_modules_are_parameter_free_submodules():
     class Classifier(nn.Module):
         def __init__(self):

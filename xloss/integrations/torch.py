@@ -5,7 +5,9 @@ semantics and reductions, class axis ``-1`` by default: pass ``axis=1`` for PyTo
 ``(N, C, ...)`` layout) and is called as ``loss(y_true, y_pred, sample_weight=None)`` --
 targets first, as in Keras and xloss, not ``(input, target)`` as in ``torch.nn``. The modules
 hold no parameters or buffers (an empty ``state_dict``), work as submodules of a model, and
-trace under ``torch.compile(fullgraph=True)``.
+trace under ``torch.compile(fullgraph=True)``, ``torch.export`` and ``torch.jit.trace``;
+TorchScript's ``torch.jit.script`` cannot compile them (xloss is Python that dispatches on
+array types): script the rest of the model, or use ``torch.compile``.
 
 Importing this module imports PyTorch; ``import xloss`` does not.
 
