@@ -7,11 +7,14 @@ they are. Its ``cumulative_sum`` looks the namespace up through an ``lru_cache``
 ``torch.compile`` warns about; ``torch.cumsum`` does not. torch has no gather and no
 comparison kernels for uint16/32/64: ``take_along_axis`` gathers their bits through the signed
 view of their width, and ``greater`` and ``argmax`` read signed keys that order like the
-values.
+values. ``take_along_axis`` is ``torch.gather`` where the shapes agree off the axis:
+``torch.take_along_dim`` broadcasts, and ``torch.compile`` specialises it on the batch size
+(one graph per size, until its recompile limit).
 """
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import array_api_compat.torch as _compat
@@ -26,9 +29,18 @@ _SIGNED_VIEW = {torch.uint16: torch.int16, torch.uint32: torch.int32, torch.uint
 
 def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
     signed = _SIGNED_VIEW.get(x.dtype)
-    if signed is None:
-        return _compat.take_along_axis(x, indices, axis=axis)
-    return _compat.take_along_axis(x.view(signed), indices, axis=axis).view(x.dtype)
+    values = x if signed is None else x.view(signed)
+    dim = axis % x.ndim if x.ndim else axis
+    same = x.ndim == indices.ndim and builtins.all(  # this module's `all` is the namespace's
+        d == dim or m == n for d, (m, n) in builtins.enumerate(zip(x.shape, indices.shape))
+    )
+    # torch.gather where the shapes agree off the axis (xloss's do): torch.take_along_dim's
+    # broadcasting makes torch.compile specialise on the batch size, one graph per size.
+    if same:
+        taken = torch.gather(values, dim, indices)
+    else:
+        taken = _compat.take_along_axis(values, indices, axis=axis)
+    return taken if signed is None else taken.view(x.dtype)
 
 
 def _signed_keys(x: Any) -> Any:

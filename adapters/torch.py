@@ -139,7 +139,7 @@ def _unsigned_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tup
     if result is None:
         order = torch.sort(keys, dim=axis, descending=largest, stable=True).indices
         indices = order.narrow(axis, 0, k)
-        result = torch.take_along_dim(keys, indices, dim=axis), indices
+        result = torch.gather(keys, axis, indices), indices
     values, indices = result
     values = (values ^ flip).view(x.dtype) if x.dtype.itemsize == 8 else values.to(x.dtype)
     return values, indices
@@ -186,7 +186,7 @@ def _sorted_keys_top_k(
             assert exact is not None  # the dtype has keys (`_by_sorted_keys`)
             chosen[rows] = exact[1]
     chosen = chosen.movedim(-1, axis)
-    return torch.take_along_dim(x, chosen, dim=axis), chosen
+    return torch.gather(x, axis, chosen), chosen
 
 
 def _writable(torch: Any, x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
@@ -346,7 +346,7 @@ def _compiled_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tup
 
         operands = (x.detach(), best[1].reshape(-1))
         chosen = torch.cond(boundary, exact_indices, fast_indices, operands).reshape(shape)
-        return torch.take_along_dim(x, chosen, dim=axis), chosen
+        return torch.gather(x, axis, chosen), chosen
 
     def fast(x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
         return values.clone(), indices.clone()
@@ -380,7 +380,7 @@ def _exact_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tuple[
     shape[axis] = n
     index = torch.arange(n, device=x.device, dtype=torch.int64).reshape(shape)
     _, indices = torch.topk(_packed(torch, x, index, n, largest), k, dim=axis, sorted=True)
-    return torch.take_along_dim(x, indices, dim=axis), indices
+    return torch.gather(x, axis, indices), indices
 
 
 def _packed(torch: Any, x: Any, index: Any, n: int, largest: bool) -> Any:

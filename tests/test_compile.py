@@ -141,6 +141,33 @@ def test_torch_jit_trace_bakes_no_branch_on_values_or_sizes(backend, monkeypatch
         np.testing.assert_array_equal(traced(y, x).numpy(), loss(y, x).numpy())
 
 
+@pytest.mark.backends("torch")
+def test_torch_compile_makes_no_graph_per_batch_size(backend):
+    """``top_k`` and what gathers along the class axis compile to as many graphs as
+    ``torch.topk`` over five batch sizes (``torch.take_along_dim`` made one graph per size,
+    until the recompile limit, then ran eagerly)."""
+    torch = need("torch")
+    counters = torch._dynamo.utils.counters
+    calls = {
+        "top_k": (lambda y, x: xloss.top_k(x, 5).values, lambda y, x: torch.topk(x, 5).values),
+        "accuracy": (
+            lambda y, x: xloss.sparse_top_k_categorical_accuracy(y, x, k=5),
+            lambda y, x: (x > x.gather(1, y[:, None])).sum(1) < 5,
+        ),
+    }
+    for name, pair in calls.items():
+        graphs = []
+        for fn in pair:
+            torch._dynamo.reset()
+            counters.clear()
+            compiled = torch.compile(fn, backend="eager")
+            for rows in (8, 45, 82, 119, 156):
+                x = torch.randn(rows, 100)
+                compiled(torch.randint(0, 100, (rows,)), x)
+            graphs.append(counters["stats"]["unique_graphs"])
+        assert graphs[0] <= graphs[1], f"{name}: xloss {graphs[0]} graphs, torch {graphs[1]}"
+
+
 @pytest.mark.backends("jax")
 @pytest.mark.parametrize("call", CALLS)
 def test_jax_jit(backend, call):
