@@ -105,7 +105,16 @@ and the row reductions fuse into one pass. Measured against the eager ops, compi
 2048 x 8192 categorical from probabilities 0.39x (bfloat16 0.34x), binary from probabilities
 0.24x (0.14x); 64 x 1024 the categorical loss from probabilities 0.93x, from logits 0.52x,
 the binary loss 0.60x; 32 x 256 1.55x, 0.97x and 0.96x. The losses agree to 4e-7 relative.
-A new shape costs a compilation (70 ms on 2048 x 8192; the first call of a body 400 ms)."""
+A new shape costs a compilation (70 ms on 2048 x 8192; the first call of a body 400 ms), so
+a shape is compiled from its second call (`_worth_compiling`)."""
+
+XLA_SHAPES = 32
+"""The most shapes compiled per body and options (XLA keeps each program, about 0.4 MiB): a
+stream of inputs of ever new lengths ran 100 ms a call and grew without bound (600 shapes:
+220 MiB); past this many, and on a shape's first call, the eager kernels run."""
+
+_calls: dict[Any, int] = {}
+"""Calls seen per (body, options, shape, dtypes) key, for `_worth_compiling`."""
 
 
 def _by_xla(tf: Any, x: Any) -> bool:
@@ -114,17 +123,37 @@ def _by_xla(tf: Any, x: Any) -> bool:
     return size is not None and size >= XLA_FROM and tf.executing_eagerly() and on_cpu(tf, x)
 
 
+def _worth_compiling(key: tuple[Any, ...], compiled: set[Any]) -> bool:
+    """Whether to run the compiled body for ``key``'s shapes: already compiled, or seen once
+    before and fewer than `XLA_SHAPES` compiled (a training loop's shapes recur; a one-off
+    shape would pay a compilation for one call)."""
+    if key in compiled:
+        return True
+    if len(compiled) >= XLA_SHAPES:
+        return False
+    seen = _calls.get(key, 0)
+    if not seen:
+        if len(_calls) < 64 * XLA_SHAPES:  # bounded too: keys of one-off shapes
+            _calls[key] = 1
+        return False
+    compiled.add(key)
+    return True
+
+
 @functools.cache
-def _compiled(generic: Callable[..., Any], xp: Any, options: tuple[tuple[str, Any], ...]) -> Any:
+def _compiled(
+    generic: Callable[..., Any], xp: Any, options: tuple[tuple[str, Any], ...]
+) -> tuple[Any, set[Any]]:
     """``generic(xp, *arrays, **options)`` upcast and compiled by XLA, one function per body
-    and static options (``reduce_retracing``: shapes are generalised after a few)."""
+    and static options (``reduce_retracing``: shapes are generalised after a few), with the
+    set of shapes it was run on (`_worth_compiling`)."""
     tf = sys.modules["tensorflow"]
     static = dict(options)
 
     def body(*arrays: Any) -> Any:
         return generic(xp, *arrays[:-1], to_compute(xp, arrays[-1]), **static)
 
-    return tf.function(body, jit_compile=True, reduce_retracing=True)
+    return tf.function(body, jit_compile=True, reduce_retracing=True), set()
 
 
 def _or_xla(kernel: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,7 +173,11 @@ def _or_xla(kernel: Callable[..., Any]) -> Callable[..., Any]:
     ) -> Any:
         options = {"axis": axis, "from_logits": from_logits, "label_smoothing": label_smoothing}
         if _by_xla(sys.modules["tensorflow"], x):
-            return _compiled(generic, xp, tuple(options.items()))(targets, x)
+            static = tuple(options.items())
+            compiled, shapes = _compiled(generic, xp, static)
+            key = (generic, static, tuple(x.shape), x.dtype, tuple(targets.shape), targets.dtype)
+            if _worth_compiling(key, shapes):
+                return compiled(targets, x)
         return kernel(targets, x, xp=xp, **options, **rest)
 
     run.__doc__ = kernel.__doc__

@@ -12,8 +12,10 @@ import functools
 import importlib
 import warnings
 
+import data as d
 import numpy as np
 import pytest
+import reference as ref
 from backends import FLOAT_DTYPES
 from checks import grad_of, tolerance
 
@@ -914,14 +916,55 @@ XLA_CASES = {
 @pytest.mark.parametrize("case", sorted(XLA_CASES))
 def test_tensorflow_xla_bodies_agree(backend, case, monkeypatch):
     """Eager CPU calls from `XLA_FROM` entries run the categorical and binary losses as the
-    generic body compiled by XLA: forced here on small inputs, the same agreement tests."""
+    generic body compiled by XLA: forced here on small inputs, and on a shape's first call
+    (`_worth_compiling`), the same agreement tests."""
     module = importlib.import_module("xloss.adapters._tensorflow_kernels")
     monkeypatch.setattr(module, "XLA_FROM", 0)
-    calls = []
-    compiled = module._compiled
-    monkeypatch.setattr(module, "_compiled", lambda *a: calls.append(a) or compiled(*a))
+    ran = []
+    monkeypatch.setattr(module, "_worth_compiling", lambda key, shapes: ran.append(key) or True)
     XLA_CASES[case](backend)
-    assert calls  # the compiled body ran
+    assert ran  # the compiled body ran
+
+
+@pytest.mark.backends("tensorflow")
+def test_tensorflow_xla_compiles_recurring_shapes_only_and_few(backend, monkeypatch):
+    """XLA compiles a program per shape and keeps it: a stream of inputs of new lengths
+    compiled each (100 ms a call) and grew without bound. A shape is compiled from its second
+    call, and at most `XLA_SHAPES` per body; the others run the eager kernels, the same
+    numbers."""
+    module = importlib.import_module("xloss.adapters._tensorflow_kernels")
+    monkeypatch.setattr(module, "XLA_FROM", 0)
+    monkeypatch.setattr(module, "XLA_SHAPES", 3)
+    monkeypatch.setattr(module, "_calls", {})
+    ran = []
+    compiled = module._compiled
+
+    def counted(*args):
+        function, shapes = compiled(*args)
+        return (lambda *arrays: ran.append(len(arrays)) or function(*arrays)), shapes
+
+    monkeypatch.setattr(module, "_compiled", counted)
+    compiled.cache_clear()  # fresh sets of compiled shapes
+    rng = np.random.default_rng(3)
+
+    def loss(rows):
+        y = rng.dirichlet(np.ones(d.C), size=rows).astype(np.float32)
+        x = rng.normal(size=(rows, d.C)).astype(np.float32)
+        got = xloss.categorical_crossentropy(
+            backend.asarray(y), backend.asarray(x), from_logits=True
+        )
+        want = ref.categorical(y, x, from_logits=True)
+        np.testing.assert_allclose(backend.to_numpy(got), want, rtol=TOL)
+
+    for rows in range(2, 8):  # six new shapes: none compiled
+        loss(rows)
+    assert not ran
+    for rows in range(2, 8):  # again: the first three compiled, then no more
+        loss(rows)
+    assert len(ran) == 3
+    for rows in range(2, 8):
+        loss(rows)
+    assert len(ran) == 6
 
 
 @pytest.mark.backends("tensorflow")
