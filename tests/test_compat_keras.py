@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import warnings
 
 import backends
 import data as d
@@ -652,3 +653,243 @@ def test_keras_mask_on_predictions_leaves_positions_out(backend, ignore_class, r
         backend.asarray(labels), backend.asarray(logits), weight
     )
     assert not np.allclose(backend.to_numpy(unmasked), expected)
+
+
+# --- Keras's TensorFlow backend: the logits behind a softmax/sigmoid output -------------------
+#
+# Keras's TensorFlow losses compute from the logits a Keras softmax/sigmoid attached to its
+# output (`_keras_logits`), or, in a graph, from the input of the Softmax/Sigmoid op that made
+# `y_pred`: no 1e-7 clip, so a saturated prediction keeps its loss (60, not 16.118) and its
+# gradient. xloss.compat.keras does the same for TensorFlow tensors, where Keras does.
+
+SATURATED = np.array([[30.0, 0.0, -30.0], [0.0, 30.0, -30.0], [1.0, 2.0, 0.5]], np.float32)
+SATURATED_LABELS = np.array([2, 0, 1])
+SATURATED_BINARY = np.array([[-60.0, 50.0], [3.0, -2.0], [0.5, 80.0]], np.float32)
+BINARY_LABELS = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], np.float32)
+ONE_HOT_LABELS = np.eye(3, dtype=np.float32)[SATURATED_LABELS]
+
+MARKED = {  # case: (Keras's function and class, y_true, logits, activation, options, reads them)
+    "categorical": (
+        ("categorical_crossentropy", "CategoricalCrossentropy"),
+        ONE_HOT_LABELS,
+        SATURATED,
+        "softmax",
+        {"label_smoothing": 0.1},
+        True,
+    ),
+    "sparse": (
+        ("sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"),
+        SATURATED_LABELS,
+        SATURATED,
+        "softmax",
+        {},
+        True,
+    ),
+    "sparse-ignore_class": (  # Keras masks y_pred with ops.where first: no logits
+        ("sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"),
+        np.array([2, 0, -1]),
+        SATURATED,
+        "softmax",
+        {"ignore_class": -1},
+        False,
+    ),
+    "binary": (
+        ("binary_crossentropy", "BinaryCrossentropy"),
+        BINARY_LABELS,
+        SATURATED_BINARY,
+        "sigmoid",
+        {"label_smoothing": 0.1},
+        True,
+    ),
+    "binary_focal": (  # the cross-entropy term from the logits
+        ("binary_focal_crossentropy", "BinaryFocalCrossentropy"),
+        BINARY_LABELS,
+        SATURATED_BINARY,
+        "sigmoid",
+        {"apply_class_balancing": True, "gamma": 1.0},
+        True,
+    ),
+    "categorical_focal": (  # Keras computes its own clipped log
+        ("categorical_focal_crossentropy", "CategoricalFocalCrossentropy"),
+        ONE_HOT_LABELS,
+        SATURATED,
+        "softmax",
+        {},
+        False,
+    ),
+}
+
+
+def keras_on_tensorflow():
+    """TensorFlow, with Keras on its TensorFlow backend in this process (the marker is set and
+    read there only)."""
+    tf = need("tensorflow")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip(f"Keras runs on {keras.backend.backend()} in this process")
+    return tf
+
+
+def keras_quietly(fn, *args, **kwargs):
+    """Keras's number, its own warnings (from_logits=True on softmax output) silenced."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(fn(*args, **kwargs), np.float64)
+
+
+def quietly(fn, *args, **kwargs):
+    """``fn``'s result as float64 NumPy, every warning silenced (Keras's and xloss's: from
+    from_logits=True on softmax output; `test_from_logits_true_on_keras_activation_output_warns`
+    checks xloss's)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(fn(*args, **kwargs), np.float64)
+
+
+def marked_loss(case, api, from_logits):
+    """``(ours, Keras's, y_true, y_pred)`` for a MARKED case: two callables of
+    ``(y_true, y_pred)`` (the loss classes with ``reduction=None``), and Keras's activation
+    output (eager, carrying the marker)."""
+    tf = keras_on_tensorflow()
+    (function, cls), y_true, logits, activation, options, _ = MARKED[case]
+    y_pred = getattr(keras.activations, activation)(tf.constant(logits))
+    assert hasattr(y_pred, "_keras_logits")
+    options = {**options, "from_logits": from_logits}
+    if api == "class":  # per sample: the numbers above the cap
+        options["reduction"] = None
+        ours, theirs = getattr(compat, cls)(**options), getattr(keras.losses, cls)(**options)
+        return ours, theirs, y_true, y_pred
+    ours, theirs = getattr(compat, function), getattr(keras.losses, function)
+    return (
+        lambda t, p: ours(t, p, **options),
+        lambda t, p: theirs(t, p, **options),
+        y_true,
+        y_pred,
+    )
+
+
+@pytest.mark.parametrize("api", ["function", "class"])
+@pytest.mark.parametrize("from_logits", [False, True], ids=["probabilities", "from_logits"])
+@pytest.mark.parametrize("case", MARKED)
+def test_keras_activation_output_gives_keras_tensorflow_numbers(case, from_logits, api):
+    """The output of ``keras.activations.softmax``/``sigmoid`` (eager, marked): Keras's number,
+    from the logits where Keras reads them (no cap at 16.118), else from the probabilities."""
+    ours, theirs, y_true, y_pred = marked_loss(case, api, from_logits)
+    expected = quietly(theirs, y_true, y_pred)
+    result = quietly(ours, y_true, y_pred)
+    np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-6)
+    # The data tell the two apart: from the logits, a loss above the clip's cap.
+    reads = MARKED[case][-1] and not (from_logits and case == "binary_focal")
+    assert (np.max(expected) > 20.0) == reads
+
+
+@pytest.mark.parametrize("api", ["function", "class"])
+@pytest.mark.parametrize("case", ["categorical", "sparse", "binary"])
+def test_from_logits_true_on_keras_activation_output_warns(case, api):
+    """With ``from_logits=True`` Keras warns and computes from the logits: a FromLogitsWarning
+    saying so (none under ``value_checks(False)``)."""
+    ours, _, y_true, y_pred = marked_loss(case, api, True)
+    with pytest.warns(xloss.FromLogitsWarning, match="computes `.*` from the logits behind it"):
+        ours(y_true, y_pred)
+    with warnings.catch_warnings(), xloss.value_checks(False):
+        warnings.simplefilter("error")
+        ours(y_true, y_pred)
+
+
+def test_binary_focal_from_saturated_logits_is_keras_tensorflow():
+    """From logits, Keras's TensorFlow backend takes the focal loss's cross-entropy term from
+    the logits (its ``ops.sigmoid`` marks the output it then reads): 27.5 for ``[30, -25]``,
+    where its other backends clip (16.03). xloss computes the TensorFlow form everywhere."""
+    tf = keras_on_tensorflow()
+    y_true, logits = np.array([[0.0, 1.0]], np.float32), np.array([[30.0, -25.0]], np.float32)
+    expected = np.asarray(
+        keras.losses.binary_focal_crossentropy(y_true, tf.constant(logits), from_logits=True)
+    )
+    np.testing.assert_allclose(expected, [27.5], rtol=1e-6)
+    for y_pred in (tf.constant(logits), logits):
+        result = compat.binary_focal_crossentropy(y_true, y_pred, from_logits=True)
+        np.testing.assert_allclose(np.asarray(result), expected, rtol=1e-6)
+
+
+def test_binary_focal_from_logits_on_sigmoid_output_is_keras():
+    """Keras's binary focal loss with ``from_logits=True`` applies sigmoid itself and reads no
+    marker on its input: no warning from Keras; xloss's core warns about the marker."""
+    ours, theirs, y_true, y_pred = marked_loss("binary_focal", "function", True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        expected = np.asarray(theirs(y_true, y_pred))
+    with pytest.warns(xloss.FromLogitsWarning, match="_keras_logits"):
+        result = ours(y_true, y_pred)
+    np.testing.assert_allclose(np.asarray(result), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("case", "activation"),
+    [
+        ("categorical", "softmax"),
+        ("sparse", "softmax"),
+        ("binary", "sigmoid"),
+        ("binary_focal", "sigmoid"),
+    ],
+)
+@pytest.mark.parametrize("dtype", [None, "float64"])
+def test_softmax_op_in_a_graph_gives_keras_tensorflow_numbers_and_gradients(
+    case, activation, dtype
+):
+    """In ``tf.function`` a ``tf.nn.softmax``/``sigmoid`` output has no marker, but Keras knows
+    the op: its input is used, for the loss and the gradient. A loss dtype that differs from
+    ``y_pred``'s (float64 here) makes Keras cast ``y_pred``: a Cast op, so the clip again."""
+    tf = keras_on_tensorflow()
+    (function, cls), y_true, logits, _, options, _ = MARKED[case]
+    op = getattr(tf.nn, activation)
+
+    @tf.function
+    def losses(x):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y_pred = op(x)
+            values = [
+                getattr(keras.losses, cls)(**options, dtype=dtype)(y_true, y_pred),
+                getattr(compat, cls)(**options, dtype=dtype)(y_true, y_pred),
+                getattr(keras.losses, function)(y_true, y_pred, **options),
+                getattr(compat, function)(y_true, y_pred, **options),
+            ]
+        return values, [tape.gradient(v, x) for v in values]
+
+    (keras_class, ours_class, keras_fn, ours_fn), grads = losses(tf.constant(logits))
+    np.testing.assert_allclose(ours_class, keras_class, rtol=1e-6)
+    np.testing.assert_allclose(ours_fn, keras_fn, rtol=1e-6)
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(grads[3], grads[2], rtol=1e-5, atol=1e-7)
+    assert np.max(np.asarray(keras_fn)) > 20.0  # the function converts nothing: the logits
+    assert (float(keras_class) > 16.2) == (dtype is None)  # cast: clipped, no gradient
+    assert (np.abs(np.asarray(grads[0])[0]).max() > 1e-3) == (dtype is None)
+
+
+def test_a_cast_or_reshape_by_keras_drops_the_marker():
+    """Keras's loss classes convert ``y_pred`` to their dtype (``floatx()`` for None) and
+    align the ranks of ``y_true`` and ``y_pred`` before the function: either makes a new
+    tensor, without the marker, and Keras clips. So does xloss, in the same cases."""
+    tf = keras_on_tensorflow()
+    marked = keras.activations.softmax(tf.constant(SATURATED, tf.float64))
+    for dtype in (None, "float64"):  # None: Keras casts to float32
+        expected = float(keras.losses.CategoricalCrossentropy(dtype=dtype)(ONE_HOT_LABELS, marked))
+        ours = float(compat.CategoricalCrossentropy(dtype=dtype)(ONE_HOT_LABELS, marked))
+        np.testing.assert_allclose(ours, expected, rtol=1e-6)
+        assert (expected > 20.0) == (dtype == "float64")
+    column = keras.activations.sigmoid(tf.constant(SATURATED_BINARY[..., None]))  # (3, 2, 1)
+    expected = float(keras.losses.BinaryCrossentropy()(BINARY_LABELS, column))
+    assert expected < 16.2
+    np.testing.assert_allclose(
+        float(compat.BinaryCrossentropy()(BINARY_LABELS, column)), expected, rtol=1e-6
+    )
+    assert float(compat.binary_crossentropy(BINARY_LABELS[..., None], column)[0, 0]) > 20
+
+
+def test_the_marker_on_other_arrays_is_not_read():
+    """Keras's other backends never read the marker, though ``keras.activations.softmax`` sets
+    it on a torch tensor too: xloss clips there, as they do."""
+    torch = need("torch")
+    probabilities = torch.softmax(torch.tensor(SATURATED), dim=-1)
+    probabilities._keras_logits = torch.tensor(SATURATED)
+    result = compat.categorical_crossentropy(torch.tensor(ONE_HOT_LABELS), probabilities)
+    np.testing.assert_allclose(result[0].item(), 16.118095, rtol=1e-6)

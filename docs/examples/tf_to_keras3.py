@@ -113,8 +113,9 @@ with warnings.catch_warnings(record=True) as caught:
     keras_on_tf = float(port(labels_np, probs_tf))
 assert [str(w.message).count("Softmax activation") for w in caught] == [1]  # one warning
 np.testing.assert_allclose(repaired, float(plain(labels_np, logits_np)), rtol=1e-5)
-# xloss (like Keras on JAX and PyTorch) computes with what it is given: softmax twice, and
-# says so with a FromLogitsWarning; xloss.diagnose explains it.
+# On JAX arrays xloss (like Keras on JAX and PyTorch) computes with what it is given: softmax
+# twice, and says so with a FromLogitsWarning; xloss.diagnose explains it. (On the TensorFlow
+# tensor itself, xloss.compat.keras reads the marker as Keras's TensorFlow backend does.)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     twice = float(
@@ -129,6 +130,10 @@ with warnings.catch_warnings(record=True) as caught:
     )
 assert any(issubclass(w.category, xloss.FromLogitsWarning) for w in caught)
 np.testing.assert_allclose(keras_on_tf, twice, rtol=1e-5)  # Keras-on-TF with ignore_class
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", xloss.FromLogitsWarning)
+    on_tf = xkeras.SparseCategoricalCrossentropy(from_logits=True)(labels_np, probs_tf)
+np.testing.assert_allclose(float(on_tf), repaired, rtol=1e-5)  # repaired, as Keras-on-TF
 assert abs(twice - original) > 0.1
 report = xloss.diagnose(labels_np, probs_tf, from_logits=True)
 assert not report.ok and report.evidence.keras_marker

@@ -43,6 +43,16 @@ labels of magnitude ``2**31`` or more, and labels that only truncate to ``ignore
 ``ValueError`` eagerly and give ``nan`` under tracing. xloss's own
 `xloss.sparse_categorical_crossentropy` keeps refusing floating-point labels.
 
+On TensorFlow tensors, the output of a Keras softmax/sigmoid (which carries Keras's
+``_keras_logits`` marker; in a graph, the output of a ``Softmax``/``Sigmoid`` op) is computed
+from the logits behind it, as Keras's TensorFlow backend does: in the categorical, sparse
+(without ``ignore_class``) and binary cross-entropies and in the binary focal loss's
+cross-entropy term, without the 1e-7 clip, and with ``from_logits=True`` too (with a
+`xloss.FromLogitsWarning`, where Keras warns). Not where Keras makes a new tensor from
+``y_pred`` first: a class's ``dtype`` other than ``y_pred``'s (``None``: Keras's ``floatx()``,
+float32), or ranks a class aligns by reshaping ``y_pred``. Other arrays are never read for it
+(Keras's other backends clip), nor are xloss's own losses.
+
 Examples:
     >>> import numpy as np
     >>> from xloss.compat import keras
@@ -57,14 +67,17 @@ Examples:
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 import sys
+import warnings
 from typing import Any
 
 from xloss import _checks, _focal, _loss_classes, _losses
 from xloss._dispatch import Namespace, as_array
 from xloss._loss_classes import Loss
-from xloss._validation import check_ignore_class, index_dtype, is_kind
+from xloss._validation import check_from_logits, check_ignore_class, index_dtype, is_kind
 from xloss.compat import _common as c
 
 _FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -140,6 +153,142 @@ def _class_indices(ns: Namespace, y_true: Any, ignore_class: int | None) -> Any:
     return xp.where(valid, labels, xp.full_like(labels, bad))
 
 
+# The losses whose Keras function reaches Keras's TensorFlow ``_get_logits``: the op type it
+# looks for and the function's name. The categorical focal loss computes its own clipped log;
+# the binary focal loss's cross-entropy term goes through ``binary_crossentropy``.
+_LOGITS_OPS = {
+    "categorical": ("Softmax", "categorical_crossentropy"),
+    "sparse": ("Softmax", "sparse_categorical_crossentropy"),
+    "binary": ("Sigmoid", "binary_crossentropy"),
+    "binary_focal": ("Sigmoid", "binary_crossentropy"),
+}
+
+
+def _keras_tf_logits(
+    loss: str,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    from_logits: Any,
+    ignore_class: int | None = None,
+    loss_class: bool = False,
+    converts: bool = False,
+    dtype: str | None = None,
+) -> Any:
+    """The logits Keras's TensorFlow backend computes ``loss`` from instead of the probabilities
+    ``y_pred``, or None where it computes with ``y_pred`` as given.
+
+    ``keras.activations.softmax``/``sigmoid`` on the TensorFlow backend attach their input to
+    their output as ``_keras_logits``; in a graph (``tf.function``, ``model.fit``) the output is
+    also recognisable by its op, ``Softmax``/``Sigmoid``. Keras's TensorFlow losses
+    (``_get_logits`` in ``keras/src/backend/tensorflow/nn.py``) then compute from those logits,
+    with ``from_logits=True`` and no 1e-7 clip, so a saturated prediction keeps its loss (60,
+    not 16.118) and its gradient. This mirrors that function where Keras calls it: the
+    categorical, sparse and binary cross-entropies and the binary focal loss's cross-entropy
+    term, for a ``tf.Tensor`` (Keras's other backends, and other arrays carrying the marker, as
+    torch tensors may, clip). It does not apply:
+
+    - to the sparse loss with ``ignore_class``: Keras masks ``y_pred`` first (``ops.where``),
+      which makes a new tensor, without the marker or the op;
+    - to the binary focal loss with ``from_logits=True``: Keras applies ``sigmoid`` itself and
+      takes the cross-entropy from ``y_pred`` as logits, which xloss computes already;
+    - with ``loss_class``, where Keras's loss class reshapes ``y_pred`` before the function
+      (``squeeze_or_expand_to_same_rank``: ``(N,)`` predictions with ``(N, 1)`` targets,
+      ``(..., 1)`` predictions with targets of one axis fewer, unless those are 1-D), which
+      makes a new tensor too;
+    - with ``converts``, where ``y_pred``'s dtype is not ``dtype`` (None: Keras's
+      ``floatx()``): Keras's ``Loss.__call__`` casts ``y_pred`` to the loss's dtype first, a new
+      tensor again. `xloss.integrations.keras` does not ask: Keras has converted already.
+
+    With ``from_logits=True`` and logits found, Keras warns and uses them; so does this, with a
+    `xloss.FromLogitsWarning` (silenced, like the others, by ``xloss.value_checks(False)``). The
+    marker is not a value, so this holds under ``tf.function`` too. xloss's own functions
+    (``xloss.categorical_crossentropy``, ...) never read the marker for the computation.
+    """
+    tf = sys.modules.get("tensorflow")  # a tf.Tensor means TensorFlow is imported
+    if tf is None or not isinstance(y_pred, tf.Tensor) or loss not in _LOGITS_OPS:
+        return None  # (a tf.Variable is no tf.Tensor; Keras excludes it from the op test)
+    from_logits = check_from_logits(from_logits)
+    if loss == "sparse" and ignore_class is not None:
+        return None
+    if loss == "binary_focal" and from_logits:
+        return None
+    op_type, function = _LOGITS_OPS[loss]
+    activation = op_type.lower()
+    logits = getattr(y_pred, "_keras_logits", None)  # Keras: hasattr (None would fail there)
+    source = f"the output of a Keras {activation} (it carries Keras's `_keras_logits` marker)"
+    if logits is None and not isinstance(y_pred, tf.__internal__.EagerTensor):
+        op = y_pred.op  # a graph tensor: Keras recognises the op that made it (one input)
+        if op.type != op_type:
+            return None
+        logits, source = op.inputs[0], f"made by a TensorFlow {op_type} op"
+    if logits is None:
+        return None
+    if converts and y_pred.dtype.name != (dtype or _keras_floatx()):
+        return None
+    if loss_class and _reshaped_by_keras(y_true, y_pred):
+        return None
+    if not isinstance(logits, tf.Tensor):
+        logits = tf.convert_to_tensor(logits)  # keras.activations.softmax(np_array)'s marker
+    if from_logits and _checks.enabled():
+        _warn_logits_used(
+            f"`y_pred` is {source}, but from_logits=True. Keras's TensorFlow backend warns and "
+            f"computes `{function}` from the logits behind it, and so does this loss: the "
+            f"number is right, but Keras's JAX, PyTorch and NumPy backends (and xloss's own "
+            f"functions) would apply {activation} a second time. Fix: pass "
+            f"from_logits=False, or drop the final activation and keep from_logits=True."
+        )
+    return logits
+
+
+def _reshaped_by_keras(y_true: Any, y_pred: Any) -> bool:
+    """Whether Keras's ``squeeze_or_expand_to_same_rank(y_true, y_pred)`` (its loss classes'
+    ``call``) replaces ``y_pred`` by a reshaped tensor."""
+    true_shape = tuple(y_true.shape) if hasattr(y_true, "shape") else _list_shape(y_true)
+    pred_shape = tuple(y_pred.shape)
+    true_rank, pred_rank = len(true_shape), len(pred_shape)
+    if true_rank == pred_rank + 1 and true_shape[-1] == 1:
+        return pred_rank == 1  # Keras expands y_pred (else it squeezes y_true)
+    if pred_rank == true_rank + 1 and pred_shape[-1] == 1:
+        return true_rank != 1  # Keras squeezes y_pred (else it expands y_true)
+    return False
+
+
+def _list_shape(value: Any) -> tuple[int, ...]:
+    """The shape of nested Python lists (or a number's: ``()``), as ``convert_to_tensor``
+    gives it."""
+    shape: list[int] = []
+    while isinstance(value, (list, tuple)):
+        shape.append(len(value))
+        value = value[0] if value else None
+    return tuple(shape)
+
+
+def _keras_floatx() -> str:
+    """Keras's ``floatx()``, the dtype its loss classes convert to by default: ``"float32"``
+    unless Keras is imported and set otherwise (this module does not import Keras)."""
+    floatx = getattr(getattr(sys.modules.get("keras"), "backend", None), "floatx", None)
+    return floatx() if callable(floatx) else "float32"
+
+
+def _warn_logits_used(message: str) -> None:
+    """A `xloss.FromLogitsWarning` at the caller's line, once per line, as xloss's other
+    from_logits warnings are (`xloss._checks._warn`; its explanation says that probabilities
+    are used, so it does not fit here)."""
+    files = (getattr(sys.modules.get(name), "__file__", None) for name in _checks._CALLERS)
+    skipped = _checks._INTERNAL_DIRS + tuple(
+        os.path.dirname(os.path.abspath(file)) + os.sep for file in files if file
+    )
+    frame, level = sys._getframe(0), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(skipped):
+        frame, level = frame.f_back, level + 1
+    site = (frame.f_code.co_filename, frame.f_lineno, "keras_logits")
+    if site in _checks._warned:
+        return
+    _checks._warned.add(site)
+    warnings.warn(message + _checks._SILENCE, _checks.FromLogitsWarning, stacklevel=level)
+
+
 class _KerasLoss(Loss):
     """Keras's ``name`` and ``dtype`` on top of an xloss loss class (a mixin: it comes first
     in the bases, the xloss class second)."""
@@ -173,8 +322,22 @@ class _KerasLoss(Loss):
         mask = None if keras_mask is None else c.mask(ns, keras_mask, "y_pred._keras_mask")
         if self._kind == "sparse":
             y_true = _class_indices(ns, y_true, self._options["ignore_class"])
+        # On TensorFlow, Keras computes from the logits behind a softmax/sigmoid output.
+        loss: _KerasLoss = self
+        logits = _keras_tf_logits(
+            self._name or self._kind,
+            y_true,
+            y_pred,
+            from_logits=self._options["from_logits"],
+            ignore_class=self._options.get("ignore_class"),
+            loss_class=True,
+            converts=True,
+            dtype=self.dtype,
+        )
+        if logits is not None:
+            y_pred, loss = logits, self._from_logits()
         if self.dtype is None:
-            return self._reduced(y_true, y_pred, sample_weight, mask)
+            return loss._reduced(y_true, y_pred, sample_weight, mask)
         xp = ns.xp
         target = getattr(xp, self.dtype, None)
         if target is None and self.dtype == "bfloat16" and ns.backend.name == "numpy":
@@ -190,8 +353,15 @@ class _KerasLoss(Loss):
         y_true = as_array(y_true, ns, name="y_true", float_dtype=target)
         if is_kind(xp, y_true.dtype, "real floating"):
             y_true = xp.astype(y_true, target)
-        result = self._reduced(y_true, y_pred, sample_weight, mask)
+        result = loss._reduced(y_true, y_pred, sample_weight, mask)
         return result if result.dtype == target else xp.astype(result, target)
+
+    def _from_logits(self) -> _KerasLoss:
+        """A copy of this loss with ``from_logits=True``, for the logits `_keras_tf_logits`
+        finds (the options are fixed at construction; this one is not kept)."""
+        twin = copy.copy(self)
+        twin._options = {**self._options, "from_logits": True}
+        return twin
 
     def get_config(self) -> dict[str, Any]:
         """The constructor's arguments, as a dict, Keras's keys first (``name``,
@@ -459,6 +629,9 @@ def categorical_crossentropy(
         array([0.12692801, 2.12692801])
     """
     _, (y_pred, y_true) = c.adopt(y_pred=y_pred, y_true=y_true)
+    logits = _keras_tf_logits("categorical", y_true, y_pred, from_logits=from_logits)
+    if logits is not None:
+        y_pred, from_logits = logits, True
     return _losses.categorical_crossentropy(
         y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis
     )
@@ -501,7 +674,13 @@ def sparse_categorical_crossentropy(
         array([0.12692801, 0.        ])
     """
     ns, (y_pred, y_true) = c.adopt(y_pred=y_pred, y_true=y_true)
-    y_true = _class_indices(ns, y_true, check_ignore_class(ignore_class))
+    ignore_class = check_ignore_class(ignore_class)
+    y_true = _class_indices(ns, y_true, ignore_class)
+    logits = _keras_tf_logits(
+        "sparse", y_true, y_pred, from_logits=from_logits, ignore_class=ignore_class
+    )
+    if logits is not None:
+        y_pred, from_logits = logits, True
     return _losses.sparse_categorical_crossentropy(
         y_true, y_pred, from_logits=from_logits, ignore_class=ignore_class, axis=axis
     )
@@ -534,6 +713,9 @@ def binary_crossentropy(
         array([0.04858735, 0.04858735])
     """
     _, (y_pred, y_true) = c.adopt(y_pred=y_pred, y_true=y_true)
+    logits = _keras_tf_logits("binary", y_true, y_pred, from_logits=from_logits)
+    if logits is not None:
+        y_pred, from_logits = logits, True
     return _losses.binary_crossentropy(
         y_true, y_pred, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis
     )
@@ -580,6 +762,9 @@ def binary_focal_crossentropy(
         array([0.3299, 0.2058])
     """
     _, (y_pred, y_true) = c.adopt(y_pred=y_pred, y_true=y_true)
+    logits = _keras_tf_logits("binary_focal", y_true, y_pred, from_logits=from_logits)
+    if logits is not None:
+        y_pred, from_logits = logits, True
     return _focal.binary_focal_crossentropy(
         y_true,
         y_pred,

@@ -6,6 +6,12 @@ Keras backend hands it (``tf.Tensor``, JAX arrays and tracers, ``torch.Tensor``)
 applies the reduction, ``sample_weight`` and masks as it does for its own losses. The classes are
 registered for saving (``package="xloss"``), so a model compiled with one saves and reloads.
 
+On Keras's TensorFlow backend, a softmax/sigmoid output layer's predictions are computed from
+the logits behind them, where Keras's own losses do (`xloss.compat.keras` has the rules): a
+saturated prediction then keeps its loss and its gradient, as with Keras's loss, instead of
+being capped at ``-log(1e-7) = 16.118`` with no gradient. Keras's other backends clip, and so
+do these classes there.
+
 Importing this module imports Keras (and so its backend); ``import xloss`` does not.
 
 Examples:
@@ -47,16 +53,40 @@ class _Loss(keras.losses.Loss):
     def __init__(self, *, name: str, reduction: str | None, dtype: Any, **options: Any) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         checked = self._xloss_class(**options, reduction=None).get_config()
+        # The checked options, also in the config: plain Python values (a per-class alpha as a
+        # list of floats), which a saved model stores as JSON and reloads. The options as given
+        # may be arrays, which Keras saves as a `__numpy__` record that its from_config does not
+        # turn back into an array.
         self._options = {k: checked[k] for k in options}
-        self._config = dict(options)
         for key, value in options.items():
             setattr(self, key, value)  # as Keras's classes expose them: loss.from_logits, ...
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        return type(self)._function(y_true, y_pred, **self._options)
+        """The per-sample losses, as Keras's ``call``: of backend tensors, or of anything
+        ``keras.ops.convert_to_tensor`` takes (NumPy arrays, lists), as Keras's loss functions
+        convert them; ``__call__`` has converted them already.
+
+        On the TensorFlow backend, a ``y_pred`` made by a softmax/sigmoid activation is computed
+        from the logits behind it, as Keras's own losses do (`xloss.compat.keras`'s
+        ``_keras_tf_logits`` has the rules).
+        """
+        y_true = keras.ops.convert_to_tensor(y_true)
+        y_pred = keras.ops.convert_to_tensor(y_pred)
+        options = self._options
+        logits = compat._keras_tf_logits(
+            self._xloss_class._name or self._xloss_class._kind,
+            y_true,
+            y_pred,
+            from_logits=options["from_logits"],
+            ignore_class=options.get("ignore_class"),
+            loss_class=True,
+        )
+        if logits is not None:
+            y_pred, options = logits, {**options, "from_logits": True}
+        return type(self)._function(y_true, y_pred, **options)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), **self._config}
+        return {**super().get_config(), **self._options}
 
 
 def _register(cls: type[_Loss]) -> type[_Loss]:
@@ -154,7 +184,7 @@ class SparseCategoricalCrossentropy(_Loss):
         )
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        labels = keras.ops.cast(y_true, "int32")
+        labels = keras.ops.cast(y_true, "int32")  # a backend tensor, as `_Loss.call` makes y_pred
         loss = super().call(labels, y_pred)
         ignore_class = self._options["ignore_class"]
         if ignore_class is not None:
