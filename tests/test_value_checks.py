@@ -199,12 +199,48 @@ def test_right_usage_does_not_warn(backend):
 
 
 def test_warns_once_per_call_site(backend):
+    """Once per line under Python's default action, whatever the values (the evidence quoted
+    changes with every batch of a loop, which Python's own registry would count anew)."""
     with warnings.catch_warnings(record=True) as record:
-        warnings.simplefilter("always")
-        for _ in range(3):
-            xloss.categorical_crossentropy(backend.asarray(d.ONE_HOT), backend.asarray(d.LOGITS))
+        warnings.simplefilter("default")
+        for scale in (1.0, 2.0, 3.0):
+            xloss.categorical_crossentropy(
+                backend.asarray(d.ONE_HOT), backend.asarray(d.LOGITS * scale)
+            )
         xloss.categorical_crossentropy(backend.asarray(d.ONE_HOT), backend.asarray(d.LOGITS))
     assert [w.category for w in record] == [xloss.FromLogitsWarning] * 2  # two call sites
+
+
+def test_warnings_filters_decide_what_a_site_uses_up(backend):
+    """A call under an ``"ignore"`` filter does not use up its line's one warning (a silenced
+    call silenced that line for good); ``"always"`` shows every one; ``"error"`` raises at
+    every call (the retry of a failed call passed silently)."""
+    y, x = backend.asarray(d.ONE_HOT), backend.asarray(d.LOGITS)
+
+    def mistaken():
+        return xloss.categorical_crossentropy(y, x)  # one line: one site
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mistaken()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xloss.FromLogitsWarning)
+        for _ in range(2):
+            with pytest.raises(xloss.FromLogitsWarning):
+                mistaken()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        mistaken()
+        mistaken()
+    assert [w.category for w in record] == [xloss.FromLogitsWarning] * 2
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("default")
+        mistaken()
+        mistaken()
+    with warnings.catch_warnings(record=True) as later:
+        warnings.simplefilter("default")
+        mistaken()
+    assert len(record) == 1 and not later  # shown once: the line's warning is used up
 
 
 def test_warning_can_be_silenced(backend):

@@ -241,8 +241,21 @@ _CALLERS = ("torch.nn.modules", "keras.src")
 
 
 def _warn(kind: str, evidence: str) -> None:
-    """Warn once per call site of the public function: the first frame outside xloss and the
-    frameworks' call machinery (`_CALLERS`, of the frameworks imported)."""
+    """`warn_once` with the explanation and the fix for ``kind``'s mistake."""
+    warn_once(evidence + _EXPLAIN[kind] + _SILENCE, kind)
+
+
+def warn_once(message: str, kind: str) -> None:
+    """A `FromLogitsWarning` at the call site of the public function (the first frame outside
+    xloss and the frameworks' call machinery, `_CALLERS`), once per site and ``kind``.
+
+    Once per site, not per message as Python's ``"default"`` action would (the evidence quotes
+    the values, which change with every batch of a loop), but as the warnings filters decide:
+    a site is remembered only when the warning is shown under ``"default"``, ``"module"`` or
+    ``"once"``; an ignored warning (``catch_warnings`` + ``"ignore"``) is not remembered, an
+    ``"always"`` filter shows every one, and ``"error"`` raises at every call (remembering the
+    first made a retry pass silently).
+    """
     files = (getattr(sys.modules.get(name), "__file__", None) for name in _CALLERS)
     skipped = _INTERNAL_DIRS + tuple(
         os.path.dirname(os.path.abspath(file)) + os.sep for file in files if file
@@ -253,5 +266,23 @@ def _warn(kind: str, evidence: str) -> None:
     site = (frame.f_code.co_filename, frame.f_lineno, kind)
     if site in _warned:
         return
-    _warned.add(site)
-    warnings.warn(evidence + _EXPLAIN[kind] + _SILENCE, FromLogitsWarning, stacklevel=level)
+    action = _filter_action(message, frame.f_globals.get("__name__", ""), frame.f_lineno)
+    if action == "ignore":
+        return
+    if action not in ("always", "error"):
+        _warned.add(site)
+    warnings.warn(message, FromLogitsWarning, stacklevel=level)
+
+
+def _filter_action(message: str, module: str, lineno: int) -> str:
+    """The action of the first of ``warnings.filters`` that matches a `FromLogitsWarning` with
+    ``message`` from ``module``'s line ``lineno``, as Python's ``warnings.warn`` picks it."""
+    for action, text, category, where, line in warnings.filters:
+        if (
+            (text is None or text.match(message))
+            and issubclass(FromLogitsWarning, category)
+            and (where is None or where.match(module))
+            and (line == 0 or line == lineno)
+        ):
+            return str(action)
+    return str(getattr(warnings, "defaultaction", "default"))

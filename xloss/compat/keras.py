@@ -69,9 +69,7 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import sys
-import warnings
 from typing import Any
 
 from xloss import _checks, _focal, _loss_classes, _losses
@@ -231,12 +229,14 @@ def _keras_tf_logits(
     if not isinstance(logits, tf.Tensor):
         logits = tf.convert_to_tensor(logits)  # keras.activations.softmax(np_array)'s marker
     if from_logits and _checks.enabled():
-        _warn_logits_used(
+        _checks.warn_once(
             f"`y_pred` is {source}, but from_logits=True. Keras's TensorFlow backend warns and "
             f"computes `{function}` from the logits behind it, and so does this loss: the "
             f"number is right, but Keras's JAX, PyTorch and NumPy backends (and xloss's own "
             f"functions) would apply {activation} a second time. Fix: pass "
             f"from_logits=False, or drop the final activation and keep from_logits=True."
+            + _checks._SILENCE,
+            "keras_logits",
         )
     return logits
 
@@ -269,24 +269,6 @@ def _keras_floatx() -> str:
     unless Keras is imported and set otherwise (this module does not import Keras)."""
     floatx = getattr(getattr(sys.modules.get("keras"), "backend", None), "floatx", None)
     return floatx() if callable(floatx) else "float32"
-
-
-def _warn_logits_used(message: str) -> None:
-    """A `xloss.FromLogitsWarning` at the caller's line, once per line, as xloss's other
-    from_logits warnings are (`xloss._checks._warn`; its explanation says that probabilities
-    are used, so it does not fit here)."""
-    files = (getattr(sys.modules.get(name), "__file__", None) for name in _checks._CALLERS)
-    skipped = _checks._INTERNAL_DIRS + tuple(
-        os.path.dirname(os.path.abspath(file)) + os.sep for file in files if file
-    )
-    frame, level = sys._getframe(0), 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(skipped):
-        frame, level = frame.f_back, level + 1
-    site = (frame.f_code.co_filename, frame.f_lineno, "keras_logits")
-    if site in _checks._warned:
-        return
-    _checks._warned.add(site)
-    warnings.warn(message + _checks._SILENCE, _checks.FromLogitsWarning, stacklevel=level)
 
 
 class _KerasLoss(Loss):
