@@ -32,6 +32,21 @@ def _fresh_warning_sites():
     _checks._warned.clear()
 
 
+@pytest.fixture(autouse=True)
+def _shared_data_unchanged():
+    """The arrays of ``data.py`` are shared by every test: a test that writes into one (through
+    ``torch.from_numpy``'s shared memory, say) changes the inputs of the tests after it. Fails
+    the test that did."""
+    import data
+    import numpy as np
+
+    arrays = {k: v for k, v in vars(data).items() if isinstance(v, np.ndarray)}
+    before = {k: v.copy() for k, v in arrays.items()}
+    yield
+    changed = [k for k, v in arrays.items() if not np.array_equal(v, before[k], equal_nan=True)]
+    assert not changed, f"the test wrote into the shared test data: {changed}"
+
+
 def _load(name: str) -> backends.TestBackend:
     if name not in _loaded:
         try:

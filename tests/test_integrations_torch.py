@@ -43,7 +43,7 @@ def _soft_targets_3d():
 
 
 def _labels_3d():
-    labels = torch.from_numpy(d.LABELS_3D)
+    labels = torch.from_numpy(d.LABELS_3D.copy())  # from_numpy shares the shared data's memory
     labels[1, 2] = labels[2, 0] = -100
     return labels
 
