@@ -59,6 +59,11 @@ class Backend(NamedTuple):
 
 _by_type: dict[type, Backend] = {}
 
+BY_TYPE_LIMIT = 256
+"""The most array types `backend_of` remembers: a program that makes array subclasses on the
+fly (one per call) kept every one alive in the cache; past this many, new types are looked up
+at each call (the usual handful of types stays cached)."""
+
 
 def device_of(x: Any) -> Any:
     """Where to create arrays that meet ``x``: its adapter's ``device(x)`` (``None`` for a
@@ -74,7 +79,7 @@ def backend_of(x: Any) -> Backend | None:
     backend = _by_type.get(cls)
     if backend is None:
         backend = _find_backend(x)
-        if backend is not None:
+        if backend is not None and len(_by_type) < BY_TYPE_LIMIT:
             _by_type[cls] = backend
     return backend
 
