@@ -106,17 +106,22 @@ def test_report_fails_on_a_failing_case(monkeypatch, capsys):
     assert "FAIL" in capsys.readouterr().out
 
 
-def test_report_with_only_numpy_names_what_is_missing(tmp_path):
-    """Other backends hidden from the child process: it still runs and says how to install."""
-    blocked = ("jax", "torch", "tensorflow", "array_api_strict", "keras", "optax")
+def _report_without(modules: tuple[str, ...], tmp_path: Path) -> subprocess.CompletedProcess:
+    """``xloss report --quiet`` in a child process from which ``modules`` are hidden."""
     (tmp_path / "sitecustomize.py").write_text(
-        "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in blocked)
+        "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in modules)
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    run = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "xloss", "report", "--quiet"], env=env, cwd=ROOT,
         capture_output=True, text=True,
     )  # fmt: skip
+
+
+def test_report_with_only_numpy_names_what_is_missing(tmp_path):
+    """Other backends hidden from the child process: it still runs and says how to install."""
+    blocked = ("jax", "torch", "tensorflow", "array_api_strict", "keras", "optax")
+    run = _report_without(blocked, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert 'missing: torch (install with: pip install "xloss[torch]")' in run.stdout
     assert "backends: numpy" in run.stdout
@@ -649,15 +654,7 @@ def test_run_leaves_out_the_natives_whose_backend_is_missing_or_broken(monkeypat
 def test_report_passes_with_keras_but_without_tensorflow(tmp_path):
     """A machine with Keras and no TensorFlow (hidden from the child process): the default
     report leaves Keras's functions out and passes."""
-    blocked = ("jax", "torch", "tensorflow", "array_api_strict", "optax")
-    (tmp_path / "sitecustomize.py").write_text(
-        "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in blocked)
-    )
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    run = subprocess.run(
-        [sys.executable, "-m", "xloss", "report", "--quiet"], env=env, cwd=ROOT,
-        capture_output=True, text=True,
-    )  # fmt: skip
+    run = _report_without(("jax", "torch", "tensorflow", "array_api_strict", "optax"), tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "keras" not in run.stdout and "backends: numpy" in run.stdout
 
