@@ -105,16 +105,15 @@ and the row reductions fuse into one pass. Measured against the eager ops, compi
 2048 x 8192 categorical from probabilities 0.39x (bfloat16 0.34x), binary from probabilities
 0.24x (0.14x); 64 x 1024 the categorical loss from probabilities 0.93x, from logits 0.52x,
 the binary loss 0.60x; 32 x 256 1.55x, 0.97x and 0.96x. The losses agree to 4e-7 relative.
-A new shape costs a compilation (70 ms on 2048 x 8192; the first call of a body 400 ms), so
-a shape is compiled from its second call (`_worth_compiling`)."""
+A new shape costs a compilation (70 ms on 2048 x 8192; the first call of a body 400 ms)."""
 
 XLA_SHAPES = 32
 """The most shapes compiled per body and options (XLA keeps each program, about 0.4 MiB): a
-stream of inputs of ever new lengths ran 100 ms a call and grew without bound (600 shapes:
-220 MiB); past this many, and on a shape's first call, the eager kernels run."""
-
-_calls: dict[Any, int] = {}
-"""Calls seen per (body, options, shape, dtypes) key, for `_worth_compiling`."""
+stream of inputs of ever new lengths compiled at every call, 100 ms a call, and grew without
+bound (600 shapes: 220 MiB). Past this many, new shapes run the eager kernels (the same
+numbers to rounding). A shape takes one path for all its calls, so that calls repeated give
+the same bits (compiling from a shape's second call gave its first call the eager kernels'
+rounding)."""
 
 
 def _by_xla(tf: Any, x: Any) -> bool:
@@ -124,17 +123,11 @@ def _by_xla(tf: Any, x: Any) -> bool:
 
 
 def _worth_compiling(key: tuple[Any, ...], compiled: set[Any]) -> bool:
-    """Whether to run the compiled body for ``key``'s shapes: already compiled, or seen once
-    before and fewer than `XLA_SHAPES` compiled (a training loop's shapes recur; a one-off
-    shape would pay a compilation for one call)."""
+    """Whether to run the compiled body for ``key``'s shapes: already compiled, or fewer than
+    `XLA_SHAPES` compiled so far (then it is compiled now)."""
     if key in compiled:
         return True
     if len(compiled) >= XLA_SHAPES:
-        return False
-    seen = _calls.get(key, 0)
-    if not seen:
-        if len(_calls) < 64 * XLA_SHAPES:  # bounded too: keys of one-off shapes
-            _calls[key] = 1
         return False
     compiled.add(key)
     return True

@@ -423,6 +423,19 @@ def _zero_times_log(y, x):  # -(y * log_softmax).sum(): 0 * -inf = nan at masked
         return -(y * (z - np.log(np.exp(z).sum(-1, keepdims=True)))).sum(-1)
 
 
+def test_the_masked_case_is_shown_not_counted():
+    """``0 * -inf = nan`` at masked classes is what Keras, torch and tf.nn compute: the masked
+    case shows that it differs from xloss's own answer, and does not fail the port."""
+    result = conformance.check(_zero_times_log, kind="categorical", from_logits=True)
+    rows = dict(result.rows)
+    assert result.ok and not rows["categorical_crossentropy/masked-inf"].ok, str(result)
+    assert result.extensions == {
+        "categorical_crossentropy/masked-inf": conformance.CASES[
+            [c.name for c in conformance.CASES].index("categorical_crossentropy/masked-inf")
+        ].extension
+    }
+
+
 def _no_renormalisation(y, p):  # no renormalisation, no clip
     with np.errstate(all="ignore"):
         return -(y * np.log(p)).sum(-1)
@@ -451,7 +464,6 @@ def _binary_no_clip(z, p):
     [
         (_no_shift, "categorical", True, "categorical_crossentropy/extreme-1e4"),
         (_softmax_clip_log, "categorical", True, "categorical_crossentropy/extreme-1e4"),
-        (_zero_times_log, "categorical", True, "categorical_crossentropy/masked-inf"),
         (_no_renormalisation, "categorical", False, "categorical_crossentropy/unnormalised"),
         (_clip_1e8, "categorical", False, "categorical_crossentropy/probabilities-0-and-1"),
         (_sparse_no_renormalisation, "sparse", False,
@@ -507,6 +519,11 @@ def test_check_tells_the_frameworks_apart_on_the_new_inputs():
         kind="categorical", backend="tensorflow", from_logits=True,
     )  # fmt: skip
     assert failing(tf_cce) == masked
+    # xloss's own answer there (optax's safe one): shown, not counted, so a port of torch's
+    # or TensorFlow's loss passes (it could never pass before).
+    for result in (torch_cce, tf_cce):
+        assert result.ok and list(result.extensions) == masked, str(result)
+        assert "not counted" in str(result) and "all counted cases agree" in str(result)
     optax_safe = conformance.check(
         lambda y, p: optax.safe_softmax_cross_entropy(p, y), kind="categorical", backend="jax",
         from_logits=True,
@@ -818,3 +835,18 @@ def test_report_output_keeps_the_previous_report_when_the_run_is_interrupted(mon
     with pytest.raises(KeyboardInterrupt):
         main(["report", "--backends", "numpy", "--quiet", "--output", str(new)])
     assert not new.exists()
+
+
+def test_report_leaves_keras_out_when_keras_runs_on_another_backend():
+    """The cases list what Keras computes on TensorFlow; with ``KERAS_BACKEND=jax`` Keras's
+    functions gave ``nan`` on a masked case (a failed report, its numbers credited to
+    TensorFlow): they are left out, and the report passes."""
+    need("jax")
+    need("tensorflow")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    run = subprocess.run(
+        [sys.executable, "-m", "xloss", "report", "--backends", "numpy", "tensorflow", "--quiet"],
+        env=env, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "keras" not in run.stdout.lower().replace("keras_backend", "")

@@ -158,7 +158,7 @@ def test_python_floats_are_not_rounded_to_float32_on_the_way(backend):
     """Python lists of targets and weights with float64 predictions are computed from their
     float64 values: torch and TensorFlow make float32 arrays of Python floats by default, and
     a list rounded through one lost digits past the eighth (3e-8 relative) in every loss
-    class, function and profile that took one."""
+    class, function and profile that took one (`compat.torch`'s and `compat.optax`'s too)."""
     rng = np.random.default_rng(7)
     soft = rng.dirichlet(np.ones(d.C), size=d.N)  # float64 values float32 cannot hold
     binary, weights = rng.uniform(size=(d.N, 3)), rng.uniform(size=d.N)
@@ -176,3 +176,10 @@ def test_python_floats_are_not_rounded_to_float32_on_the_way(backend):
         keras = importlib.import_module("xloss.compat.keras")
         profile = keras.CategoricalCrossentropy(from_logits=True, dtype="float64")
         assert_result(backend, profile(soft.tolist(), x), np.mean(per_sample), "float64")
+        torch_profile = importlib.import_module("xloss.compat.torch")
+        got = torch_profile.cross_entropy(x, soft.tolist(), reduction="none")
+        assert_result(backend, got, per_sample, "float64")
+        optax_profile = importlib.import_module("xloss.compat.optax")
+        assert_result(
+            backend, optax_profile.softmax_cross_entropy(x, soft.tolist()), per_sample, "float64"
+        )

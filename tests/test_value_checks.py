@@ -241,6 +241,13 @@ def test_warnings_filters_decide_what_a_site_uses_up(backend):
         warnings.simplefilter("default")
         mistaken()
     assert len(record) == 1 and not later  # shown once: the line's warning is used up
+    with warnings.catch_warnings(record=True) as record:  # pytest.warns after it: shown
+        warnings.simplefilter("always")
+        mistaken()
+    assert [w.category for w in record] == [xloss.FromLogitsWarning]
+    with warnings.catch_warnings(), pytest.raises(xloss.FromLogitsWarning):
+        warnings.simplefilter("error", xloss.FromLogitsWarning)
+        mistaken()
 
 
 def test_warning_can_be_silenced(backend):

@@ -254,7 +254,8 @@ def warn_once(message: str, kind: str) -> None:
     a site is remembered only when the warning is shown under ``"default"``, ``"module"`` or
     ``"once"``; an ignored warning (``catch_warnings`` + ``"ignore"``) is not remembered, an
     ``"always"`` filter shows every one, and ``"error"`` raises at every call (remembering the
-    first made a retry pass silently).
+    first made a retry pass silently), whatever the site showed before (``pytest.warns``
+    after an earlier test's warning at the same line).
     """
     files = (getattr(sys.modules.get(name), "__file__", None) for name in _CALLERS)
     skipped = _INTERNAL_DIRS + tuple(
@@ -263,13 +264,13 @@ def warn_once(message: str, kind: str) -> None:
     frame, level = sys._getframe(0), 1
     while frame.f_back is not None and frame.f_code.co_filename.startswith(skipped):
         frame, level = frame.f_back, level + 1
-    site = (frame.f_code.co_filename, frame.f_lineno, kind)
-    if site in _warned:
-        return
     action = _filter_action(message, frame.f_globals.get("__name__", ""), frame.f_lineno)
     if action == "ignore":
         return
-    if action not in ("always", "error"):
+    if action not in ("always", "error"):  # looked up first: a later "always" shows again
+        site = (frame.f_code.co_filename, frame.f_lineno, kind)
+        if site in _warned:
+            return
         _warned.add(site)
     warnings.warn(message, FromLogitsWarning, stacklevel=level)
 

@@ -40,7 +40,7 @@ def _logits_and_targets(ns: Namespace, logits: Any, labels: Any) -> tuple[Any, A
     a Python number is weakly typed and promotes nothing)."""
     xp = ns.xp
     x, dtype = c.floating(ns, logits, "logits")
-    y = as_array(labels, ns, floating=True, name="labels")
+    y = as_array(labels, ns, floating=True, name="labels", float_dtype=compute_dtype(xp, dtype))
     if is_kind(xp, y.dtype, "real floating") and y.dtype != dtype and not _weak(labels):
         dtype = xp.result_type(dtype, y.dtype)
     y = c.real(ns, y, "labels", compute_dtype(xp, dtype))

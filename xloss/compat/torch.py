@@ -238,7 +238,9 @@ def cross_entropy(
     xp = ns.xp
     x, dtype = c.floating(ns, input, "input")
     class_dim = _class_dim(x)
-    target_array = as_array(target, ns, name="target")
+    # Python floats (a list of probabilities) straight into the dtype computed in: through
+    # torch's default float32 a float64 input's targets would lose digits on the way.
+    target_array = as_array(target, ns, name="target", float_dtype=compute_dtype(xp, dtype))
     if target_array.ndim == x.ndim:  # probabilities: torch promotes with them and the weights
         x, dtype = _promoted(ns, x, dtype, target_array, weight)
     w = _class_weight(ns, weight, x, class_dim)
