@@ -130,11 +130,10 @@ def _unsigned_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tup
     """Top K of uint16/uint32/uint64 on keys of a signed dtype that order exactly like the
     values: a widening cast, or for uint64 the bits with the top one flipped (``u - 2**63``),
     the values read back from the keys. Keys that the fast path declines take a stable sort."""
+    from xloss.adapters._torch_namespace import _signed_keys
+
     flip = torch.iinfo(torch.int64).min
-    if x.dtype.itemsize == 8:
-        keys = x.view(torch.int64) ^ flip
-    else:
-        keys = x.to(torch.int32 if x.dtype.itemsize == 2 else torch.int64)
+    keys = _signed_keys(x)
     result = top_k(keys, k, axis, largest)
     if result is None:
         order = torch.sort(keys, dim=axis, descending=largest, stable=True).indices
