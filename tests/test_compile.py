@@ -284,3 +284,130 @@ def test_vmap_of_the_other_functions(backend, call):
 
 def _parts(result):
     return tuple(result) if isinstance(result, tuple) else (result,)
+
+
+class _JaxCompilations(list):
+    """Inside its ``with`` block, collects an entry for each XLA program JAX compiles."""
+
+    _EVENT = "/jax/core/compile/backend_compile_duration"
+
+    def _listen(self, event, duration, **kwargs):
+        if event == self._EVENT:
+            self.append(event)
+
+    def __enter__(self):
+        importlib.import_module("jax.monitoring").register_event_duration_secs_listener(
+            self._listen
+        )
+        return self
+
+    def __exit__(self, *exc):
+        importlib.import_module("jax.monitoring").unregister_event_duration_listener(self._listen)
+
+
+_STREAM_X = np.random.default_rng(8).normal(scale=3.0, size=(6, 13)).astype(np.float32)
+_STREAM_PROBS = np.exp(_STREAM_X) / np.exp(_STREAM_X).sum(-1, keepdims=True)
+_STREAM_ONE_HOT = np.eye(13, dtype=np.float32)[[0, 3, 5, 7, 12, 2]]
+_STREAM_BITS = (_STREAM_X > 1.0).astype(np.float32)
+_P = (0.51, 0.62, 0.73, 0.84, 0.95)
+_GAMMA = (0.3, 1.7, 2.2, 2.7, 4.9)  # multiples of 0.5 are constants: see adapters/jax.py
+# name: (function of (logits or probabilities, value), a first value, the values, the input)
+OPTION_STREAMS = {
+    "top_p_filter-p": (lambda x, v: xloss.top_p_filter(x, v), 0.4, _P, _STREAM_X),
+    "top_p_filter-fill_value": (
+        lambda x, v: xloss.top_p_filter(x, 0.8, fill_value=v),
+        -1.5,
+        (-1e4, -7.25, 0.0, 3.1, -1e30),
+        _STREAM_X,
+    ),
+    "min_p_filter-p": (
+        lambda x, v: xloss.min_p_filter(x, v, min_keep=2),
+        0.3,
+        (0.01, 0.05, 0.1, 0.25, 0.5),
+        _STREAM_X,
+    ),
+    "sample-top_p": (
+        lambda x, v: xloss.sample(x, 3, top_p=v, num_samples=4),
+        0.4,
+        _P,
+        _STREAM_X,
+    ),
+    "categorical_focal-gamma": (
+        lambda x, v: _keras().categorical_focal_crossentropy(
+            _STREAM_ONE_HOT, x, gamma=v, from_logits=True
+        ),
+        1.1,
+        _GAMMA,
+        _STREAM_X,
+    ),
+    "categorical_focal-alpha": (
+        lambda x, v: _keras().categorical_focal_crossentropy(_STREAM_ONE_HOT, x, alpha=v),
+        0.15,
+        (0.1, 0.25, 0.3, 0.5, 0.99),
+        _STREAM_PROBS,
+    ),
+    "categorical_focal-alpha-per-class": (
+        lambda x, v: _keras().categorical_focal_crossentropy(
+            _STREAM_ONE_HOT, x, alpha=[v, 1.0 - v, *[0.5] * 11]
+        ),
+        0.15,
+        (0.1, 0.25, 0.3, 0.5, 0.99),
+        _STREAM_PROBS,
+    ),
+    "binary_focal-gamma": (
+        lambda x, v: _keras().binary_focal_crossentropy(_STREAM_BITS, x, gamma=v),
+        1.1,
+        _GAMMA,
+        _STREAM_PROBS,
+    ),
+    "BinaryFocalCrossentropy-gamma": (
+        lambda x, v: _keras().BinaryFocalCrossentropy(
+            gamma=v, apply_class_balancing=True, from_logits=True
+        )(_STREAM_BITS, x),
+        1.1,
+        _GAMMA,
+        _STREAM_X,
+    ),
+}
+_LOSS_DTYPE = {"float32": "float32", "bfloat16": "float32", "float64": "float64"}
+
+
+def _keras():
+    return importlib.import_module("xloss.compat.keras")
+
+
+@pytest.mark.backends("jax")
+@pytest.mark.parametrize(
+    ("dtype", "x64"),
+    [("float32", False), ("bfloat16", False), ("float32", True), ("float64", True)],
+    ids=["float32", "bfloat16", "float32-x64", "float64-x64"],
+)
+@pytest.mark.parametrize("call", OPTION_STREAMS)
+def test_jax_option_values_share_one_program(backend, call, dtype, x64):
+    """Eagerly, each distinct value of a float option ran a new XLA program, compiled for it
+    and kept (top-p: 390 ms a call, +280 MiB over 100 values of ``p``): options that only meet
+    arrays are arguments of the program. The values and dtypes (x64 on or off) are the
+    generic body's: bit for bit for the filters and the draws."""
+    import contextlib
+
+    jax = need("jax")
+    jax.clear_caches()  # the tests before may have compiled these shapes and values
+    fn, first, values, inputs = OPTION_STREAMS[call]
+    with backend.x64() if x64 else contextlib.nullcontext():
+        x = jax.numpy.asarray(inputs).astype(dtype)
+        fn(x, first)  # compiles the programs for this shape
+        with _JaxCompilations() as compiled:
+            got = [fn(x, v) for v in values]
+        with xloss.fast_paths(False):
+            want = [fn(x, v) for v in values]
+    assert not compiled, f"{len(compiled)} XLA programs compiled for {len(values)} new values"
+    focal = "focal" in call.lower()
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype
+        if focal or "filter" in call:
+            assert g.dtype == (_LOSS_DTYPE[dtype] if focal else dtype)
+        g, w = backend.to_numpy(g), backend.to_numpy(w)
+        if focal:
+            np.testing.assert_allclose(g, w, rtol=TOL, atol=TOL)
+        else:
+            np.testing.assert_array_equal(g, w)

@@ -88,8 +88,9 @@ def top_p_filter_xp(
 ) -> Any:
     # HuggingFace removes a token when the ascending cumulative probability up to it is
     # <= 1 - p; in descending order that is: the probability mass ranked above it is >= p.
-    if p >= 1.0:
-        return logits
+    # For p < 1 only: p = 1 keeps everything, where the mass above a token may round to 1,
+    # and `top_p_filter` and `sample` decide that before. No Python branch on p here: JAX's
+    # kernel takes it as an argument of its program (`xloss.adapters.jax.TRACED`).
     ranked = _ranked(xp, logits, axis)
     # The tokens kept are the best ones, as many as the rule leaves: the mass above a token
     # only grows down the ranks (should rounding make `cumsum - probs` dip back below p after
@@ -130,9 +131,12 @@ def _probability_filter(
     axis = normalize_axis(axis, x.ndim, array="logits")
     check_classes(x, axis, array="logits")
     p, min_keep = in_unit_interval(p, "p"), check_k(min_keep, None, name="min_keep")
+    fill_value = as_number(fill_value, "fill_value")
+    if name == "top_p" and p >= 1.0:  # decided here, not in the body: see `top_p_filter_xp`
+        return to_caller_dtype(ns.xp, x, dtype)
     out = _fast.run(
         ns.backend.adapter, name, core, ns.xp, x,
-        p=p, axis=axis, min_keep=min_keep, fill_value=as_number(fill_value, "fill_value"),
+        p=p, axis=axis, min_keep=min_keep, fill_value=fill_value,
     )  # fmt: skip
     return to_caller_dtype(ns.xp, out, dtype)
 

@@ -65,10 +65,14 @@ def check_categorical_alpha(alpha: Any) -> float | tuple[float, ...]:
 # --- core -------------------------------------------------------------------------------------
 
 
-def _focal_factor(base: Any, gamma: float) -> Any:
+def _focal_factor(base: Any, gamma: Any) -> Any:
     """``base ** gamma``, or None for ``gamma = 0``: no factor at all, so the loss is exactly
-    the cross-entropy (and no ``0 ** 0`` appears in a gradient)."""
-    return base**gamma if gamma else None
+    the cross-entropy (and no ``0 ** 0`` appears in a gradient). ``gamma`` is a float, or in
+    JAX's kernel an argument of the program, which is never 0 (0 stays a constant there:
+    `xloss.adapters.jax._static`), and is not tested in Python."""
+    if isinstance(gamma, (int, float)) and gamma == 0:
+        return None
+    return base**gamma
 
 
 def _class_weights(xp: Any, alpha: tuple[float, ...], like: Any, axis: int) -> Any:
