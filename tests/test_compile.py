@@ -311,6 +311,7 @@ _STREAM_ONE_HOT = np.eye(13, dtype=np.float32)[[0, 3, 5, 7, 12, 2]]
 _STREAM_BITS = (_STREAM_X > 1.0).astype(np.float32)
 _P = (0.51, 0.62, 0.73, 0.84, 0.95)
 _GAMMA = (0.3, 1.7, 2.2, 2.7, 4.9)  # multiples of 0.5 are constants: see adapters/jax.py
+_SMOOTHING = (0.01, 0.05, 0.1, 0.2, 0.3)
 # name: (function of (logits or probabilities, value), a first value, the values, the input)
 OPTION_STREAMS = {
     "top_p_filter-p": (lambda x, v: xloss.top_p_filter(x, v), 0.4, _P, _STREAM_X),
@@ -366,6 +367,20 @@ OPTION_STREAMS = {
         )(_STREAM_BITS, x),
         1.1,
         _GAMMA,
+        _STREAM_X,
+    ),
+    "binary_focal-label_smoothing": (
+        lambda x, v: _keras().binary_focal_crossentropy(_STREAM_BITS, x, label_smoothing=v),
+        0.15,
+        _SMOOTHING,
+        _STREAM_PROBS,
+    ),
+    "categorical_focal-label_smoothing": (
+        lambda x, v: _keras().categorical_focal_crossentropy(
+            _STREAM_ONE_HOT, x, label_smoothing=v, from_logits=True
+        ),
+        0.15,
+        _SMOOTHING,
         _STREAM_X,
     ),
 }

@@ -15,7 +15,13 @@ from typing import Any
 from xloss._activations import binary_logits_xp, log_sigmoid_xp, softmax_xp
 from xloss._dispatch import device_of
 from xloss._loss_classes import Loss
-from xloss._losses import _clip_probabilities, _num_classes, _row_total, per_sample
+from xloss._losses import (
+    _clip_probabilities,
+    _row_total,
+    per_sample,
+    smooth_binary,
+    smooth_categorical,
+)
 from xloss._validation import (
     as_number,
     check_flag,
@@ -100,7 +106,7 @@ def binary_focal_xp(
     label_smoothing: float,
 ) -> tuple[Any, None]:
     if label_smoothing:
-        y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+        y_true = smooth_binary(xp, y_true, y_pred, axis, label_smoothing)
     if from_logits:
         # Keras takes sigmoid(x); its TensorFlow backend then recovers x and uses the stable
         # logits form of the cross-entropy (no clipping), which is what this computes.
@@ -130,7 +136,7 @@ def categorical_focal_xp(
     label_smoothing: float,
 ) -> tuple[Any, None]:
     if label_smoothing:
-        y_true = y_true * (1.0 - label_smoothing) + label_smoothing / _num_classes(xp, y_pred, axis)
+        y_true = smooth_categorical(xp, y_true, y_pred, axis, label_smoothing)
     # As Keras does, logits go through softmax and then the probability path: renormalised,
     # clipped to [1e-7, 1 - 1e-7], so each term is capped at alpha * -log(1e-7).
     p = softmax_xp(xp, y_pred, axis) if from_logits else y_pred

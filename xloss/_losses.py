@@ -199,7 +199,15 @@ def per_sample(
     return args, values, valid
 
 
-_SMOOTHING = {"categorical": smooth_categorical, "binary": smooth_binary}
+_SMOOTHING = {
+    "categorical": smooth_categorical,
+    "binary": smooth_binary,
+    "categorical_focal": smooth_categorical,
+    "binary_focal": smooth_binary,
+}
+"""The losses whose targets are smoothed before their kernel: the same expression either side,
+and outside it ``label_smoothing`` is no constant of a compiled program (eager JAX compiled
+one per new value)."""
 
 
 # --- public functions -------------------------------------------------------------------------
