@@ -849,4 +849,29 @@ def test_report_leaves_keras_out_when_keras_runs_on_another_backend():
         env=env, cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "keras" not in run.stdout.lower().replace("keras_backend", "")
+    left_out, rest = _split_lines(run.stdout, "not compared: keras's own functions")
+    assert len(left_out) == 1 and "keras runs on jax" in left_out[0]
+    assert "keras" not in rest.lower()
+
+
+def _split_lines(text, start):
+    """(the lines of ``text`` beginning with ``start``, the others joined)."""
+    lines = text.splitlines()
+    return [x for x in lines if x.startswith(start)], "\n".join(
+        x for x in lines if not x.startswith(start)
+    )
+
+
+def test_report_names_the_natives_left_out_beside_their_backend(tmp_path):
+    """optax hidden while JAX runs: the report passes, and says that optax's own functions
+    were not compared (it said nothing: a run that never compared optax looked like one that
+    had)."""
+    need("jax")
+    blocked = ("torch", "tensorflow", "array_api_strict", "keras", "optax")
+    run = _report_without(blocked, tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "backends: numpy" in run.stdout and "jax" in run.stdout
+    assert (
+        "not compared: optax's own functions (optax is not installed (install with: "
+        "pip install optax))" in run.stdout
+    )

@@ -166,6 +166,8 @@ def _footer(report: Any) -> list[str]:
         lines.append(f"not run: {', '.join(skipped)} (no {report.dtype})")
     for name, hint in report.missing.items():
         lines.append(f"missing: {name} (install with: {hint})")
+    for name, why in report.natives_left_out.items():
+        lines.append(f"not compared: {name}'s own functions ({why})")
     lines += [f"problem: {p}" for p in report.problems]
     errors = [
         f"{r.case} on {b}: {c.error}"

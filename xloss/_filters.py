@@ -204,7 +204,9 @@ def top_p_filter(
 
     HuggingFace's ``TopPLogitsWarper``: sorting by probability, a token is removed when the
     probability mass ranked above it is already ``>= p``; the ``min_keep`` most probable always
-    stay. Equal logits rank lower index first. ``p = 1`` keeps everything.
+    stay. Equal logits rank lower index first, so a nucleus ending inside a run of equal logits
+    keeps their lower indices, where HuggingFace's ascending sort drops those first (and keeps
+    the higher ones: an unstable sort's order, not a rule). ``p = 1`` keeps everything.
 
     Args:
         logits: real floating-point array.

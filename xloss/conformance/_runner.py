@@ -170,6 +170,8 @@ class Report:
     # What makes the run fail besides a cell: a backend asked for by name that is not
     # installed, one that is installed but fails to import, no backend run at all.
     problems: list[str] = field(default_factory=list)
+    # Frameworks' own functions left out although their backend ran: module -> why.
+    natives_left_out: dict[str, str] = field(default_factory=dict)
 
     @property
     def summary(self) -> dict[str, int]:
@@ -205,6 +207,7 @@ class Report:
             "versions": self.versions,
             "dtype": self.dtype,
             "problems": self.problems,
+            "natives_left_out": self.natives_left_out,
             "tolerance": tolerance(self.dtype),
             "native_dtype": NATIVE_DTYPE,
             "native_tolerance": tolerance(NATIVE_DTYPE),
@@ -327,7 +330,9 @@ def run(
             default, backends that are not installed are listed in ``report.missing`` only.
             A framework's own functions run with their backend only (optax's count as JAX's,
             Keras's as TensorFlow's): with names given, those of the named ones; by default,
-            those of every backend that is installed and imports.
+            those of every backend that is installed and imports. Those left out although
+            their backend ran (optax not installed, Keras set to another backend) are listed,
+            with why, in ``report.natives_left_out``; they do not fail the report.
         dtype: float16, bfloat16, float32 or float64 (or ``"f8"``, ``np.float64``, ...: what
             `tolerance` accepts). By default, the installed backends lacking it are left out;
             a report that runs no backend at all fails. The frameworks' own functions run in
@@ -362,7 +367,7 @@ def run(
         verb = "has" if len(frameworks) == 1 else "have"
         have = f": {', '.join(frameworks)} {verb} no {dtype}" if frameworks else ""
         problems.append(f"no backend ran{have}")
-    results = []
+    results, left_out = [], {}
     for number, case in enumerate(CASES, start=1):
         if progress:
             progress(f"[{number}/{len(CASES)}] {case.name}")
@@ -374,9 +379,25 @@ def run(
         for native in case.natives:
             if _native_wanted(native, frameworks):
                 result.natives[native.label] = run_native(case, native)
+            elif (why := _left_out_because(native, frameworks)) is not None:
+                left_out[native.requires] = why
         results.append(result)
     versions = {b: frameworks[b].version for b in frameworks}
-    return Report(chosen, missing, versions, dtype, results, problems)
+    return Report(chosen, missing, versions, dtype, results, problems, left_out)
+
+
+def _left_out_because(native: Native, loaded: dict[str, _frameworks.Framework]) -> str | None:
+    """Why a framework's own function is left out although its backend ran (None where the
+    backend did not: the backend is reported missing or failing then)."""
+    if NATIVE_BACKEND.get(native.requires, native.requires) not in loaded:
+        return None
+    if not _frameworks.installed(native.requires):
+        return f"{native.requires} is not installed (install with: pip install {native.requires})"
+    backend = _keras_backend()
+    return (
+        f"keras runs on {backend} (KERAS_BACKEND or keras.json), and the cases hold "
+        "Keras-on-TensorFlow's answers; run with KERAS_BACKEND=tensorflow to compare it"
+    )
 
 
 def _native_wanted(native: Native, loaded: dict[str, _frameworks.Framework]) -> bool:
