@@ -3,8 +3,9 @@
 The class dimension is 1 (0 for unbatched ``(C,)`` input); ``reduction`` is ``"mean"``, ``"sum"``
 or ``"none"``; the means divide as torch divides (by the summed weights of the non-ignored
 targets for class indices, by the number of samples for probability targets). Results have the
-input's dtype (half precision is computed in float32), array type and device. Torch itself is not
-imported: ``cross_entropy`` on JAX arrays gives torch's numbers as JAX arrays.
+dtype torch gives (the input's, half precision computed in float32; promoted as torch promotes
+with floating targets and weights of another dtype), and the input's array type and device.
+Torch itself is not imported: ``cross_entropy`` on JAX arrays gives torch's numbers as JAX arrays.
 
 Arguments after ``weight`` are keyword-only: torch's own positional order has the legacy
 ``size_average``/``reduce`` in between, so a positional call could not mean the same thing.
@@ -205,8 +206,9 @@ def cross_entropy(
             takes it (a bool is refused, which torch reads as 0 or 1).
 
     Returns:
-        A scalar (``"mean"``, ``"sum"``) or an ``(N, d1, ...)`` array, with ``input``'s type,
-        dtype and device.
+        A scalar (``"mean"``, ``"sum"``) or an ``(N, d1, ...)`` array, with ``input``'s type
+        and device, and torch's dtype: ``input``'s, promoted with probability targets and
+        ``weight`` of a wider floating dtype (a float16 input with float32 targets: float32).
 
     Raises:
         TypeError: ``input`` is not floating point; class indices are not integers; probability
@@ -439,7 +441,10 @@ def binary_cross_entropy_with_logits(
             (one per class: shape ``(C,)`` for ``(N, C)`` input).
 
     Returns:
-        A scalar or an array of ``input``'s shape, with ``input``'s type, dtype and device.
+        A scalar or an array of ``input``'s shape, with ``input``'s type and device, and the
+        dtype torch gives: it computes in place on ``1 - target``, so a floating ``target``
+        of another dtype gives the target's (float16 targets with a float32 input: float16),
+        whatever the dtypes of ``weight`` and ``pos_weight``.
 
     Raises:
         TypeError: ``input`` is not floating point.
