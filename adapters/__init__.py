@@ -42,10 +42,14 @@ Adapters that can draw random numbers (for ``xloss.sample``) define both of:
   has already accepted int seeds in ``[0, 2**32 - 1]``;
 - ``random_uniform(rng, shape, dtype, like) -> array``: uniforms in ``[0, 1)`` of ``shape`` and
   ``dtype`` on ``like``'s device, from the generator, or from a fresh one built from the int
-  seed ``rng`` (the same seed always gives the same draw). A ``None`` in ``shape`` (unknown while
-  tracing) is ``like``'s size at the same position counted from the end. The generic adapter
-  draws with NumPy and converts with ``xp.asarray(..., device=...)``: the standard has no
-  random numbers.
+  seed ``rng`` (the same seed always gives the same draw). Drawn in float64 (53 random bits)
+  and rounded to ``dtype``, or from as many random bits, so that the small ones keep their
+  digits: ``sample``'s Gumbel noise takes its upper tail from them (``-log(-log1p(-u))``), and
+  a float32 draw's 24 bits stop it at 16.6, which leaves out tokens 17 and more below the
+  largest logit (a tail of 50,000 such tokens holds 0.2% of the mass). A ``None`` in
+  ``shape`` (unknown while tracing) is ``like``'s size at the same position counted from the
+  end. The generic adapter draws with NumPy and converts with ``xp.asarray(..., device=...)``:
+  the standard has no random numbers.
 
 Adapters are leaves: they never import ``xloss``'s core (their kernel tables do).
 """

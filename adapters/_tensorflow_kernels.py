@@ -312,7 +312,7 @@ def _gumbel_argmax(u: Any, x: Any, *, block: int | None, xp: Any, **_: Any) -> A
     low = tf.constant(float(info.smallest_normal), u.dtype)
     high = tf.constant(1.0 - float(info.eps), u.dtype)
     u = raw.Reshape(tensor=raw.Minimum(x=raw.Maximum(x=u, y=low), y=high), shape=(n, rows, -1))
-    noise = raw.Neg(x=raw.Log(x=raw.Neg(x=raw.Log(x=u))))
+    noise = raw.Neg(x=raw.Log(x=raw.Neg(x=raw.Log1p(x=raw.Neg(x=u)))))  # as `_gumbel`
     first, second = raw.SplitV(value=noise, size_splits=[blocks, block], axis=-1, num_split=2)
     x = raw.Reshape(tensor=x, shape=(rows, vocabulary))
     # The blocks' totals of softmax(x) rather than of exp(x - max): one fused op in place of
@@ -336,6 +336,10 @@ def _gumbel_argmax(u: Any, x: Any, *, block: int | None, xp: Any, **_: Any) -> A
         indices=raw.Transpose(x=chosen, perm=[1, 0]),
         axis=1,
         batch_dims=1,
+    )
+    top = raw.Max(input=picked, axis=-1, keep_dims=True)  # shifted by the block's maximum
+    picked = raw.Sub(
+        x=picked, y=raw.SelectV2(condition=raw.IsFinite(x=top), t=top, e=tf.zeros_like(top))
     )
     second = raw.Transpose(x=second, perm=[1, 0, 2])
     within = raw.Transpose(x=raw.ArgMax(input=raw.AddV2(x=picked, y=second), dimension=-1),

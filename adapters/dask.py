@@ -168,4 +168,5 @@ def random_uniform(rng: Any, shape: tuple[int, ...], dtype: Any, like: Any) -> A
     """
     da = sys.modules["dask.array"]
     leading = tuple((size,) for size in shape[: len(shape) - like.ndim])
-    return da.random.default_rng(rng).random(shape, dtype=dtype, chunks=(*leading, *like.chunks))
+    u = da.random.default_rng(rng).random(shape, chunks=(*leading, *like.chunks))  # float64
+    return u if u.dtype == dtype else u.astype(dtype)

@@ -95,8 +95,7 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
         run = _as_given
         if args[-1].dtype.itemsize == 2:
             options["take"] = _take_bits
-    traced = TRACED.get(name)
-    static = tuple(sorted(options if traced is None else _static(traced, options)))
+    static = tuple(sorted(_static(TRACED.get(name, ()), options)))
     return _jitted(run, static, 2)(body, xp, *args, **options)
 
 
@@ -115,13 +114,17 @@ first (``mass_above >= p``, ``p * max``, ``alpha * terms``, ``full_like(x, fill_
 Their bodies never branch on them in Python.
 
 Static, for those bits, stay: options combined with other numbers before they meet an array
-(the binary focal loss's ``1 - alpha``, and label smoothing: computed in double precision from
-a Python float, in float32 from an argument), and the values `_static` names."""
+(the binary focal loss's ``1 - alpha``: computed in double precision from a Python float, in
+float32 from an argument; label smoothing is applied before the kernels), and the values
+`_static` names. A caller's traced hyperparameter (an argument of its own ``jit``, or what its
+``grad`` differentiates) is an argument of the program whatever the option (`_is_array`): it
+has no value to compile in. The bodies take it as they take these arguments."""
 
 
 def _static(traced: tuple[str, ...], options: dict[str, Any]) -> list[str]:
-    """The names of ``options`` compiled into the program: those not in ``traced``, and the
-    values XLA simplifies as constants, into other bits than the argument's (measured):
+    """The names of ``options`` compiled into the program: those not in ``traced`` (but for the
+    caller's traced values, `_is_array`), and the Python values XLA simplifies as constants,
+    into other bits than the argument's (measured):
 
     - ``gamma`` at multiples of 0.5. 0 is no focal factor at all (the body tests it); XLA
       rewrites ``x ** c`` for a constant 0.5, 2 or 3 into ``sqrt`` and products (1-ulp
@@ -131,14 +134,24 @@ def _static(traced: tuple[str, ...], options: dict[str, Any]) -> list[str]:
       smoothing sums the rest in another order (1-ulp differences in a third of the losses).
 
     Other values (a schedule, a search) share one program."""
-    static = [k for k in options if k not in traced]
-    if "gamma" in traced and float(2.0 * options["gamma"]).is_integer():
-        static.append("gamma")
-    if "alpha" in traced:
+    static = [k for k, v in options.items() if k not in traced and not _is_array(v)]
+    if "gamma" in traced:
+        gamma = options["gamma"]
+        if not _is_array(gamma) and float(2.0 * gamma).is_integer():
+            static.append("gamma")
+    if "alpha" in traced and not _is_array(options["alpha"]):
         alpha = options["alpha"]
         if all(a == 1.0 for a in (alpha if isinstance(alpha, tuple) else (alpha,))):
             static.append("alpha")
     return static
+
+
+def _is_array(value: Any) -> bool:
+    """Whether an option is a JAX array, or a tuple holding one: the caller's traced
+    hyperparameter (`xloss._validation.as_number`), which is never static (it has no value,
+    and no hash), whatever `TRACED` says."""
+    values = value if isinstance(value, tuple) else (value,)
+    return any(isinstance(v, sys.modules["jax"].Array) for v in values)
 
 
 # jax.nn's own, where they compute what the generic bodies compute (x - max, exp, sum, log):
@@ -323,10 +336,17 @@ def check_rng(rng: Any, like: Any) -> None:
 
 
 def random_uniform(rng: Any, shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
-    """``jax.random.uniform`` with the key as given (never split), or ``jax.random.key(seed)``."""
+    """Uniforms from the key as given (never split), or ``jax.random.key(seed)``: float64's
+    ``jax.random.uniform``; for float32, 64 random bits (`xloss.adapters`: its float32 draws
+    hold 23), ``hi / 2**32 + lo / 2**64`` rounded to float32 (without x64 there is no
+    float64 to draw)."""
     jax = sys.modules["jax"]
     key = jax.random.key(rng) if isinstance(rng, int) else rng
-    u = jax.random.uniform(key, shape, dtype)
+    if dtype == jax.numpy.float64:
+        u = jax.random.uniform(key, shape, dtype)
+    else:
+        bits = jax.random.bits(key, (2, *shape), jax.numpy.uint32).astype(dtype)
+        u = bits[0] * 2.0**-32 + bits[1] * 2.0**-64
     place = device(like)
     if place is not None and not _is_tracer(u) and u.device != place:
         u = jax.device_put(u, place)

@@ -188,7 +188,9 @@ def check_rng(rng: Any, like: Any) -> None:
 
 
 def random_uniform(rng: Any, shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
-    """Uniforms in [0, 1) from ``np.random.default_rng(seed)`` or the given Generator."""
+    """Uniforms in [0, 1) from ``np.random.default_rng(seed)`` or the given Generator, drawn
+    in float64 (see `xloss.adapters`: NumPy's float32 draws hold 24 bits)."""
     np = sys.modules["numpy"]
     generator = np.random.default_rng(rng) if isinstance(rng, int) else rng
-    return generator.random(shape, dtype=np.dtype(dtype))
+    u = generator.random(shape)
+    return u if np.dtype(dtype) == u.dtype else u.astype(dtype)

@@ -432,4 +432,7 @@ def random_uniform(rng: Any, shape: tuple[int, ...], dtype: Any, like: Any) -> A
     generator = (
         torch.Generator(device=like.device).manual_seed(rng) if isinstance(rng, int) else rng
     )
-    return torch.rand(shape, generator=generator, dtype=dtype, device=like.device)
+    # Drawn in float64 (`xloss.adapters`), but on Apple's MPS, which has no float64.
+    wide = dtype if like.device.type == "mps" else torch.float64
+    u = torch.rand(shape, generator=generator, dtype=wide, device=like.device)
+    return u if u.dtype == dtype else u.to(dtype)

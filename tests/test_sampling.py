@@ -9,6 +9,7 @@ with the one-level draw the small vocabularies here take, and forced into two le
 from __future__ import annotations
 
 import contextlib
+import itertools
 
 import numpy as np
 import pytest
@@ -38,8 +39,11 @@ def _generator(backend, seed: int, legacy: bool = False):
         return jax.random.PRNGKey(seed) if legacy else jax.random.key(seed)
     if backend.name == "torch":
         return need("torch").Generator().manual_seed(seed)
-    if backend.name == "tensorflow":
-        return need("tensorflow").random.Generator.from_seed(seed)
+    if backend.name == "tensorflow":  # the stateless ops' scrambled key and counter
+        tf = need("tensorflow")
+        key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=tf.constant([seed, 0]))
+        key, counter = tf.bitcast(key, tf.int64)[0], tf.bitcast(counter, tf.int64)
+        return tf.random.Generator.from_key_counter(key=key, counter=counter, alg="philox")
     return np.random.default_rng(seed)  # NumPy, and any Array-API library (drawn with NumPy)
 
 
@@ -95,6 +99,19 @@ def test_same_seed_same_draw_different_seeds_differ(backend, levels):
     first = _draw(backend, LOGITS, 7, num_samples=50, temperature=2.0)
     np.testing.assert_array_equal(_draw(backend, LOGITS, 7, num_samples=50, temperature=2.0), first)
     assert (_draw(backend, LOGITS, 8, num_samples=50, temperature=2.0) != first).any()
+
+
+def test_consecutive_seeds_draw_unrelated_streams(backend, levels):
+    """Seeds ``s`` and ``s + 1`` (a seed per step is common) draw unrelated tokens. TensorFlow's
+    seeds went into Philox's counter (``tf.random.Generator.from_seed``'s state): seed 1's
+    uniforms were seed 0's four places on, so rows of four logits were drawn as the previous
+    seed's next row, every time."""
+    flat = np.zeros((64, 4), np.float32)
+    draws = [_draw(backend, flat, seed)[:, 0] for seed in range(4)]
+    for before, after in itertools.pairwise(draws):
+        for shift in range(3):  # a stream shifted by 0, 1 or 2 rows
+            same = np.mean(after[: 64 - shift] == before[shift:])
+            assert same < 0.6, f"{same:.0%} of the rows repeat the previous seed's"
 
 
 def test_native_generator_is_what_a_seed_means(backend, levels):
@@ -405,3 +422,36 @@ def test_torch_compile_fullgraph_cannot_trace_a_generator(backend):
     compiled = torch.compile(lambda x, rng: xloss.sample(x, rng), fullgraph=True)
     with pytest.raises(torch._dynamo.exc.Unsupported):
         compiled(backend.asarray(LOGITS), _generator(backend, 0))
+
+
+# --- the far tail -----------------------------------------------------------------------------
+
+
+def test_large_logits_draw_as_their_shifted_values(backend, levels):
+    """At T = 1 too the logits are shifted by their maximum before the noise is added: near
+    ``1e7`` float32 logits are spaced by 1, and ``z + G`` kept about one digit of the noise
+    (chi-square p ~ 1e-60 over a million draws). Integers below 2**24 are exact either way, so
+    the shifted values are the same and so are the draws."""
+    small = np.random.default_rng(3).integers(-6, 1, size=(8, 16)).astype(np.float32)
+    for temperature in (1.0, 0.5):
+        kwargs = {"num_samples": 40, "temperature": temperature}
+        np.testing.assert_array_equal(
+            _draw(backend, small + 1e7, 11, **kwargs), _draw(backend, small, 11, **kwargs)
+        )
+
+
+def test_uniforms_keep_their_digits_near_zero(backend):
+    """The Gumbel noise's upper tail comes from the small uniforms (`_sampling._gumbel`), so
+    they must hold more than float32's 24 random bits (23 in JAX): with those, ``G`` stopped at
+    16.6 (its last values coarse), and 50,256 tokens 17 below the largest, 0.2% of the mass,
+    were drawn at a fifth of that."""
+    x = backend.asarray(np.zeros((1, 4), np.float32))
+    adapter = xloss._dispatch.backend_of(x).adapter
+    u = backend.to_numpy(adapter.random_uniform(0, (1 << 20,), x.dtype, x)).astype(np.float64)
+    assert u.min() >= 0.0 and u.max() <= 1.0
+    small = u[u < 2.0**-12]  # about 256
+    assert len(small) > 100
+    assert np.any(small * 2.0**24 % 1.0 != 0.0), "the small uniforms are multiples of 2**-24"
+    xp = xloss._dispatch.resolve(x=x).xp
+    noise = backend.to_numpy(_sampling._gumbel(xp, backend.asarray(np.array([1e-9, 0.5]))))
+    np.testing.assert_allclose(noise, -np.log(-np.log1p(-np.array([1e-9, 0.5]))), rtol=1e-6)

@@ -18,16 +18,22 @@ from xloss._topk import check_k, top_k
 from xloss._validation import (
     as_number,
     check_classes,
+    check_traced,
     float_input,
     in_unit_interval,
     index_dtype,
     normalize_axis,
+    option_like,
     to_caller_dtype,
+    traced,
 )
 
 
-def check_temperature(temperature: Any, *, allow_zero: bool = False) -> float:
-    value = as_number(temperature, "temperature")
+def check_temperature(temperature: Any, *, allow_zero: bool = False) -> Any:
+    """``temperature`` as a finite float > 0 (or >= 0), or a traced JAX scalar as it is."""
+    value = as_number(temperature, "temperature", traceable=True)
+    if traced(value):
+        return value
     if not (value > 0 or (allow_zero and value == 0)) or math.isinf(value):
         bound = ">= 0 (0 means greedy)" if allow_zero else "> 0"
         raise ValueError(
@@ -88,9 +94,10 @@ def top_p_filter_xp(
 ) -> Any:
     # HuggingFace removes a token when the ascending cumulative probability up to it is
     # <= 1 - p; in descending order that is: the probability mass ranked above it is >= p.
-    # For p < 1 only: p = 1 keeps everything, where the mass above a token may round to 1,
-    # and `top_p_filter` and `sample` decide that before. No Python branch on p here: JAX's
-    # kernel takes it as an argument of its program (`xloss.adapters.jax.TRACED`).
+    # p = 1 keeps everything, where the mass above a token may round to 1: `top_p_filter` and
+    # `sample` decide that before for a Python number, `top_p_removed` for an array. No Python
+    # branch on p here: JAX's kernel takes it as an argument of its program
+    # (`xloss.adapters.jax.TRACED`), and the caller's traced value goes there too.
     ranked = _ranked(xp, logits, axis)
     # The tokens kept are the best ones, as many as the rule leaves: the mass above a token
     # only grows down the ranks (should rounding make `cumsum - probs` dip back below p after
@@ -107,14 +114,17 @@ def top_p_removed(xp: Any, ranked: Any, p: float, min_keep: int, axis: int) -> A
     Kernels share it."""
     probs = softmax_xp(xp, ranked, axis)
     mass_above = xp.cumulative_sum(probs, axis=axis) - probs
-    return xp.logical_and(mass_above >= p, _positions(xp, ranked, axis) >= min_keep)
+    removed = mass_above >= option_like(xp, p, mass_above)
+    if not isinstance(p, (int, float)):  # an array (traced) may be 1, which keeps everything
+        removed = xp.logical_and(removed, p < 1.0)
+    return xp.logical_and(removed, _positions(xp, ranked, axis) >= min_keep)
 
 
 def min_p_filter_xp(
     xp: Any, logits: Any, p: float, axis: int, min_keep: int, fill_value: float
 ) -> Any:
     probs = softmax_xp(xp, logits, axis)
-    remove = probs < p * xp.max(probs, axis=axis, keepdims=True)
+    remove = probs < option_like(xp, p, probs) * xp.max(probs, axis=axis, keepdims=True)
     if min_keep > 1:  # the most probable token is never removed (p <= 1): ranks only then
         rows = xp.sum(xp.zeros_like(remove, dtype=index_dtype(xp)), axis=axis, keepdims=True)
         protected = _best(xp, logits, _ranked(xp, logits, axis), rows + min_keep, axis)
@@ -130,9 +140,12 @@ def _probability_filter(
     ns, x, dtype = float_input(logits, name="logits")
     axis = normalize_axis(axis, x.ndim, array="logits")
     check_classes(x, axis, array="logits")
-    p, min_keep = in_unit_interval(p, "p"), check_k(min_keep, None, name="min_keep")
-    fill_value = as_number(fill_value, "fill_value")
-    if name == "top_p" and p >= 1.0:  # decided here, not in the body: see `top_p_filter_xp`
+    p = in_unit_interval(p, "p", traceable=True)
+    min_keep = check_k(min_keep, None, name="min_keep")
+    fill_value = as_number(fill_value, "fill_value", traceable=True)
+    check_traced(ns.backend.name, "logits", p=p, fill_value=fill_value)
+    # decided here, not in the body (see `top_p_filter_xp`), for a Python number
+    if name == "top_p" and not traced(p) and p >= 1.0:
         return to_caller_dtype(ns.xp, x, dtype)
     out = _fast.run(
         ns.backend.adapter, name, core, ns.xp, x,
@@ -150,6 +163,7 @@ def apply_temperature(logits: Any, temperature: float) -> Any:
     Args:
         logits: real floating-point array.
         temperature: a finite number > 0.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
 
     Returns:
         An array like ``logits`` (type, dtype, device).
@@ -163,7 +177,9 @@ def apply_temperature(logits: Any, temperature: float) -> Any:
         array([2., 4.])
     """
     ns, x, dtype = float_input(logits, name="logits")
-    return to_caller_dtype(ns.xp, x / check_temperature(temperature), dtype)
+    t = check_temperature(temperature)
+    check_traced(ns.backend.name, "logits", temperature=t)
+    return to_caller_dtype(ns.xp, x / option_like(ns.xp, t, x), dtype)
 
 
 def top_k_filter(logits: Any, k: int, axis: int = -1, fill_value: float = -math.inf) -> Any:
@@ -177,6 +193,7 @@ def top_k_filter(logits: Any, k: int, axis: int = -1, fill_value: float = -math.
         k: in ``[1, logits.shape[axis]]``.
         axis: the vocabulary axis.
         fill_value: what removed logits become (``-inf``: probability 0).
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
 
     Returns:
         An array like ``logits``.
@@ -193,7 +210,8 @@ def top_k_filter(logits: Any, k: int, axis: int = -1, fill_value: float = -math.
     axis = normalize_axis(axis, x.ndim, array="logits")
     check_classes(x, axis, array="logits")
     k = check_k(k, x.shape[axis])
-    fill = as_number(fill_value, "fill_value")
+    fill = as_number(fill_value, "fill_value", traceable=True)
+    check_traced(ns.backend.name, "logits", fill_value=fill)
     return to_caller_dtype(ns.xp, top_k_filter_xp(ns.xp, x, k, axis, fill), dtype)
 
 
@@ -211,9 +229,11 @@ def top_p_filter(
     Args:
         logits: real floating-point array.
         p: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the vocabulary axis.
         min_keep: how many tokens always survive (>= 1).
         fill_value: what removed logits become.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
 
     Returns:
         An array like ``logits``.
@@ -240,9 +260,11 @@ def min_p_filter(
     Args:
         logits: real floating-point array.
         p: in [0, 1] (0 keeps everything).
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the vocabulary axis.
         min_keep: how many tokens always survive (>= 1).
         fill_value: what removed logits become.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
 
     Returns:
         An array like ``logits``.
@@ -264,12 +286,22 @@ def shifted_by_temperature(xp: Any, x: Any, temperature: float, axis: int) -> An
     softmax of ``x / temperature``, unchanged, without its overflow (``1e30 / 1e-9``) or the
     digits its rounding loses before the softmax's own shift cancels the maximum. Below 1,
     what the division would take past the dtype's range is clipped first (its ``exp`` is 0
-    either way; NumPy would warn of an overflow)."""
+    either way; NumPy would warn of an overflow). A traced ``temperature`` computes both and
+    selects (at 1 the division by 1 changes nothing: the same bits as no division)."""
     shifted = x - shift_xp(xp, x, axis)
+    if traced(temperature):  # both branches, selected: the division by 1 changes nothing
+        floor = -0.5 * float(finfo(xp, shifted.dtype).max) * temperature
+        clipped = _clipped_below(xp, shifted, option_like(xp, floor, shifted))
+        shifted = xp.where(temperature < 1.0, clipped, shifted)
+        return shifted / option_like(xp, temperature, shifted)
     if temperature < 1.0:  # -inf stays -inf: an all -inf row stays nan under the softmax
         floor = -0.5 * float(finfo(xp, shifted.dtype).max) * temperature
-        shifted = xp.where(shifted == -math.inf, shifted, xp.clip(shifted, floor, None))
+        shifted = _clipped_below(xp, shifted, floor)
     return shifted if temperature == 1.0 else shifted / temperature
+
+
+def _clipped_below(xp: Any, shifted: Any, floor: Any) -> Any:
+    return xp.where(shifted == -math.inf, shifted, xp.clip(shifted, floor, None))
 
 
 def top_k_softmax(logits: Any, k: int, axis: int = -1, temperature: float = 1.0) -> Any:
@@ -285,6 +317,7 @@ def top_k_softmax(logits: Any, k: int, axis: int = -1, temperature: float = 1.0)
         k: in ``[1, logits.shape[axis]]``.
         axis: the vocabulary axis.
         temperature: finite, > 0.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
 
     Returns:
         ``(probs, indices)``, both with ``axis`` of size ``k``; ``probs`` sums to 1 along it.
@@ -300,6 +333,7 @@ def top_k_softmax(logits: Any, k: int, axis: int = -1, temperature: float = 1.0)
     axis = normalize_axis(axis, x.ndim, array="logits")
     check_classes(x, axis, array="logits")
     temperature = check_temperature(temperature)
+    check_traced(ns.backend.name, "logits", temperature=temperature)
     values, indices = top_k(x, check_k(k, x.shape[axis]), axis=axis)
     probs = softmax_xp(xp, shifted_by_temperature(xp, values, temperature, axis), axis)
     return to_caller_dtype(xp, probs, dtype), indices

@@ -28,20 +28,25 @@ from xloss._validation import (
     check_from_logits,
     check_label_smoothing,
     in_unit_interval,
+    option_like,
+    traced,
 )
 
 # --- argument checks --------------------------------------------------------------------------
 
 
-def _non_negative(value: Any, name: str, hint: str) -> float:
-    number = as_number(value, name, hint=hint)
+def _non_negative(value: Any, name: str, hint: str) -> Any:
+    """A finite number >= 0, or a traced JAX scalar as it is (unchecked)."""
+    number = as_number(value, name, hint=hint, traceable=True)
+    if traced(number):
+        return number
     if not (math.isfinite(number) and number >= 0.0):
         raise ValueError(f"`{name}` must be a finite number >= 0; received {value!r}.{hint}")
     return number
 
 
-def check_gamma(gamma: Any) -> float:
-    """``gamma`` as a float >= 0 (0 turns the focal factor off)."""
+def check_gamma(gamma: Any) -> Any:
+    """``gamma`` as a float >= 0 (0 turns the focal factor off), or a traced JAX scalar."""
     return _non_negative(gamma, "gamma", " 0 gives the plain cross-entropy; 2.0 is the default.")
 
 
@@ -49,18 +54,21 @@ def check_class_balancing(apply_class_balancing: Any) -> bool:
     return check_flag(apply_class_balancing, "apply_class_balancing")
 
 
-def check_binary_alpha(alpha: Any) -> float:
-    """The weight of class 1, in [0, 1] (class 0 gets ``1 - alpha``)."""
+def check_binary_alpha(alpha: Any) -> Any:
+    """The weight of class 1, in [0, 1] (class 0 gets ``1 - alpha``), or a traced JAX scalar."""
     hint = " It weighs class 1; class 0 gets 1 - alpha."
     if isinstance(alpha, (bool, str, bytes)):
         raise TypeError(f"`alpha` must be a number in [0, 1]; received {alpha!r}.{hint}")
-    return in_unit_interval(alpha, "alpha", hint=hint)
+    return in_unit_interval(alpha, "alpha", hint=hint, traceable=True)
 
 
-def check_categorical_alpha(alpha: Any) -> float | tuple[float, ...]:
-    """One weight for every class (a number), or one per class (a sequence of numbers)."""
+def check_categorical_alpha(alpha: Any) -> Any:
+    """One weight for every class (a number), or one per class (a sequence of numbers, as a
+    tuple); traced JAX scalars among them as they are. A 0-d array is one number; a traced
+    1-d JAX array gives its traced entries."""
     hint = " Pass one number for every class, or a list with one weight per class."
-    if isinstance(alpha, (str, bytes)) or not hasattr(alpha, "__iter__"):
+    one = getattr(alpha, "ndim", None) == 0
+    if one or isinstance(alpha, (str, bytes)) or not hasattr(alpha, "__iter__"):
         return _non_negative(alpha, "alpha", hint)
     weights = tuple(_non_negative(a, "alpha", hint) for a in alpha)
     if not weights:
@@ -71,13 +79,17 @@ def check_categorical_alpha(alpha: Any) -> float | tuple[float, ...]:
 # --- core -------------------------------------------------------------------------------------
 
 
-def _focal_factor(base: Any, gamma: Any) -> Any:
+def _focal_factor(xp: Any, base: Any, gamma: Any) -> Any:
     """``base ** gamma``, or None for ``gamma = 0``: no factor at all, so the loss is exactly
-    the cross-entropy (and no ``0 ** 0`` appears in a gradient). ``gamma`` is a float, or in
-    JAX's kernel an argument of the program, which is never 0 (0 stays a constant there:
-    `xloss.adapters.jax._static`), and is not tested in Python."""
-    if isinstance(gamma, (int, float)) and gamma == 0:
-        return None
+    the cross-entropy (and no ``0 ** 0`` appears in a gradient). ``gamma`` is a float, or an
+    array (in JAX's kernel an argument of the program; or the caller's traced value), never
+    tested in Python. An array may be 0 (the caller's): the factor is then 1, the same loss,
+    and where ``base`` is 0 too it is computed as ``1 ** 0``, whose derivative is 0 where
+    ``0 ** 0``'s is ``0 * 0 ** -1 = nan``."""
+    if isinstance(gamma, (int, float)):
+        return None if gamma == 0 else base**gamma
+    gamma = option_like(xp, gamma, base)
+    base = xp.where(xp.logical_and(base == 0, gamma == 0), xp.ones_like(base), base)
     return base**gamma
 
 
@@ -117,10 +129,12 @@ def binary_focal_xp(
         bce = -(y_true * xp.log(clipped) + (1.0 - y_true) * xp.log(1.0 - clipped))
         p, not_p = y_pred, 1.0 - y_pred
     # 1 - p_t, where p_t = z p + (1 - z)(1 - p) is the probability given to the target.
-    factor = _focal_factor(y_true * not_p + (1.0 - y_true) * p, gamma)
+    factor = _focal_factor(xp, y_true * not_p + (1.0 - y_true) * p, gamma)
     loss = bce if factor is None else factor * bce
     if apply_class_balancing:
-        loss = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * loss
+        # an array alpha (traced) as a Python float is: 1 - alpha in its own precision first
+        one, other = option_like(xp, alpha, loss), option_like(xp, 1.0 - alpha, loss)
+        loss = (y_true * one + (1.0 - y_true) * other) * loss
     return xp.mean(loss, axis=axis), None
 
 
@@ -142,13 +156,13 @@ def categorical_focal_xp(
     p = softmax_xp(xp, y_pred, axis) if from_logits else y_pred
     p = _clip_probabilities(xp, p / _row_total(xp, p, axis))
     terms = -y_true * xp.log(p)
-    factor = _focal_factor(1.0 - p, gamma)
+    factor = _focal_factor(xp, 1.0 - p, gamma)
     if factor is not None:
         terms = factor * terms
     if isinstance(alpha, tuple):
         terms = _class_weights(xp, alpha, p, axis) * terms
     else:
-        terms = alpha * terms
+        terms = option_like(xp, alpha, terms) * terms
     return xp.sum(terms, axis=axis), None
 
 
@@ -187,9 +201,12 @@ def binary_focal_crossentropy(
         apply_class_balancing: whether to weigh class 1 by ``alpha`` and class 0 by
             ``1 - alpha``.
         alpha: in [0, 1]; used only with ``apply_class_balancing``.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         gamma: the focusing parameter, >= 0.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the axis averaged over (default: the last).
 
     Returns:
@@ -251,9 +268,12 @@ def categorical_focal_crossentropy(
         y_pred: logits or probabilities, real floating point.
         alpha: the weight of every class (a number), or one weight per class (a sequence of
             ``C`` numbers), laid along ``axis``.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         gamma: the focusing parameter, >= 0.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the class axis.
 
     Returns:
@@ -311,9 +331,12 @@ class BinaryFocalCrossentropy(_FocalLoss):
         apply_class_balancing: whether to weigh class 1 by ``alpha`` and class 0 by
             ``1 - alpha``.
         alpha: in [0, 1]; used only with ``apply_class_balancing``.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         gamma: the focusing parameter, >= 0.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the axis averaged over per sample.
         reduction: ``"sum_over_batch_size"`` (default), ``"mean"``, ``"sum"``,
             ``"mean_with_sample_weight"`` or ``None``/``"none"``.
@@ -362,9 +385,12 @@ class CategoricalFocalCrossentropy(_FocalLoss):
 
     Args:
         alpha: the weight of every class (a number), or one weight per class (a sequence).
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         gamma: the focusing parameter, >= 0.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the class axis.
         reduction: as for `BinaryFocalCrossentropy`.
         name: a name for the loss (kept in its config, as Keras does).

@@ -90,6 +90,7 @@ class CategoricalCrossentropy(Loss):
     Args:
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the class axis (``-1``, or ``1`` for PyTorch's layout).
         reduction: ``"sum_over_batch_size"`` (default), ``"mean"``, ``"sum"``,
             ``"mean_with_sample_weight"`` or ``None``/``"none"``.
@@ -166,6 +167,7 @@ class BinaryCrossentropy(Loss):
     Args:
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1]; targets become ``z * (1 - ls) + 0.5 * ls``.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the axis averaged over per sample.
         reduction: as for `CategoricalCrossentropy`.
 

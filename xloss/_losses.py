@@ -17,9 +17,12 @@ from xloss._validation import (
     check_from_logits,
     check_ignore_class,
     check_label_smoothing,
+    check_traced,
     compute_dtype,
     loss_inputs,
+    option_like,
     to_compute,
+    traced,
 )
 
 EPSILON = 1e-7
@@ -50,14 +53,26 @@ def _num_classes(xp: Any, y_pred: Any, axis: int) -> Any:
     return n
 
 
-def smooth_categorical(xp: Any, y_true: Any, y_pred: Any, axis: int, label_smoothing: float) -> Any:
+def smooth_categorical(xp: Any, y_true: Any, y_pred: Any, axis: int, label_smoothing: Any) -> Any:
     """Keras's categorical smoothing: ``y (1 - ls) + ls / C``."""
-    return y_true * (1.0 - label_smoothing) + label_smoothing / _num_classes(xp, y_pred, axis)
+    keep, spread = 1.0 - label_smoothing, label_smoothing / _num_classes(xp, y_pred, axis)
+    if traced(label_smoothing):
+        return _smooth_traced(xp, y_true, keep, spread)
+    return y_true * keep + spread
 
 
-def smooth_binary(xp: Any, y_true: Any, y_pred: Any, axis: int, label_smoothing: float) -> Any:
+def smooth_binary(xp: Any, y_true: Any, y_pred: Any, axis: int, label_smoothing: Any) -> Any:
     """Keras's binary smoothing: ``z (1 - ls) + ls / 2``."""
+    if traced(label_smoothing):
+        return _smooth_traced(xp, y_true, 1.0 - label_smoothing, 0.5 * label_smoothing)
     return y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+
+def _smooth_traced(xp: Any, y_true: Any, keep: Any, spread: Any) -> Any:
+    """``y keep + spread`` for a traced ``label_smoothing``: its coefficients computed in its
+    own precision and then rounded to the targets' dtype, as a Python float's are (the same
+    bits where the traced value is the Python float's: float32 for float32 ones, or with x64)."""
+    return y_true * option_like(xp, keep, y_true) + option_like(xp, spread, y_true)
 
 
 def categorical_xp(
@@ -180,8 +195,10 @@ def per_sample(
             kind=kind,
             adapter=args.adapter,
         )
+    check_traced(args.adapter.NAME, "y_pred", **options)
     smoothing, smooth = options.get("label_smoothing"), _SMOOTHING.get(name)
-    if smoothing and smooth is not None:  # here, once: kernels and generic bodies agree
+    # here, once: kernels and generic bodies agree; a traced value is applied whatever it is
+    if smooth is not None and (traced(smoothing) or smoothing):
         targets = smooth(xp, to_compute(xp, targets), args.y_pred, args.axis, smoothing)
         options["label_smoothing"] = 0.0
     values, valid = _fast.run(
@@ -238,6 +255,7 @@ def categorical_crossentropy(
             floating point.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1]; 0 disables smoothing.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the class axis: ``-1`` (Keras, TensorFlow, JAX) or ``1`` (PyTorch's layout).
 
     Returns:
@@ -344,6 +362,7 @@ def binary_crossentropy(
         y_pred: logits or probabilities, real floating point.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the axis averaged over (default: the last).
 
     Returns:

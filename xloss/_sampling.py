@@ -26,9 +26,11 @@ from xloss._topk import top_k as _top_k
 from xloss._validation import (
     as_number,
     check_classes,
+    check_traced,
     float_input,
     index_dtype,
     normalize_axis,
+    traced,
 )
 
 #: Integer seeds are limited to the range every backend maps to distinct streams in every
@@ -36,8 +38,11 @@ from xloss._validation import (
 MAX_SEED = 2**32 - 1
 
 
-def _check_top_p(top_p: Any) -> float:
-    value = as_number(top_p, "top_p", what="a number in (0, 1]")
+def _check_top_p(top_p: Any) -> Any:
+    """``top_p`` as a float in (0, 1], or a traced JAX scalar as it is (unchecked)."""
+    value = as_number(top_p, "top_p", what="a number in (0, 1]", traceable=True)
+    if traced(value):
+        return value
     if not 0.0 < value <= 1.0:
         raise ValueError(
             f"`top_p` must be in (0, 1]; received {top_p!r}. It is the probability mass kept "
@@ -101,17 +106,33 @@ def gumbel_block(vocabulary: int, draws: int) -> int | None:
 
 
 def _gumbel(xp: Any, u: Any) -> Any:
-    """``-log(-log(u))``, the uniforms kept inside ``(0, 1)``: finite Gumbel noise."""
+    """Gumbel noise ``-log(-log(1 - u))``, the uniforms kept inside ``(0, 1)``: finite.
+
+    ``1 - u`` is uniform as ``u`` is; written so, the noise's upper tail (``G`` large: the only
+    way a token far below the largest logit is drawn) comes from the small uniforms, which
+    hold all their digits (``-log1p(-u)``, of uniforms drawn with 53 random bits:
+    `xloss.adapters`), rather than from those just below 1, spaced by the dtype's ``eps``:
+    ``-log(-log(u))`` of float32 uniforms stops at 16.6, and its last few values are coarse,
+    so tokens 15 and more below the largest were drawn too rarely, and from 18.7 never."""
     info = xp.finfo(u.dtype)
     u = xp.clip(u, float(info.smallest_normal), 1.0 - float(info.eps))
-    return -xp.log(-xp.log(u))
+    return -xp.log(-xp.log1p(-u))
 
 
-def gumbel_argmax_xp(xp: Any, u: Any, x: Any, *, block: int | None = None) -> Any:
+def gumbel_argmax_xp(
+    xp: Any, u: Any, x: Any, *, block: int | None = None, shifted: bool = False
+) -> Any:
     """``n`` Gumbel-max draws along ``x``'s last axis, shaped ``(n, *batch)``, with the uniforms
     ``u``: of shape ``(n, *x.shape)`` for one level (``block=None``): ``argmax(x + G)``; of
-    shape ``(n, *batch, V / block + block)`` for two levels (see `sample`)."""
+    shape ``(n, *batch, V / block + block)`` for two levels (see `sample`).
+
+    The logits meet the noise shifted by a maximum (their row's in one level, unless
+    ``shifted`` says they are already; their block's in two): ``x + G`` of large logits loses
+    the noise's digits (near ``1e7`` float32 logits are spaced by 1: a million draws of four
+    tokens were off by chi-square p ~ 1e-60)."""
     if block is None:
+        if not shifted:
+            x = x - shift_xp(xp, x, -1)
         return xp.argmax(x + _gumbel(xp, u), axis=-1)
     *batch, vocabulary = x.shape
     blocks, rows, n = vocabulary // block, math.prod(batch), u.shape[0]
@@ -133,6 +154,7 @@ def gumbel_argmax_xp(xp: Any, u: Any, x: Any, *, block: int | None = None) -> An
     index = xp.expand_dims(chosen * block, axis=-1) + offsets  # (n, rows, block)
     index = xp.reshape(xp.permute_dims(index, (1, 0, 2)), (rows, n * block))
     picked = xp.reshape(xp.take_along_axis(x, index, axis=-1), (rows, n, block))
+    picked = picked - shift_xp(xp, picked, -1)
     within = xp.argmax(xp.permute_dims(picked, (1, 0, 2)) + noise[..., blocks:], axis=-1)
     return xp.reshape(chosen * block + within, (n, *batch))
 
@@ -145,14 +167,21 @@ def uniforms_shape(x: Any, n: int, block: int | None) -> tuple[Any, ...]:
 
 
 def gumbel_sample_xp(
-    xp: Any, rng: Any, x: Any, *, n: int, uniform: Any, block: int | None = None
+    xp: Any,
+    rng: Any,
+    x: Any,
+    *,
+    n: int,
+    uniform: Any,
+    block: int | None = None,
+    shifted: bool = False,
 ) -> Any:
     """`gumbel_argmax_xp` with the uniforms of ``uniform`` (an adapter's ``random_uniform``):
     the draw and the argmax in one body, so that a compiling backend (JAX) fuses them."""
     # Samples lead, so the uniforms' shape ends with x's batch shape (what an adapter needs to
     # fill in dimensions unknown while tracing); in one level x broadcasts against them as is.
     u = uniform(rng, uniforms_shape(x, n, block), x.dtype, x)
-    return gumbel_argmax_xp(xp, u, x, block=block)
+    return gumbel_argmax_xp(xp, u, x, block=block, shifted=shifted)
 
 
 def sample(
@@ -199,16 +228,21 @@ def sample(
     while tracing, and Dask arrays take one level. The draws for a seed depend on which way
     was taken.
 
-    Uniforms are drawn in the compute dtype (float32 for half-precision and float32 logits,
-    float64 for float64) and clipped to ``[tiny, 1 - eps]``, so ``U`` is never exactly 0 or 1
-    and ``G`` stays finite. The uniforms' resolution bounds ``G``: float32 uniforms (23 or 24
-    random bits) give ``G`` between about -4.5 and 16.6, so in one level a token whose logit
-    (after temperature) is more than about 21 below another's is never drawn, where its exact
-    probability would be below ``exp(-21) = 8e-10``; in two levels the same holds between blocks'
-    totals and within a block, and a block whose every logit is more than 87-104 below the
-    row's largest (708-745 in float64: where ``exp`` underflows to 0, with or without
-    subnormals) is never drawn. Pass float64 logits for
-    float64 uniforms (``G`` up to about 37) where that far tail matters.
+    The logits meet the noise shifted by a maximum (their row's, or in two levels their
+    block's; at ``T = 1`` too: ``z + G`` of logits near ``1e7``, spaced by 1 in float32, would
+    lose the noise's digits).
+    Uniforms are drawn with 53 random bits (64 for JAX's float32) and rounded to the compute
+    dtype (float32 for half-precision and float32 logits, float64 for float64), clipped to
+    ``[tiny, 1 - eps]``, and ``G = -log(-log1p(-U))``: the noise's upper tail, the only way a
+    token far below the largest is drawn, comes from the small uniforms, which keep all their
+    digits. (Float32 uniforms, 24 bits, as in ``jax.random.categorical``, stop ``G`` at 16.6
+    and draw tokens 15 and more below the largest too rarely: 50,000 tokens 17 below it hold
+    0.2% of the mass, and were drawn at a fifth of that.) ``G`` then lies between about -2.8
+    (-3.6 in float64) and 36.7, so a token more than about 39 below the largest logit, whose
+    exact probability is below ``exp(-39) = 1e-17``, is never drawn; in two levels the same
+    holds between blocks' totals and within a block, and a block whose every logit is more
+    than 87-104 below the row's largest (708-745 in float64: where ``exp`` underflows to 0,
+    with or without subnormals) is never drawn.
 
     **Randomness.** ``rng`` is an int seed in ``[0, 2**32 - 1]`` on every backend, or the
     backend's own generator; the same seed on the same backend gives the same draw (backends
@@ -220,9 +254,10 @@ def sample(
       never split: pass a fresh key (``jax.random.split``) to each call.
     - PyTorch: ``torch.Generator`` on the logits' device type; a seed means
       ``torch.Generator(device).manual_seed(seed)``.
-    - TensorFlow: ``tf.random.Generator``; a seed draws exactly what
-      ``tf.random.Generator.from_seed(seed)`` would, statelessly (no ``tf.Variable`` is
-      created, so it also works inside ``tf.function``).
+    - TensorFlow: ``tf.random.Generator``; a seed draws what ``tf.random.stateless_uniform``
+      draws for ``seed=(seed, 0)`` (no ``tf.Variable`` is created, so it also works inside
+      ``tf.function``). Not ``tf.random.Generator.from_seed(seed)``, whose consecutive seeds
+      draw overlapping streams, one shifted by a few numbers.
     - Any other Array-API library (array-api-strict, CuPy, ...): the standard has no random
       numbers, so the uniforms are drawn with NumPy (``np.random.default_rng(seed)`` or a given
       ``np.random.Generator``) on the host and converted with ``xp.asarray(..., device=...)``.
@@ -239,17 +274,21 @@ def sample(
             the index of the largest logit (ties: lower index first; NaN ranks highest, as in
             `xloss.top_k`) repeated ``num_samples`` times; no randomness is consumed and
             ``top_k``/``top_p`` change nothing (the largest logit always survives them).
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked;
+            both the draw and the greedy answer are computed, and a traced 0 gives the latter.
         top_k: keep the ``top_k`` largest logits (ties at the threshold survive), in
             ``[1, logits.shape[axis]]``; ``None``: no top-k filter.
         top_p: nucleus filter, in ``(0, 1]``; ``None`` or 1: no top-p filter.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         num_samples: draws per distribution, ``>= 1``.
         axis: the vocabulary axis.
 
     Returns:
         Integer indices into ``axis``, of shape ``batch + (num_samples,)`` where ``batch`` is
         ``logits.shape`` without ``axis``; the caller's array type and device, in the library's
-        default index dtype. Rows with NaN, or with every logit ``-inf``, have no distribution:
-        their indices are unspecified.
+        default index dtype. A single ``+inf`` logit takes all the probability: it is always
+        drawn. Rows with NaN, with more than one ``+inf``, or with every logit ``-inf`` have no
+        distribution: their indices are unspecified.
 
     Raises:
         TypeError: non-floating ``logits``; ``rng`` is not an int or this backend's generator;
@@ -277,23 +316,34 @@ def sample(
     k = None if top_k is None else check_k(top_k, x.shape[axis], name="top_k")
     p = None if top_p is None else _check_top_p(top_p)
     n = check_k(num_samples, None, name="num_samples")
+    check_traced(ns.backend.name, "logits", temperature=t, top_p=p)
     rng = _check_rng(rng, adapter, x, ns.backend.name)
 
     last = x.ndim - 1
     if axis != last:
         x = xp.moveaxis(x, axis, last)
     indexing = index_dtype(xp)
-    if t == 0:
+    greedy = None
+    if traced(t) or t == 0:
         best = _top_k(x, 1, axis=last).indices  # (*batch, 1), ties lower index first
         if best.dtype != indexing:
             best = xp.astype(best, indexing)
-        return _repeat_last(xp, best, n, adapter.device(x))
+        greedy = _repeat_last(xp, best, n, adapter.device(x))
+        if not traced(t):
+            return greedy
 
-    if t != 1:  # shifted first: x / t overflows (1e30 / 1e-9: every token inf, a tie)
+    # A traced 0 draws, and its draw is replaced by the greedy one below. Shifted first: x / t
+    # overflows (1e30 / 1e-9: every token inf, a tie); at t = 1 the draw shifts (see
+    # `gumbel_argmax_xp`), where a pass over the logits is saved in two levels.
+    shifted = traced(t) or t != 1
+    if traced(t):
+        some = xp.where(t == 0, xp.ones_like(t), t)
+        x = shifted_by_temperature(xp, x, some, last)
+    elif t != 1:
         x = shifted_by_temperature(xp, x, t, last)
     if k is not None:
         x = top_k_filter_xp(xp, x, k, last, -math.inf)
-    if p is not None and p < 1:
+    if p is not None and (traced(p) or p < 1):  # a traced 1 keeps every token: see the body
         x = _fast.run(
             adapter, "top_p", top_p_filter_xp, xp, x, p=p, axis=last, min_keep=1,
             fill_value=-math.inf,
@@ -307,13 +357,16 @@ def sample(
     if adapter.DRAWS_IN_KERNEL:  # JAX: the draw compiles with the argmax
         drawn = _fast.run(
             adapter, "gumbel_sample", gumbel_sample_xp, xp, rng, x, n=n, uniform=uniform,
-            block=block,
+            block=block, shifted=shifted,
         )  # fmt: skip
     else:
         # The draw on its own, first: torch.compile cannot trace a torch.Generator, and a graph
         # break here, rather than inside the body, leaves one compiled graph after it.
         u = uniform(rng, uniforms_shape(x, n, block), x.dtype, x)
-        drawn = _fast.run(adapter, "gumbel_argmax", gumbel_argmax_xp, xp, u, x, block=block)
+        drawn = _fast.run(
+            adapter, "gumbel_argmax", gumbel_argmax_xp, xp, u, x, block=block, shifted=shifted
+        )
     if drawn.ndim > 1:
         drawn = xp.moveaxis(drawn, 0, -1)
-    return drawn if drawn.dtype == indexing else xp.astype(drawn, indexing)
+    drawn = drawn if drawn.dtype == indexing else xp.astype(drawn, indexing)
+    return drawn if greedy is None else xp.where(t == 0, greedy, drawn)

@@ -19,28 +19,144 @@ REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "
 
 
 def as_int(value: Any, name: str, *, what: str = "an int") -> int:
-    """``value`` as a Python int; bools and floats are refused (``True`` is no axis)."""
+    """``value`` as a Python int; bools and floats are refused (``True`` is no axis). A traced
+    JAX value is refused with the way out: an int option sets shapes or indices, which must be
+    known while tracing."""
+    if is_jax_tracer(value):
+        raise TypeError(
+            f"`{name}` must be {what} known while tracing; received a traced JAX value "
+            f"({_describe_tracer(value)}). It decides shapes or indices, which `jax.jit` cannot "
+            f"trace: {_STATIC}"
+        )
     if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise TypeError(f"`{name}` must be {what}; received {value!r} ({type(value).__name__}).")
     return operator.index(value)
 
 
-def as_number(value: Any, name: str, *, what: str = "a number", hint: str = "") -> float:
-    """``value`` as a float: a number, not a string (which ``float`` would read) or a bool."""
+_STATIC = (
+    "pass a Python number, or make that argument of your jitted function static "
+    "(`jax.jit(f, static_argnums=...)` or `static_argnames=...`)."
+)
+
+
+def is_jax_tracer(value: Any) -> bool:
+    """Whether ``value`` is a JAX tracer (under ``jax.jit``, ``grad``, ``vmap``, ...): an array
+    whose value Python cannot read. JAX is not imported for it."""
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(value, jax.core.Tracer)
+
+
+def _describe_tracer(value: Any) -> str:
+    return f"{type(value).__name__} of dtype {value.dtype} and shape {tuple(value.shape)}"
+
+
+def traced(value: Any) -> bool:
+    """Whether a checked float option is a traced JAX scalar (see `as_number`'s ``traceable``)
+    rather than a Python number: bodies never test its value in Python, and take the branch
+    that is right for every value (a traced 0 is not assumed to be 0)."""
+    return not isinstance(value, (int, float))
+
+
+def option_like(xp: Any, value: Any, like: Any) -> Any:
+    """An option (a number, or a scalar computed from one) where it meets the array ``like``:
+    a Python number as it is, which takes ``like``'s dtype (as JAX's weakly typed scalars do,
+    and the arguments JAX's kernels make of them); a traced scalar converted to ``like``'s
+    dtype, rounded as the Python number would be, so that a float64 one neither promotes a
+    float32 computation nor compares in another precision."""
+    if isinstance(value, (int, float)):
+        return value
+    return value if value.dtype == like.dtype else xp.astype(value, like.dtype)
+
+
+def as_number(
+    value: Any,
+    name: str,
+    *,
+    what: str = "a number",
+    hint: str = "",
+    traceable: bool = False,
+) -> Any:
+    """``value`` as a float: a number, not a string (which ``float`` would read) or a bool.
+
+    With ``traceable``, a 0-d traced JAX value of a real dtype (a hyperparameter passed as an
+    argument of ``jax.jit``, or differentiated by ``jax.grad``) is returned as it is: its value
+    is unknown, so no range check can run on it (the callers check only Python numbers). A
+    concrete JAX, NumPy or torch scalar is read as a Python float, as before."""
+    if is_jax_tracer(value):
+        if traceable:
+            return _traced_scalar(value, name, what=what, hint=hint)
+        raise TypeError(
+            f"`{name}` must be {what} known while tracing; received a traced JAX value "
+            f"({_describe_tracer(value)}). This option cannot be traced: {_STATIC}{hint}"
+        )
     try:
         if isinstance(value, (str, bytes, bool)):
             raise TypeError
         return float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be {what}; received {value!r}.{hint}") from None
+        advice = _number_advice(value, traceable=traceable)
+        raise TypeError(f"`{name}` must be {what}; received {value!r}.{hint}{advice}") from None
 
 
-def in_unit_interval(value: Any, name: str, *, hint: str = "") -> float:
-    """``value`` as a float in [0, 1]."""
-    number = as_number(value, name, what="a number in [0, 1]")
+def _traced_scalar(value: Any, name: str, *, what: str, hint: str) -> Any:
+    """A traced JAX option: one number (0-d) of a real dtype, returned as it is."""
+    jnp = sys.modules["jax"].numpy
+    if value.ndim != 0:
+        raise TypeError(
+            f"`{name}` must be {what}: one number; received a traced JAX array "
+            f"({_describe_tracer(value)}). Pass a 0-d value (e.g. `p[i]`), one call per value, "
+            f"or `jax.vmap` over the calls.{hint}"
+        )
+    if not (jnp.issubdtype(value.dtype, jnp.floating) or jnp.issubdtype(value.dtype, jnp.integer)):
+        raise TypeError(
+            f"`{name}` must be {what}; received a traced JAX value ({_describe_tracer(value)}). "
+            f"Pass a floating-point (or integer) value.{hint}"
+        )
+    return value
+
+
+def _number_advice(value: Any, *, traceable: bool) -> str:
+    """What to do instead, for an array that cannot be read as one number."""
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return ""
+    tf = sys.modules.get("tensorflow")
+    eager = getattr(getattr(tf, "__internal__", None), "EagerTensor", ())
+    if tf is not None and isinstance(value, tf.Tensor) and not isinstance(value, eager):
+        also = " (JAX's traced values are taken as they are; TensorFlow's are not)"
+        return (
+            f" A TensorFlow tensor inside `tf.function` has no value to read: pass a Python "
+            f"number{also if traceable else ''}."
+        )
+    if len(tuple(shape)) != 0:
+        return f" Pass one number, not an array of shape {tuple(shape)}."
+    return ""
+
+
+def in_unit_interval(value: Any, name: str, *, hint: str = "", traceable: bool = False) -> Any:
+    """``value`` as a float in [0, 1]; with ``traceable``, a traced JAX scalar as it is,
+    unchecked (see `as_number`)."""
+    number = as_number(value, name, what="a number in [0, 1]", traceable=traceable)
+    if traced(number):
+        return number
     if not 0.0 <= number <= 1.0:
         raise ValueError(f"`{name}` must be in [0, 1]; received {value!r}.{hint}")
     return number
+
+
+def check_traced(backend: str, array: str, **options: Any) -> None:
+    """A ``TypeError`` where a traced JAX option (or a tuple holding one) meets arrays of
+    another library (``backend``, the name of ``array``'s): only JAX computes with it."""
+    if backend == "jax":
+        return
+    for name, value in options.items():
+        values = value if isinstance(value, tuple) else (value,)
+        if any(is_jax_tracer(v) for v in values):
+            raise TypeError(
+                f"`{name}` is a traced JAX value but `{array}` is not a JAX array ({backend}): "
+                f"a traced option computes only with JAX arrays. Convert `{array}` to JAX "
+                f"(`jnp.asarray`), or pass `{name}` as a Python number."
+            )
 
 
 def check_axis(axis: Any, *, name: str = "axis") -> int:
@@ -76,9 +192,10 @@ def check_classes(
         )
 
 
-def check_label_smoothing(label_smoothing: Any) -> float:
+def check_label_smoothing(label_smoothing: Any) -> Any:
+    """``label_smoothing`` as a float in [0, 1], or a traced JAX scalar as it is (unchecked)."""
     hint = " 0 disables smoothing; 0.1 is a common choice."
-    return in_unit_interval(label_smoothing, "label_smoothing", hint=hint)
+    return in_unit_interval(label_smoothing, "label_smoothing", hint=hint, traceable=True)
 
 
 def check_flag(value: Any, name: str, *, hint: str = "") -> bool:
@@ -87,6 +204,8 @@ def check_flag(value: Any, name: str, *, hint: str = "") -> bool:
     np = sys.modules.get("numpy")
     if isinstance(value, bool) or (np is not None and isinstance(value, np.bool_)):
         return bool(value)
+    if is_jax_tracer(value):
+        hint += f" It cannot be traced: {_STATIC.replace('a Python number', 'True or False')}"
     raise TypeError(f"`{name}` must be True or False; received {value!r}.{hint}")
 
 

@@ -14,7 +14,15 @@ from typing import Any
 from xloss import _checks
 from xloss._activations import softplus_parts
 from xloss._dispatch import Namespace, _is_value, as_array, backend_of, resolve
-from xloss._validation import _check_real, _to_compute, as_int, check_classes, index_dtype, is_kind
+from xloss._validation import (
+    _check_real,
+    _to_compute,
+    as_int,
+    check_classes,
+    index_dtype,
+    is_jax_tracer,
+    is_kind,
+)
 
 Shape = tuple[Any, ...]
 
@@ -142,9 +150,15 @@ def check_unit(value: Any, name: str, *, hint: str = "") -> float:
     """
     number = _real_number(value)
     if number is None:
+        advice = ""
+        if is_jax_tracer(value):  # torch's float arguments are numbers: no traced value
+            advice = (
+                " A traced JAX value cannot be taken here: pass a Python number, or make that "
+                "argument of your jitted function static (`jax.jit(f, static_argnums=...)`)."
+            )
         raise TypeError(
             f"`{name}` must be a float in [0, 1] (a Python or NumPy number, or a 0-d torch "
-            f"tensor); received {_describe(value)}."
+            f"tensor); received {_describe(value)}.{advice}"
         )
     if not 0.0 <= number <= 1.0:
         raise ValueError(f"`{name}` must be in [0, 1]; received {value!r}.{hint}")

@@ -361,6 +361,7 @@ class CategoricalCrossentropy(_KerasLoss, _loss_classes.CategoricalCrossentropy)
     Args:
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1]; targets become ``y * (1 - ls) + ls / C``.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the class axis.
         reduction: ``"sum_over_batch_size"`` (default), ``"mean"``, ``"sum"``,
             ``"mean_with_sample_weight"`` or ``None``/``"none"``.
@@ -448,6 +449,7 @@ class BinaryCrossentropy(_KerasLoss, _loss_classes.BinaryCrossentropy):
     Args:
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1]; targets become ``z * (1 - ls) + 0.5 * ls``.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the axis averaged over per sample.
         reduction: as for `CategoricalCrossentropy`.
         name: the loss's name (``loss.name``); None gives the default.
@@ -489,9 +491,12 @@ class BinaryFocalCrossentropy(_KerasLoss, _focal.BinaryFocalCrossentropy):
         apply_class_balancing: whether to weigh class 1 by ``alpha`` and class 0 by
             ``1 - alpha``.
         alpha: in [0, 1]; used only with ``apply_class_balancing``.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         gamma: the focusing parameter, >= 0.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the axis averaged over per sample.
         reduction: as for `CategoricalCrossentropy`.
         name: the loss's name (``loss.name``); None gives the default.
@@ -540,9 +545,12 @@ class CategoricalFocalCrossentropy(_KerasLoss, _focal.CategoricalFocalCrossentro
 
     Args:
         alpha: the weight of every class (a number), or one weight per class (a sequence).
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         gamma: the focusing parameter, >= 0.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the class axis.
         reduction: as for `CategoricalCrossentropy`.
         name: the loss's name (``loss.name``); None gives the default.
@@ -598,6 +606,7 @@ def categorical_crossentropy(
         y_pred: logits or probabilities, real floating point.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the class axis.
 
     Returns:
@@ -683,6 +692,7 @@ def binary_crossentropy(
         y_pred: logits or probabilities, real floating point.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the axis averaged over.
 
     Returns:
@@ -727,9 +737,12 @@ def binary_focal_crossentropy(
         apply_class_balancing: whether to weigh class 1 by ``alpha`` and class 0 by
             ``1 - alpha``.
         alpha: in [0, 1]; used only with ``apply_class_balancing``.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         gamma: the focusing parameter, >= 0.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the axis averaged over.
 
     Returns:
@@ -779,9 +792,12 @@ def categorical_focal_crossentropy(
         y_true: one-hot or soft targets with ``y_pred``'s shape.
         y_pred: logits or probabilities, real floating point.
         alpha: the weight of every class (a number), or one weight per class (a sequence).
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         gamma: the focusing parameter, >= 0.
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         from_logits: whether ``y_pred`` holds logits rather than probabilities.
         label_smoothing: in [0, 1].
+            Or a traced JAX scalar (a ``jax.jit`` argument): a traced value is not range-checked.
         axis: the class axis.
 
     Returns:
