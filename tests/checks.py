@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import ml_dtypes
@@ -90,3 +91,22 @@ def compiled_grad_of(backend, fn, x: np.ndarray) -> np.ndarray:
         return tape.gradient(out, a)
 
     return gradient(tf.constant(x)).numpy()
+
+
+class JaxCompilations(list):
+    """Inside its ``with`` block, collects an entry for each XLA program JAX compiles."""
+
+    _EVENT = "/jax/core/compile/backend_compile_duration"
+
+    def _listen(self, event, duration, **kwargs):
+        if event == self._EVENT:
+            self.append(event)
+
+    def __enter__(self):
+        importlib.import_module("jax.monitoring").register_event_duration_secs_listener(
+            self._listen
+        )
+        return self
+
+    def __exit__(self, *exc):
+        importlib.import_module("jax.monitoring").unregister_event_duration_listener(self._listen)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import reference as ref
 from backends import need
-from checks import tolerance
+from checks import JaxCompilations, tolerance
 
 import xloss
 
@@ -286,25 +286,6 @@ def _parts(result):
     return tuple(result) if isinstance(result, tuple) else (result,)
 
 
-class _JaxCompilations(list):
-    """Inside its ``with`` block, collects an entry for each XLA program JAX compiles."""
-
-    _EVENT = "/jax/core/compile/backend_compile_duration"
-
-    def _listen(self, event, duration, **kwargs):
-        if event == self._EVENT:
-            self.append(event)
-
-    def __enter__(self):
-        importlib.import_module("jax.monitoring").register_event_duration_secs_listener(
-            self._listen
-        )
-        return self
-
-    def __exit__(self, *exc):
-        importlib.import_module("jax.monitoring").unregister_event_duration_listener(self._listen)
-
-
 _STREAM_X = np.random.default_rng(8).normal(scale=3.0, size=(6, 13)).astype(np.float32)
 _STREAM_PROBS = np.exp(_STREAM_X) / np.exp(_STREAM_X).sum(-1, keepdims=True)
 _STREAM_ONE_HOT = np.eye(13, dtype=np.float32)[[0, 3, 5, 7, 12, 2]]
@@ -411,7 +392,7 @@ def test_jax_option_values_share_one_program(backend, call, dtype, x64):
     with backend.x64() if x64 else contextlib.nullcontext():
         x = jax.numpy.asarray(inputs).astype(dtype)
         fn(x, first)  # compiles the programs for this shape
-        with _JaxCompilations() as compiled:
+        with JaxCompilations() as compiled:
             got = [fn(x, v) for v in values]
         with xloss.fast_paths(False):
             want = [fn(x, v) for v in values]

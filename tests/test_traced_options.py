@@ -22,6 +22,7 @@ import importlib
 import numpy as np
 import pytest
 from backends import need
+from checks import JaxCompilations
 
 import xloss
 
@@ -301,25 +302,6 @@ def test_per_class_alpha_as_a_traced_array(backend):
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=tol, atol=tol)
 
 
-class _JaxCompilations(list):
-    """Inside its ``with`` block, collects an entry for each XLA program JAX compiles."""
-
-    _EVENT = "/jax/core/compile/backend_compile_duration"
-
-    def _listen(self, event, duration, **kwargs):
-        if event == self._EVENT:
-            self.append(event)
-
-    def __enter__(self):
-        monitoring = importlib.import_module("jax.monitoring")
-        monitoring.register_event_duration_secs_listener(self._listen)
-        return self
-
-    def __exit__(self, *exc):
-        monitoring = importlib.import_module("jax.monitoring")
-        monitoring.unregister_event_duration_listener(self._listen)
-
-
 @pytest.mark.backends("jax")
 @pytest.mark.parametrize("case", CASES)
 def test_one_program_for_every_value(backend, case):
@@ -329,7 +311,7 @@ def test_one_program_for_every_value(backend, case):
     jitted = jax.jit(fn)
     first, *others = (*values, *special)
     jitted(x, first)
-    with _JaxCompilations() as compiled:
+    with JaxCompilations() as compiled:
         for value in others:
             jitted(x, value)
     assert not compiled, f"{len(compiled)} programs compiled for {len(others)} new values"
