@@ -109,8 +109,9 @@ TRACED = {
 compiled into it: with a constant, each new value was a new program, compiled (50-350 ms a
 call) and kept for good (top-p over 100 distinct ``p``: 390 ms a call, +280 MiB). As
 arguments they are weakly typed scalars: they take the dtype of the arrays they meet, as the
-Python float did, and with the same rounding, so the same bits, since each meets an array
-first (``mass_above >= p``, ``p * max``, ``alpha * terms``, ``full_like(x, fill_value)``).
+Python float did, and with the same rounding, so the same values (to an ulp: XLA compiles an
+argument into other code than a constant, 1 ulp in some float32 focal losses), since each meets
+an array first (``mass_above >= p``, ``p * max``, ``alpha * terms``, ``full_like(x, fill_value)``).
 Their bodies never branch on them in Python.
 
 Static, for those bits, stay: options combined with other numbers before they meet an array

@@ -231,15 +231,17 @@ def sample(
     The logits meet the noise shifted by a maximum (their row's, or in two levels their
     block's; at ``T = 1`` too: ``z + G`` of logits near ``1e7``, spaced by 1 in float32, would
     lose the noise's digits).
-    Uniforms are drawn with 53 random bits (64 for JAX's float32) and rounded to the compute
+    Uniforms are drawn with 53 random bits (64 for JAX's float32; 24 on Apple's MPS, which
+    has no float64) and rounded to the compute
     dtype (float32 for half-precision and float32 logits, float64 for float64), clipped to
     ``[tiny, 1 - eps]``, and ``G = -log(-log1p(-U))``: the noise's upper tail, the only way a
     token far below the largest is drawn, comes from the small uniforms, which keep all their
     digits. (Float32 uniforms, 24 bits, as in ``jax.random.categorical``, stop ``G`` at 16.6
     and draw tokens 15 and more below the largest too rarely: 50,000 tokens 17 below it hold
     0.2% of the mass, and were drawn at a fifth of that.) ``G`` then lies between about -2.8
-    (-3.6 in float64) and 36.7, so a token more than about 39 below the largest logit, whose
-    exact probability is below ``exp(-39) = 1e-17``, is never drawn; in two levels the same
+    (-3.6 in float64) and 36.7 (44.4 for JAX's float32), so a token more than about 39 (47)
+    below the largest logit, whose exact probability is below ``exp(-39) = 1e-17``, is never
+    drawn; in two levels the same
     holds between blocks' totals and within a block, and a block whose every logit is more
     than 87-104 below the row's largest (708-745 in float64: where ``exp`` underflows to 0,
     with or without subnormals) is never drawn.
@@ -254,8 +256,9 @@ def sample(
       never split: pass a fresh key (``jax.random.split``) to each call.
     - PyTorch: ``torch.Generator`` on the logits' device type; a seed means
       ``torch.Generator(device).manual_seed(seed)``.
-    - TensorFlow: ``tf.random.Generator``; a seed draws what ``tf.random.stateless_uniform``
-      draws for ``seed=(seed, 0)`` (no ``tf.Variable`` is created, so it also works inside
+    - TensorFlow: ``tf.random.Generator`` (its ``uniform_full_int`` bits); a seed draws from the
+      bits ``tf.random.stateless_uniform(shape, seed=(seed, 0), minval=None, maxval=None,
+      dtype=tf.uint64)`` draws (no ``tf.Variable`` is created, so it also works inside
       ``tf.function``). Not ``tf.random.Generator.from_seed(seed)``, whose consecutive seeds
       draw overlapping streams, one shifted by a few numbers.
     - Any other Array-API library (array-api-strict, CuPy, ...): the standard has no random
@@ -286,9 +289,10 @@ def sample(
     Returns:
         Integer indices into ``axis``, of shape ``batch + (num_samples,)`` where ``batch`` is
         ``logits.shape`` without ``axis``; the caller's array type and device, in the library's
-        default index dtype. A single ``+inf`` logit takes all the probability: it is always
-        drawn. Rows with NaN, with more than one ``+inf``, or with every logit ``-inf`` have no
-        distribution: their indices are unspecified.
+        default index dtype. A single ``+inf`` logit takes all the probability and is drawn
+        (in two levels, unless another block holds a logit so large that its total overflows
+        too: above about 88 in float32). Rows with NaN, with more than one ``+inf``, or with
+        every logit ``-inf`` have no distribution: their indices are unspecified.
 
     Raises:
         TypeError: non-floating ``logits``; ``rng`` is not an int or this backend's generator;
