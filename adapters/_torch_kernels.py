@@ -424,7 +424,7 @@ def _top_p(
         return x
     torch = sys.modules["torch"]
     ranked, order = torch.sort(x, dim=axis, descending=True, stable=True)
-    removed = top_p_removed(xp, ranked, p, min_keep, axis)
+    removed = top_p_removed(xp, ranked, p, min_keep, axis, widen=False)  # torch.cumsum: double
     kept = torch.sum(~removed, dim=axis, keepdim=True)
     remove = _positions(xp, ranked, axis) >= kept  # in the sort's order
     # Out of place: every entry is written (order is a permutation), and unlike scatter_ it
