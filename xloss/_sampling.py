@@ -230,21 +230,19 @@ def sample(
 
     The logits meet the noise shifted by a maximum (their row's, or in two levels their
     block's; at ``T = 1`` too: ``z + G`` of logits near ``1e7``, spaced by 1 in float32, would
-    lose the noise's digits).
-    Uniforms are drawn with 53 random bits (64 for JAX's float32; 24 on Apple's MPS, which
-    has no float64) and rounded to the compute
-    dtype (float32 for half-precision and float32 logits, float64 for float64), clipped to
-    ``[tiny, 1 - eps]``, and ``G = -log(-log1p(-U))``: the noise's upper tail, the only way a
-    token far below the largest is drawn, comes from the small uniforms, which keep all their
-    digits. (Float32 uniforms, 24 bits, as in ``jax.random.categorical``, stop ``G`` at 16.6
-    and draw tokens 15 and more below the largest too rarely: 50,000 tokens 17 below it hold
-    0.2% of the mass, and were drawn at a fifth of that.) ``G`` then lies between about -2.8
-    (-3.6 in float64) and 36.7 (44.4 for JAX's float32), so a token more than about 39 (47)
-    below the largest logit, whose exact probability is below ``exp(-39) = 1e-17``, is never
-    drawn; in two levels the same
-    holds between blocks' totals and within a block, and a block whose every logit is more
-    than 87-104 below the row's largest (708-745 in float64: where ``exp`` underflows to 0,
-    with or without subnormals) is never drawn.
+    lose the noise's digits). Uniforms are drawn with 53 random bits (64 for JAX's float32; 24
+    on Apple's MPS, which has no float64) and rounded to the compute dtype (float32 for
+    half-precision and float32 logits, float64 for float64), clipped to ``[tiny, 1 - eps]``,
+    and ``G = -log(-log1p(-U))``: the noise's upper tail, the only way a token far below the
+    largest is drawn, comes from the small uniforms, which keep all their digits. (Float32
+    uniforms, 24 bits, as in ``jax.random.categorical``, stop ``G`` at 16.6 and draw tokens 15
+    and more below the largest too rarely: 50,000 tokens 17 below it hold 0.2% of the mass,
+    and were drawn at a fifth of that.) ``G`` then lies between about -2.8 (-3.6 in float64)
+    and 36.7 (44.4 for JAX's float32), so a token more than about 39 (47) below the largest
+    logit, whose exact probability is below ``exp(-39) = 1e-17``, is never drawn; in two
+    levels the same holds between blocks' totals and within a block, and a block whose every
+    logit is more than 87-104 below the row's largest (708-745 in float64: where ``exp``
+    underflows to 0, with or without subnormals) is never drawn.
 
     **Randomness.** ``rng`` is an int seed in ``[0, 2**32 - 1]`` on every backend, or the
     backend's own generator; the same seed on the same backend gives the same draw (backends
