@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from xloss.adapters.tensorflow import on_cpu, watched
+from xloss.adapters.tensorflow import ints, on_cpu, watched
 
 from xloss._losses import EPSILON
 from xloss._validation import to_compute
@@ -297,43 +297,48 @@ def _clip(tf: Any, p: Any) -> Any:
     return tf.raw_ops.Minimum(x=tf.raw_ops.Maximum(x=p, y=EPSILON), y=1.0 - EPSILON)
 
 
-def _gumbel_argmax(u: Any, x: Any, *, block: int | None, xp: Any, **_: Any) -> Any:
-    """`sample`'s two-level Gumbel-max draw (``xloss._sampling.gumbel_argmax_xp``) in raw ops:
-    eagerly the generic body's Python costs about 1 ms a call, more than the draw of 8 x 32000
-    logits. The generic body's draws, but where two blocks' noisy masses come within rounding
-    of each other (see the softmax below)."""
-    if block is None:
-        return None
+def _gumbel_argmax(
+    u: Any, x: Any, *, block: int | None, xp: Any, shifted: bool = False, **_: Any
+) -> Any:
+    """`sample`'s Gumbel-max draw (``xloss._sampling.gumbel_argmax_xp``) in raw ops: eagerly
+    the generic body's Python costs about 1 ms a call in two levels, more than the draw of 8 x
+    32000 logits, and 40 us of 110 us in one level on 8 x 10. One level gives the generic
+    body's draws, bit for bit; two give them but where two blocks' noisy masses come within
+    rounding of each other (see the softmax below)."""
     tf = sys.modules["tensorflow"]
     raw = tf.raw_ops
+    info = xp.finfo(u.dtype)
+    u = raw.Minimum(x=raw.Maximum(x=u, y=float(info.smallest_normal)), y=1.0 - float(info.eps))
+    neg_noise = raw.Log(x=raw.Neg(x=raw.Log1p(x=raw.Neg(x=u))))  # as `_neg_gumbel`
+    if block is None:
+        if not shifted:  # by the row's maximum, as `shift_xp`
+            top = raw.Max(input=x, axis=-1, keep_dims=True)
+            x = raw.Sub(x=x, y=raw.SelectV2(condition=raw.IsFinite(x=top), t=top, e=0.0))
+        return raw.ArgMax(input=raw.Sub(x=x, y=neg_noise), dimension=-1)
     *batch, vocabulary = x.shape
     blocks, rows, n = vocabulary // block, math.prod(batch), u.shape[0]
-    info = xp.finfo(u.dtype)
-    low = tf.constant(float(info.smallest_normal), u.dtype)
-    high = tf.constant(1.0 - float(info.eps), u.dtype)
-    u = raw.Reshape(tensor=raw.Minimum(x=raw.Maximum(x=u, y=low), y=high), shape=(n, rows, -1))
-    noise = raw.Neg(x=raw.Log(x=raw.Neg(x=raw.Log1p(x=raw.Neg(x=u)))))  # as `_gumbel`
-    first, second = raw.SplitV(value=noise, size_splits=[blocks, block], axis=-1, num_split=2)
-    x = raw.Reshape(tensor=x, shape=(rows, vocabulary))
+    neg_noise = raw.Reshape(tensor=neg_noise, shape=ints((n, rows, -1)))
+    first, second = raw.SplitV(value=neg_noise, size_splits=[blocks, block], axis=-1, num_split=2)
+    x = raw.Reshape(tensor=x, shape=ints((rows, vocabulary)))
     # The blocks' totals of softmax(x) rather than of exp(x - max): one fused op in place of
     # three passes (2048 x 8192: 6 ms against 11 ms); the same totals up to one common factor
     # per row, which no argmax sees, and rounding.
-    probs = raw.Reshape(tensor=raw.Softmax(logits=x), shape=(rows, blocks, block))
+    probs = raw.Reshape(tensor=raw.Softmax(logits=x), shape=ints((rows, blocks, block)))
     total = raw.Sum(input=probs, axis=-1)
     # A row with +inf, nan or only -inf has a nan softmax: its totals are the generic body's.
     finite = raw.IsFinite(x=raw.Sum(input=total, axis=-1, keep_dims=True))  # (rows, 1)
     total = tf.cond(
-        raw.All(input=finite, axis=[0, 1]),
+        raw.All(input=finite, axis=ints([0, 1])),
         lambda: total,
         lambda: raw.SelectV2(condition=finite, t=total, e=_exact_totals(tf, x, rows, blocks)),
     )
     some = raw.Greater(x=total, y=tf.zeros_like(total))
     mass = raw.Log(x=raw.SelectV2(condition=some, t=total, e=tf.ones_like(total)))
     mass = raw.SelectV2(condition=some, t=mass, e=tf.constant(-math.inf, mass.dtype))
-    chosen = raw.ArgMax(input=raw.AddV2(x=mass, y=first), dimension=-1)  # (n, rows)
+    chosen = raw.ArgMax(input=raw.Sub(x=mass, y=first), dimension=-1)  # (n, rows)
     picked = raw.GatherV2(  # (rows, n, block): each draw's block
-        params=raw.Reshape(tensor=x, shape=(rows, blocks, block)),
-        indices=raw.Transpose(x=chosen, perm=[1, 0]),
+        params=raw.Reshape(tensor=x, shape=ints((rows, blocks, block))),
+        indices=raw.Transpose(x=chosen, perm=ints([1, 0])),
         axis=1,
         batch_dims=1,
     )
@@ -341,11 +346,11 @@ def _gumbel_argmax(u: Any, x: Any, *, block: int | None, xp: Any, **_: Any) -> A
     picked = raw.Sub(
         x=picked, y=raw.SelectV2(condition=raw.IsFinite(x=top), t=top, e=tf.zeros_like(top))
     )
-    second = raw.Transpose(x=second, perm=[1, 0, 2])
-    within = raw.Transpose(x=raw.ArgMax(input=raw.AddV2(x=picked, y=second), dimension=-1),
-                           perm=[1, 0])  # fmt: skip
+    second = raw.Transpose(x=second, perm=ints([1, 0, 2]))
+    within = raw.Transpose(x=raw.ArgMax(input=raw.Sub(x=picked, y=second), dimension=-1),
+                           perm=ints([1, 0]))  # fmt: skip
     drawn = raw.AddV2(x=raw.Mul(x=chosen, y=tf.constant(block, chosen.dtype)), y=within)
-    return raw.Reshape(tensor=drawn, shape=(n, *batch))
+    return raw.Reshape(tensor=drawn, shape=ints((n, *batch)))
 
 
 def _exact_totals(tf: Any, x: Any, rows: int, blocks: int) -> Any:
@@ -354,7 +359,7 @@ def _exact_totals(tf: Any, x: Any, rows: int, blocks: int) -> Any:
     raw = tf.raw_ops
     top = raw.Max(input=x, axis=-1, keep_dims=True)
     shift = raw.SelectV2(condition=raw.IsFinite(x=top), t=top, e=tf.zeros_like(top))
-    e = raw.Reshape(tensor=raw.Exp(x=raw.Sub(x=x, y=shift)), shape=(rows, blocks, -1))
+    e = raw.Reshape(tensor=raw.Exp(x=raw.Sub(x=x, y=shift)), shape=ints((rows, blocks, -1)))
     return raw.Sum(input=e, axis=-1)
 
 

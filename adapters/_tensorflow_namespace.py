@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from xloss.adapters.tensorflow import ints
 
 from xloss._validation import INTERNED_DTYPES
 
@@ -254,7 +255,7 @@ def _reduction(op: Any) -> Any:
 
 
 def _axes(axis: Any) -> Any:
-    return list(axis) if isinstance(axis, tuple) else axis
+    return ints(axis) if isinstance(axis, tuple) else axis
 
 
 sum = _reduction(tf.reduce_sum)
@@ -286,7 +287,7 @@ def _arg(op: Any, x: Any, axis: Any, keepdims: builtins.bool) -> Any:
 
 
 def reshape(x: Any, /, shape: Sequence[int], *, copy: Any = None) -> Any:
-    return tf.reshape(x, shape)
+    return tf.reshape(x, ints(shape))
 
 
 def expand_dims(x: Any, /, *, axis: int = 0) -> Any:
@@ -294,11 +295,11 @@ def expand_dims(x: Any, /, *, axis: int = 0) -> Any:
 
 
 def squeeze(x: Any, /, axis: Any) -> Any:
-    return tf.squeeze(x, axis=_axes(axis))
+    return tf.squeeze(x, axis=list(axis) if isinstance(axis, tuple) else axis)  # an attribute
 
 
 def permute_dims(x: Any, /, axes: Sequence[int]) -> Any:
-    return tf.transpose(x, perm=list(axes))
+    return tf.transpose(x, perm=ints(axes))
 
 
 def moveaxis(x: Any, source: Any, destination: Any, /) -> Any:
@@ -308,7 +309,7 @@ def moveaxis(x: Any, source: Any, destination: Any, /) -> Any:
     order = [n for n in range(ndim) if n not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return tf.transpose(x, perm=order)
+    return tf.transpose(x, perm=ints(order))
 
 
 def stack(arrays: Sequence[Any], /, *, axis: int = 0) -> Any:

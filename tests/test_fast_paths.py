@@ -743,11 +743,24 @@ def test_top_p_agrees(backend, p, min_keep):
             np.testing.assert_array_equal(*(backend.to_numpy(d) for d in draws))
 
 
-def test_sample_agrees(backend):
-    """The same seed draws the same uniforms; the Gumbel argmax (jitted on JAX) picks alike."""
-    x = _masked()[[0, 2, 3, 4, 5]]  # no all--inf row: it has nothing to draw
-    fast, generic = _both(lambda a: xloss.sample(a, 3, num_samples=4), backend.asarray(x))
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_sample_agrees(backend, temperature, dtype, offset):
+    """The same seed draws the same uniforms; the one-level Gumbel argmax (jitted on JAX, in
+    raw ops on TensorFlow, also inside ``tf.function``) picks alike, bit for bit: shifted by
+    the row maximum itself at ``T = 1`` (large logits: the noise's digits), or already."""
+    if dtype not in FLOAT_DTYPES[backend.name]:
+        pytest.skip(f"{backend.name} has no {dtype}")
+    x = _masked()[[0, 2, 3, 4, 5]] + offset  # no all--inf row: it has nothing to draw
+    kwargs = {"num_samples": 40, "temperature": temperature}
+    fast, generic = _both(lambda a: xloss.sample(a, 3, **kwargs), backend.asarray(x, dtype))
     np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(generic))
+    if backend.name == "tensorflow":
+        import tensorflow as tf
+
+        traced = tf.function(lambda a: xloss.sample(a, 3, **kwargs))(backend.asarray(x, dtype))
+        np.testing.assert_array_equal(backend.to_numpy(traced), backend.to_numpy(generic))
 
 
 def test_two_level_sample_agrees(backend):

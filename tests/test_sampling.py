@@ -441,7 +441,7 @@ def test_large_logits_draw_as_their_shifted_values(backend, levels):
 
 
 def test_uniforms_keep_their_digits_near_zero(backend):
-    """The Gumbel noise's upper tail comes from the small uniforms (`_sampling._gumbel`), so
+    """The Gumbel noise's upper tail comes from the small uniforms (`_sampling._neg_gumbel`), so
     they must hold more than float32's 24 random bits (23 in JAX): with those, ``G`` stopped at
     16.6 (its last values coarse), and 50,256 tokens 17 below the largest, 0.2% of the mass,
     were drawn at a fifth of that."""
@@ -453,5 +453,5 @@ def test_uniforms_keep_their_digits_near_zero(backend):
     assert len(small) > 100
     assert np.any(small * 2.0**24 % 1.0 != 0.0), "the small uniforms are multiples of 2**-24"
     xp = xloss._dispatch.resolve(x=x).xp
-    noise = backend.to_numpy(_sampling._gumbel(xp, backend.asarray(np.array([1e-9, 0.5]))))
+    noise = -backend.to_numpy(_sampling._neg_gumbel(xp, backend.asarray(np.array([1e-9, 0.5]))))
     np.testing.assert_allclose(noise, -np.log(-np.log1p(-np.array([1e-9, 0.5]))), rtol=1e-6)

@@ -105,8 +105,9 @@ def gumbel_block(vocabulary: int, draws: int) -> int | None:
     return block
 
 
-def _gumbel(xp: Any, u: Any) -> Any:
-    """Gumbel noise ``-log(-log(1 - u))``, the uniforms kept inside ``(0, 1)``: finite.
+def _neg_gumbel(xp: Any, u: Any) -> Any:
+    """Gumbel noise negated, ``-G = log(-log(1 - u))``, the uniforms kept inside ``(0, 1)``:
+    finite. The draws subtract it (``x - (-G)``, bit for bit ``x + G``: one negation fewer).
 
     ``1 - u`` is uniform as ``u`` is; written so, the noise's upper tail (``G`` large: the only
     way a token far below the largest logit is drawn) comes from the small uniforms, which
@@ -116,7 +117,7 @@ def _gumbel(xp: Any, u: Any) -> Any:
     so tokens 15 and more below the largest were drawn too rarely, and from 18.7 never."""
     info = xp.finfo(u.dtype)
     u = xp.clip(u, float(info.smallest_normal), 1.0 - float(info.eps))
-    return -xp.log(-xp.log1p(-u))
+    return xp.log(-xp.log1p(-u))
 
 
 def gumbel_argmax_xp(
@@ -133,11 +134,11 @@ def gumbel_argmax_xp(
     if block is None:
         if not shifted:
             x = x - shift_xp(xp, x, -1)
-        return xp.argmax(x + _gumbel(xp, u), axis=-1)
+        return xp.argmax(x - _neg_gumbel(xp, u), axis=-1)
     *batch, vocabulary = x.shape
     blocks, rows, n = vocabulary // block, math.prod(batch), u.shape[0]
     x = xp.reshape(x, (rows, vocabulary))
-    noise = _gumbel(xp, xp.reshape(u, (n, rows, blocks + block)))
+    neg_noise = _neg_gumbel(xp, xp.reshape(u, (n, rows, blocks + block)))
     # The first level: a block, with the probability of its total, exp(x - max) summed (the
     # row's max: the blocks' own would cost NumPy a slow reduction of short rows). A block that
     # is all -inf (filtered), or whose every entry is below the max by more than exp's range
@@ -148,14 +149,14 @@ def gumbel_argmax_xp(
     some = total > 0
     mass = xp.log(xp.where(some, total, xp.ones_like(total)))
     mass = xp.where(some, mass, xp.full_like(mass, -math.inf))
-    chosen = xp.argmax(mass + noise[..., :blocks], axis=-1)  # (n, rows)
+    chosen = xp.argmax(mass - neg_noise[..., :blocks], axis=-1)  # (n, rows)
     # The second level: an entry of the chosen block, gathered for each draw.
     offsets = xp.arange(block, dtype=chosen.dtype, device=device_of(x))
     index = xp.expand_dims(chosen * block, axis=-1) + offsets  # (n, rows, block)
     index = xp.reshape(xp.permute_dims(index, (1, 0, 2)), (rows, n * block))
     picked = xp.reshape(xp.take_along_axis(x, index, axis=-1), (rows, n, block))
     picked = picked - shift_xp(xp, picked, -1)
-    within = xp.argmax(xp.permute_dims(picked, (1, 0, 2)) + noise[..., blocks:], axis=-1)
+    within = xp.argmax(xp.permute_dims(picked, (1, 0, 2)) - neg_noise[..., blocks:], axis=-1)
     return xp.reshape(chosen * block + within, (n, *batch))
 
 
