@@ -327,10 +327,22 @@ def take_along_axis(x: Any, indices: Any, /, *, axis: int = -1) -> Any:
     last = ndim - 1
     if axis != last:
         x, indices = moveaxis(x, axis, last), moveaxis(indices, axis, last)
-    batch = tf.shape(x)[:-1]
-    indices = tf.broadcast_to(indices, tf.concat([batch, tf.shape(indices)[-1:]], axis=0))
-    out = tf.gather(x, indices, axis=last, batch_dims=last)
+    indices = _batched_like(x, indices)
+    out = tf.raw_ops.GatherV2(params=x, indices=indices, axis=last, batch_dims=last)
     return moveaxis(out, last, axis) if axis != last else out
+
+
+def _batched_like(x: Any, indices: Any) -> Any:
+    """``indices`` broadcast to ``x``'s leading (batch) dimensions, as ``GatherV2`` takes them:
+    as they are where the static shapes already agree, to a static shape where both are known
+    (eagerly the runtime shapes' slicing and concatenation cost 140 us of a 160 us call on
+    8 x 10), else to the runtime shape."""
+    batch, given = x.shape[:-1], indices.shape
+    if batch.is_fully_defined() and given.is_fully_defined():
+        if batch == given[:-1]:
+            return indices
+        return tf.broadcast_to(indices, ints((*batch.as_list(), given[-1])))
+    return tf.broadcast_to(indices, tf.concat([tf.shape(x)[:-1], tf.shape(indices)[-1:]], axis=0))
 
 
 def argsort(

@@ -3,6 +3,7 @@ gradients, ``tf.function`` with unknown dimensions, ``tf.Variable`` and untouche
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import subprocess
 import sys
@@ -64,9 +65,19 @@ def test_arg_reduction_matches_numpy(name, axis, keepdims):
     [(0, (2, 4, 5)), (1, (3, 3, 5)), (-1, (3, 4, 3)), (1, (1, 6, 5)), (-1, (3, 1, 2))],
     ids=["axis0", "axis1", "axis-1", "axis1-broadcast-batch", "axis-1-broadcast-batch"],
 )
-def test_take_along_axis_matches_numpy(data, axis, index_shape):
+@pytest.mark.parametrize("traced", [False, True], ids=["eager", "unknown-shapes"])
+def test_take_along_axis_matches_numpy(data, axis, index_shape, traced):
+    """Eagerly the indices' batch dimensions are broadcast to a static shape (or not at all);
+    with unknown dimensions, to the runtime shape."""
     idx = np.random.default_rng(1).integers(0, data.shape[axis], size=index_shape)
-    out = xt.take_along_axis(tf.constant(data), tf.constant(idx), axis=axis)
+    take = functools.partial(xt.take_along_axis, axis=axis)
+    if traced:
+        specs = [
+            tf.TensorSpec([None] * 3, tf.as_dtype(data.dtype)),
+            tf.TensorSpec([None] * 3, tf.int64),
+        ]
+        take = tf.function(take, input_signature=specs)
+    out = take(tf.constant(data), tf.constant(idx))
     np.testing.assert_array_equal(out, np.take_along_axis(data, idx, axis=axis))
 
 
