@@ -5,11 +5,11 @@ turn Python scalars into tensors through ``torch.result_type``: under
 ``torch.compile(dynamic=True)`` both are graph breaks. ``torch.clamp`` takes Python bounds as
 they are. Its ``cumulative_sum`` looks the namespace up through an ``lru_cache``, which
 ``torch.compile`` warns about; ``torch.cumsum`` does not. torch has no gather and no
-comparison kernels for uint16/32/64: ``take_along_axis`` gathers their bits through the signed
-view of their width, and ``greater`` and ``argmax`` read signed keys that order like the
-values. ``take_along_axis`` is ``torch.gather`` where the shapes agree off the axis:
-``torch.take_along_dim`` broadcasts, and ``torch.compile`` specialises it on the batch size
-(one graph per size, until its recompile limit).
+comparison kernels for uint16/32/64, and no CUDA sort: ``take_along_axis`` gathers their bits
+through the signed view of their width, and ``greater``, ``argmax`` and ``argsort`` read
+signed keys that order like the values. ``take_along_axis`` is ``torch.gather`` where the
+shapes agree off the axis: ``torch.take_along_dim`` broadcasts, and ``torch.compile``
+specialises it on the batch size (one graph per size, until its recompile limit).
 """
 
 from __future__ import annotations
@@ -61,6 +61,11 @@ def greater(x1: Any, x2: Any, /) -> Any:
 def argmax(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
     keys = _signed_keys(x) if x.dtype in _SIGNED_VIEW else x
     return torch.argmax(keys, dim=axis, keepdim=keepdims)
+
+
+def argsort(x: Any, /, *, axis: int = -1, descending: bool = False, stable: bool = True) -> Any:
+    keys = _signed_keys(x) if x.dtype in _SIGNED_VIEW else x
+    return _compat.argsort(keys, axis=axis, descending=descending, stable=stable)
 
 
 def clip(x: Any, /, min: Any = None, max: Any = None) -> Any:

@@ -67,12 +67,13 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     path on unique keys: an entry left out of the candidates could belong in. Under
     ``torch.compile``, which cannot branch on data in Python, the candidates are always
     re-sorted by unique keys and ``torch.cond`` makes the choice for the whole call (and the
-    exact path runs always inside ``torch.func`` transforms). 64-bit dtypes on the exact path
-    decline (``None``) and take the generic stable-sort path, and so do 'meta' tensors, whose
-    values cannot be read to check for ties. uint16, uint32 and uint64, which ``torch.topk``
-    and ``gather`` do not take, are ranked on signed keys (`_unsigned_top_k`). Under
-    ``torch.jit.trace``, which would replay the checks' choices for every input (and whose
-    alias analysis fails on the keys' in-place view), the generic stable sort.
+    exact path runs always inside ``torch.func`` transforms; where torch's ``vmap`` has no rule
+    for its keys' bit view, as in torch 2.11, the generic stable sort). 64-bit dtypes on the
+    exact path decline (``None``) and take the generic stable-sort path, and so do 'meta'
+    tensors, whose values cannot be read to check for ties. uint16, uint32 and uint64, which
+    ``torch.topk`` and ``gather`` do not take, are ranked on signed keys (`_unsigned_top_k`).
+    Under ``torch.jit.trace``, which would replay the checks' choices for every input (and
+    whose alias analysis fails on the keys' in-place view), the generic stable sort.
     """
     torch = sys.modules["torch"]
     if x.device.type == "meta":
@@ -88,7 +89,12 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     if traced(torch):  # torch.jit.trace: the generic stable sort, with no branch on values
         return None
     if functorch_wrapped(x):
-        return _exact_top_k(torch, x, k, axis, largest)
+        try:
+            return _exact_top_k(torch, x, k, axis, largest)
+        except RuntimeError as error:  # torch 2.11's vmap has no rule for the keys' bit view
+            if "Batching rule not implemented" not in str(error):
+                raise
+            return None  # the generic stable sort
     if first:  # the smallest: torch.min ranks NaN below every number, xloss above
         values, indices = torch.min(x, dim=axis, keepdim=True)
         if not bool(torch.isnan(values).any()):

@@ -282,6 +282,36 @@ def test_vmap_of_the_other_functions(backend, call):
             np.testing.assert_array_equal(backend.to_numpy(got)[i], backend.to_numpy(want))
 
 
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("call", ["top_k", "top_k-smallest", "top_k_softmax", "top_k_filter"])
+def test_vmap_of_top_k_where_the_keys_have_no_batching_rule(backend, call, monkeypatch):
+    """torch 2.11's vmap has no batching rule for the bit view that PyTorch's exact top-k
+    keys are made with (torch 2.13's has): it raised there. It raises that error here, as
+    torch 2.11 did, and the same calls take the generic stable sort: each slice's answer."""
+    from xloss.adapters import torch as adapter
+
+    keys = adapter._sortable_key
+
+    def no_rule(torch, x):
+        if not adapter.functorch_wrapped(x):
+            return keys(torch, x)
+        raise RuntimeError(
+            "Batching rule not implemented for aten::view.dtype; the fallback path doesn't "
+            "work on out= or view ops."
+        )
+
+    monkeypatch.setattr(adapter, "_sortable_key", no_rule)
+    rng = np.random.default_rng(5)
+    logits = rng.integers(-3, 4, (3, 4, 50)).astype(np.float32)  # ties: the order matters
+    logits[0, 1, ::7] = np.nan
+    x = backend.asarray(logits)
+    batched = need("torch").func.vmap(lambda a: SLICED[call](a, None, None))(x)
+    for i in range(3):
+        want = SLICED[call](backend.asarray(logits[i]), None, None)
+        for got, one in zip(_parts(batched), _parts(want), strict=True):
+            np.testing.assert_array_equal(backend.to_numpy(got)[i], backend.to_numpy(one))
+
+
 def _parts(result):
     return tuple(result) if isinstance(result, tuple) else (result,)
 

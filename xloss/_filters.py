@@ -115,7 +115,8 @@ def top_p_removed(
     """Top-p's rule on ``ranked`` (the logits sorted best first): a token goes when the
     probability mass ranked above it is at least ``p``, past the first ``min_keep``.
     Kernels share it; ``widen=False`` where the namespace's float32 ``cumulative_sum``
-    accumulates in float64 itself (PyTorch's: `_running_total`'s values without its casts)."""
+    accumulates in float64 itself (PyTorch's on the CPU: `_running_total`'s values without its
+    casts)."""
     probs = softmax_xp(xp, ranked, axis)
     total = _running_total(xp, probs, axis) if widen else xp.cumulative_sum(probs, axis=axis)
     mass_above = total - probs
