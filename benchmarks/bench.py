@@ -3,6 +3,7 @@
     python benchmarks/bench.py                       # the documented run (see docs/performance.md)
     python benchmarks/bench.py --backends torch --cases sparse_logits --sizes 2048x8192
     python benchmarks/bench.py --markdown out.md --plot out.png --json out.json
+    python benchmarks/bench.py --device cuda --backends torch jax   # on a GPU
 
 Every cell times xloss and the native equivalent back to back, alternating which goes first,
 in one process, and reports the median of the per-pair ratios ``xloss / native`` (1.00 = as
@@ -173,11 +174,11 @@ def _clipped_bce(m: Any, p: Any, z: Any) -> Any:
     return (-(z * m.log(p) + (1 - z) * m.log(1 - p))).mean(-1)
 
 
-def torch_natives() -> dict[str, Callable[..., Any]]:
+def torch_natives(device: str = "cpu") -> dict[str, Callable[..., Any]]:
     import torch
     import torch.nn.functional as F
 
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device).manual_seed(0)
     return {
         "sparse_logits": lambda y, x: F.cross_entropy(x, y, reduction="none"),
         "sparse_probs": lambda y, p: (
@@ -286,7 +287,11 @@ class Framework:
     compile: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
 
 
-def framework(name: str) -> Framework:
+def framework(name: str, device: str | None = None) -> Framework:
+    """``name``'s natives, converter and timing hooks; ``device`` (``cuda``, ``gpu``, ...) puts
+    the inputs of PyTorch and JAX there (the default: each library's default device)."""
+    if device is not None and name not in ("torch", "jax"):
+        raise ValueError(f"--device is for torch and jax; {name} runs on its default device")
     if name == "numpy":
 
         def to_numpy(x: np.ndarray, dtype: str | None) -> np.ndarray:
@@ -298,23 +303,32 @@ def framework(name: str) -> Framework:
     if name == "torch":
         import torch
 
+        where = torch.device(device or "cpu")
+
         def to_torch(x: np.ndarray, dtype: str | None) -> Any:
-            t = torch.from_numpy(np.ascontiguousarray(x))
+            t = torch.asarray(np.ascontiguousarray(x), device=where)
             return t.to(getattr(torch, dtype)) if dtype else t
 
         def torch_compile(fn: Callable[..., Any]) -> Callable[..., Any]:
             return torch.compile(fn, dynamic=False)
 
+        def torch_ready(r: Any) -> Any:
+            if where.type == "cuda":  # kernels run asynchronously: wait for them
+                torch.cuda.synchronize(where)
+            return r
+
         return Framework(
-            "torch", torch_natives(), to_torch, lambda r: r, torch.Generator().manual_seed(0),
-            torch_compile,
+            "torch", torch_natives(where.type), to_torch, torch_ready,
+            torch.Generator(where.type).manual_seed(0), torch_compile,
         )  # fmt: skip
     if name == "jax":
         import jax
         import jax.numpy as jnp
 
+        place = jax.devices(device)[0] if device else None
+
         def to_jax(x: np.ndarray, dtype: str | None) -> Any:
-            a = jax.device_put(x)
+            a = jax.device_put(x, place)
             return a.astype(getattr(jnp, dtype)) if dtype else a
 
         return Framework(
@@ -491,6 +505,11 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["8x10", "2048x8192"])
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--pairs", type=int, default=7)
+    parser.add_argument(
+        "--device",
+        help="run torch and jax on this device (torch's name, e.g. cuda; JAX's platform, e.g. "
+        "gpu or cuda); the default: each library's default device",
+    )
     parser.add_argument("--markdown", help="write the tables to this file")
     parser.add_argument("--plot", help="write a bar chart of the ratios to this PNG")
     parser.add_argument("--json", help="write every cell to this file")
@@ -513,7 +532,7 @@ def main() -> None:
 
     import torch  # noqa: F401  (torch before tensorflow in one process)
 
-    frameworks = [framework(name) for name in args.backends]
+    frameworks = [framework(name, args.device) for name in args.backends]
     cells: list[Cell] = []
     print(f"{'backend':<11}{'mode':<9}{'case':<19}{'size':<11}{'dtype':<9}"
           f"{'xloss/native':>12}{'native ms':>11}")  # fmt: skip

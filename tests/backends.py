@@ -22,6 +22,10 @@ KNOWN = ("numpy", "array_api_strict", "jax", "torch", "tensorflow")
 #     XLOSS_EXTRA_BACKENDS=cupy python -m pytest
 EXTRA = tuple(n.strip() for n in os.environ.get("XLOSS_EXTRA_BACKENDS", "").split(",") if n.strip())
 NAMES = KNOWN + tuple(n for n in EXTRA if n not in KNOWN)
+# Where the suite builds PyTorch and JAX arrays: a torch device name that JAX also knows as a
+# platform (``XLOSS_TEST_DEVICE=cuda python -m pytest`` on a GPU machine). Unset, each library's
+# default device. Arrays a test builds itself stay where that library puts them.
+DEVICE = os.environ.get("XLOSS_TEST_DEVICE") or None
 
 # The floating dtypes each library has (array-api-strict has only the standard's two).
 # NumPy's bfloat16 is ml_dtypes' (what np.asarray of a JAX or TensorFlow bfloat16 array holds);
@@ -62,6 +66,13 @@ class TestBackend:
         if self.name == "torch":
             return x.to(getattr(self.module, dtype))
         return self.module.astype(x, self.dtype_of(dtype))
+
+    @property
+    def on_host(self) -> bool:
+        """Whether this backend's test arrays are in host memory (DLPack's device type 1), where
+        xloss's value checks read them; on an accelerator they read nothing."""
+        dlpack_device = getattr(self.from_numpy(np.zeros(1)), "__dlpack_device__", None)
+        return dlpack_device is None or dlpack_device()[0] == 1
 
     def dtype_of(self, name: str) -> Any:
         if self.name == "numpy" and name == "bfloat16":
@@ -110,7 +121,8 @@ def _jax() -> TestBackend:
     def to_numpy(x: Any) -> np.ndarray:
         return np.asarray(x.astype(jnp.float32) if x.dtype == jnp.bfloat16 else x)
 
-    return TestBackend("jax", jnp, (jax.Array,), jnp.asarray, to_numpy)
+    place = jax.devices(DEVICE)[0] if DEVICE else None
+    return TestBackend("jax", jnp, (jax.Array,), lambda a: jnp.asarray(a, device=place), to_numpy)
 
 
 def _torch() -> TestBackend:
@@ -120,7 +132,9 @@ def _torch() -> TestBackend:
         x = x.detach().cpu()
         return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
 
-    return TestBackend("torch", torch, (torch.Tensor,), torch.asarray, to_numpy)
+    return TestBackend(
+        "torch", torch, (torch.Tensor,), lambda a: torch.asarray(a, device=DEVICE), to_numpy
+    )
 
 
 def _tensorflow() -> TestBackend:
@@ -142,15 +156,20 @@ LOADERS: dict[str, Callable[[], TestBackend]] = {
 
 
 def _any_array_api_library(name: str) -> TestBackend:
-    """A library known only by its Array-API namespace: arrays via ``asarray``, back via
-    DLPack (or ``np.asarray``)."""
-    xp = importlib.import_module(name)
+    """A library known only by its Array-API namespace (its arrays' ``__array_namespace__``,
+    or array-api-compat's for CuPy): arrays via ``asarray``, back via DLPack."""
+    library = importlib.import_module(name)
+    xp = importlib.import_module("array_api_compat").array_namespace(library.asarray(0))
 
     def to_numpy(x: Any) -> np.ndarray:
         try:
             return np.from_dlpack(x)
         except (TypeError, BufferError, RuntimeError):
-            return np.asarray(x)
+            pass
+        try:  # on another device (CuPy's GPU arrays): a copy to the host, DLPack 1.0's way
+            return np.from_dlpack(x, device="cpu", copy=True)
+        except (TypeError, BufferError, RuntimeError, ValueError):
+            return np.asarray(x.get() if hasattr(x, "get") else x)  # CuPy's copy to the host
 
     return TestBackend(name, xp, (type(xp.asarray(0)),), xp.asarray, to_numpy)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import ml_dtypes
 import numpy as np
-from backends import TestBackend, need
+from backends import DEVICE, TestBackend, need
 
 # Relative error allowed per unit roundoff of the compute dtype: reductions over a few hundred
 # terms and a log/exp chain stay well inside 64 ulps.
@@ -47,10 +47,10 @@ def grad_of(backend, fn, *arrays: np.ndarray, wrt: int = 0) -> np.ndarray:
     """d sum(fn(*arrays)) / d arrays[wrt], with the backend's own autodiff."""
     if backend.name == "torch":
         torch = need("torch")
-        tensors = [torch.tensor(a) for a in arrays]
+        tensors = [torch.tensor(a, device=DEVICE) for a in arrays]
         tensors[wrt].requires_grad_(True)
         fn(*tensors).sum().backward()
-        return tensors[wrt].grad.numpy()
+        return tensors[wrt].grad.cpu().numpy()
     if backend.name == "jax":
         jax = need("jax")
         jnp = need("jax.numpy")
@@ -75,9 +75,9 @@ def compiled_grad_of(backend, fn, x: np.ndarray) -> np.ndarray:
     ``fullgraph=True``, ``jax.jit``, ``tf.function``) and the backend's own autodiff."""
     if backend.name == "torch":
         torch = need("torch")
-        tensor = torch.tensor(x, requires_grad=True)
+        tensor = torch.tensor(x, requires_grad=True, device=DEVICE)
         backend.compile(fn)(tensor).sum().backward()
-        return tensor.grad.numpy()
+        return tensor.grad.cpu().numpy()
     if backend.name == "jax":
         jax, jnp = need("jax"), need("jax.numpy")
         return np.asarray(jax.jit(jax.grad(lambda a: jnp.sum(fn(a))))(jnp.asarray(x)))

@@ -47,6 +47,18 @@ def _shared_data_unchanged():
     assert not changed, f"the test wrote into the shared test data: {changed}"
 
 
+@pytest.fixture(autouse=True)
+def _host_values(request: pytest.FixtureRequest) -> None:
+    """Tests marked ``host_values`` need xloss's value checks, which read host memory only:
+    skipped where ``XLOSS_TEST_DEVICE`` put the backend's arrays on an accelerator
+    (``test_value_checks.py::test_arrays_off_the_host_are_not_read`` checks what happens
+    there)."""
+    if request.node.get_closest_marker("host_values") and "backend" in request.fixturenames:
+        backend = request.getfixturevalue("backend")
+        if not backend.on_host:
+            pytest.skip(f"value checks read host memory only; {backend.name}'s arrays are not")
+
+
 def _load(name: str) -> backends.TestBackend:
     if name not in _loaded:
         try:

@@ -355,6 +355,7 @@ def test_probabilities_outside_unit_interval_under_tracing_give_nan(backend):
 # --- errors -----------------------------------------------------------------------------------
 
 
+@pytest.mark.host_values
 def test_out_of_range_target_is_an_error_like_torch(backend):
     torch = _torch()
     labels = d.LABELS.copy()
@@ -368,6 +369,7 @@ def test_out_of_range_target_is_an_error_like_torch(backend):
         tc.nll_loss(backend.asarray(LOG_P), backend.asarray(labels), ignore_index=-1)
 
 
+@pytest.mark.host_values
 def test_probabilities_outside_unit_interval_are_an_error_like_torch(backend):
     torch = _torch()
     for bad in (1.5, -0.1, np.nan):

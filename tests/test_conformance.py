@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from backends import need
+from backends import KNOWN, need
 
 import xloss
 from xloss import conformance
@@ -20,6 +20,7 @@ from xloss.conformance import _frameworks, _runner
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.backends(*KNOWN)  # the runner serves the five it names
 def test_every_case_passes_on_the_backend(backend):
     report = conformance.run([backend.name])
     assert report.backends == [backend.name]
@@ -46,6 +47,7 @@ def test_the_frameworks_own_functions_agree_with_the_reference():
     }
 
 
+@pytest.mark.backends(*KNOWN)  # the runner serves the five it names
 def test_check_accepts_a_correct_port_and_names_what_differs_in_a_wrong_one(backend):
     def correct(y, p):
         return xloss.sparse_categorical_crossentropy(y, p, from_logits=True)
@@ -565,6 +567,7 @@ def test_the_new_cases_list_the_frameworks_that_agree():
 # --- The mean under ignore_class
 
 
+@pytest.mark.backends(*KNOWN)  # the runner serves the five it names
 def test_check_compares_a_mean_under_ignore_class_with_the_mean_over_the_valid_ones(backend):
     """Keras, torch and xloss divide by the count of non-ignored samples (Keras's
     "sum_over_batch_size"), not by every sample."""
@@ -632,6 +635,7 @@ def test_the_input_term_is_eps_times_the_largest_finite_logit_of_each_sample():
     assert _runner.input_term(probabilities, probabilities.inputs, "float32") == 0.0
 
 
+@pytest.mark.backends(*KNOWN)  # the runner serves the five it names
 def test_xloss_passes_the_loss_cases_without_the_input_term(backend, monkeypatch):
     """The allowance for the inputs' rounding is for other ports: xloss's own cells keep within
     the relative tolerance of the output alone."""
@@ -679,6 +683,7 @@ def test_report_passes_with_keras_but_without_tensorflow(tmp_path):
 # --- check(): what fn may return, and its arguments
 
 
+@pytest.mark.backends(*KNOWN)  # the runner serves the five it names
 def test_check_accepts_a_python_or_numpy_number_as_the_mean(backend):
     def python_float(y, p):
         loss = xloss.sparse_categorical_crossentropy(y, p, from_logits=True)

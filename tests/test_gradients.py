@@ -9,7 +9,7 @@ import data as d
 import numpy as np
 import pytest
 import reference as ref
-from backends import need
+from backends import DEVICE, need
 from checks import grad_of, tolerance
 
 import xloss
@@ -299,7 +299,8 @@ def test_gradient_matches_finite_differences_in_float64(backend, case):
         fn, x = FD_CASES[case](backend)
         if backend.name == "torch":
             torch = need("torch")
-            assert torch.autograd.gradcheck(fn, (torch.tensor(x, requires_grad=True),))
+            leaf = torch.tensor(x, requires_grad=True, device=DEVICE)
+            assert torch.autograd.gradcheck(fn, (leaf,))
         elif backend.name == "jax":
             jtu, jnp = need("jax.test_util"), need("jax.numpy")
             # check_grads perturbs with NumPy arithmetic: hand xloss JAX arrays again.

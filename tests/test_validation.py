@@ -186,6 +186,8 @@ ROWS = {
 @pytest.mark.parametrize("row", ROWS)
 def test_bad_input_raises_at_the_entry(backend, row):
     call, error, message = ROWS[row]
+    if row in ("label-out-of-range", "negative-label") and not backend.on_host:
+        pytest.skip(f"value checks read host memory only; {backend.name}'s arrays are not")
     with pytest.raises(error, match=message):
         call(backend)
 

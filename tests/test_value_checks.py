@@ -29,6 +29,7 @@ SOFTMAX_OUTPUT = ref.softmax(d.LOGITS).astype(np.float32)
     ],
     ids=["too-large", "negative"],
 )
+@pytest.mark.host_values
 def test_label_out_of_range_raises(backend, bad, message):
     labels = d.LABELS.copy()
     labels[3] = bad
@@ -38,6 +39,7 @@ def test_label_out_of_range_raises(backend, bad, message):
         )
 
 
+@pytest.mark.host_values
 def test_ignored_label_may_be_out_of_range_but_others_may_not(backend):
     labels = d.LABELS.copy()
     labels[[2, 3]] = [-100, 9]
@@ -48,6 +50,7 @@ def test_ignored_label_may_be_out_of_range_but_others_may_not(backend):
     loss(backend.asarray(labels), backend.asarray(d.LOGITS))  # no error
 
 
+@pytest.mark.host_values
 def test_checks_can_be_switched_off(backend):
     labels = d.LABELS.copy()
     labels[0] = 7
@@ -63,6 +66,7 @@ def test_checks_can_be_switched_off(backend):
         )
 
 
+@pytest.mark.host_values
 def test_switches_are_the_calling_threads(backend):
     """A ``with xloss.value_checks(False)`` block in one thread leaves the others checked, and
     two threads' blocks, entered and left interleaved, leave the checks on (one process-wide
@@ -124,6 +128,45 @@ def test_traced_out_of_range_label_gives_nan(backend):
     np.testing.assert_allclose(values[keep], expected, rtol=1e-5)
 
 
+def test_arrays_off_the_host_are_not_read(backend):
+    """The eager checks read host memory only: an out-of-range label raises for host arrays;
+    on an accelerator (``XLOSS_TEST_DEVICE``) nothing is read back, the label's sample is nan
+    as under tracing, and PyTorch's CUDA calls never wait for the device."""
+    labels = d.LABELS.copy()
+    labels[[1, 4]] = [d.C, -3]
+    y, x = backend.asarray(labels), backend.asarray(d.LOGITS)
+    if backend.on_host:
+        with pytest.raises(ValueError, match=r"holds the label -3, outside \[0, 5\)"):
+            xloss.sparse_categorical_crossentropy(y, x, from_logits=True)
+        return
+    waits = contextlib.nullcontext()
+    if backend.name == "torch" and x.device.type == "cuda":
+        waits = _cuda_syncs_raise(backend.module)
+    with waits:
+        loss = xloss.sparse_categorical_crossentropy(y, x, from_logits=True)
+        mistake = xloss.sparse_categorical_crossentropy(y, x)  # logits as probabilities
+    values = backend.to_numpy(loss)
+    assert np.isnan(values[[1, 4]]).all()
+    keep = np.setdiff1d(np.arange(d.N), [1, 4])
+    expected = ref.sparse_categorical(d.LABELS[keep], d.LOGITS[keep], from_logits=True)
+    np.testing.assert_allclose(values[keep], expected, rtol=1e-5)
+    assert backend.to_numpy(mistake).shape == (d.N,)
+
+
+@contextlib.contextmanager
+def _cuda_syncs_raise(torch):
+    torch.cuda.synchronize()
+    try:
+        with warnings.catch_warnings():  # "a prototype feature": a UserWarning at each setting
+            warnings.simplefilter("ignore", UserWarning)
+            torch.cuda.set_sync_debug_mode("error")
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            torch.cuda.set_sync_debug_mode(0)
+
+
 # --- the from_logits mistake ------------------------------------------------------------------
 
 MISTAKES = {
@@ -157,6 +200,7 @@ MISTAKES = {
 
 
 @pytest.mark.parametrize("mistake", MISTAKES)
+@pytest.mark.host_values
 def test_mistake_warns_with_the_fix(backend, mistake):
     call, message = MISTAKES[mistake]
     with pytest.warns(xloss.FromLogitsWarning, match=message) as record:
@@ -167,6 +211,7 @@ def test_mistake_warns_with_the_fix(backend, mistake):
     assert record[0].filename == __file__  # points at the caller, not into xloss
 
 
+@pytest.mark.host_values
 def test_mistakes_warn_in_every_float_dtype(backend):
     """The sample rows are read in each dtype's own way (NumPy views, slices widened from half
     precision by NumPy or by the framework, JAX's compiled slice)."""
@@ -198,6 +243,7 @@ def test_right_usage_does_not_warn(backend):
         )
 
 
+@pytest.mark.host_values
 def test_warns_once_per_call_site(backend):
     """Once per line under Python's default action, whatever the values (the evidence quoted
     changes with every batch of a loop, which Python's own registry would count anew)."""
@@ -211,6 +257,7 @@ def test_warns_once_per_call_site(backend):
     assert [w.category for w in record] == [xloss.FromLogitsWarning] * 2  # two call sites
 
 
+@pytest.mark.host_values
 def test_warnings_filters_decide_what_a_site_uses_up(backend):
     """A call under an ``"ignore"`` filter does not use up its line's one warning (a silenced
     call silenced that line for good); ``"always"`` shows every one; ``"error"`` raises at
@@ -306,6 +353,7 @@ def test_heuristics_read_a_few_rows_of_any_shape(shape, axis):
     assert rows.shape[axis] == shape[axis] and rows.size == expected
 
 
+@pytest.mark.host_values
 def test_mistakes_in_sequences_and_images_warn(backend):
     """(B, T, C) from logits, (N, C, H, W) along axis 1: the heuristics' rows are slices along
     the class axis."""
