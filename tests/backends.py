@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 KNOWN = ("numpy", "array_api_strict", "jax", "torch", "tensorflow")
-# Any other Array-API library (CuPy, Dask, ndonnx, ...) joins the suite by its import name:
+# Any other Array-API library (CuPy, ndonnx, ...) joins the suite by its import name (Dask has
+# its adapter and tests/test_dask.py):
 #     XLOSS_EXTRA_BACKENDS=cupy python -m pytest
 EXTRA = tuple(n.strip() for n in os.environ.get("XLOSS_EXTRA_BACKENDS", "").split(",") if n.strip())
 NAMES = KNOWN + tuple(n for n in EXTRA if n not in KNOWN)
