@@ -45,18 +45,18 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
     rounded, in a backward pass and 19% in a forward-mode one (where the error of the rounded
     float32 result is 0.23%)."""
     torch = sys.modules["torch"]
-    if x.dtype == torch.bfloat16:
-        rounds_once = axis == x.ndim - 1 or x.device.type == "cuda"
-        if rounds_once and not _differentiated(torch, x):
-            return torch.softmax(x, axis)
-    if x.dtype in (torch.float16, torch.bfloat16):
-        # Where a derivative may be taken the input itself is upcast: on CUDA (an H200, torch
-        # 2.11) the forward-mode derivative of softmax(x, dtype=float32) was taken in half
-        # precision, float16 tangents up to 54% off the float32 ones; upcast first, the
-        # tangent is float32 too (on the CPU both take 42.8 ms, 2048 x 8192 float16).
-        wide = x.float() if _differentiated(torch, x) else x
-        return torch.softmax(wide, axis, dtype=torch.float32).to(x.dtype)
-    return torch.softmax(x, axis)
+    if x.dtype not in (torch.float16, torch.bfloat16):
+        return torch.softmax(x, axis)
+    differentiated = _differentiated(torch, x)
+    rounds_once = axis == x.ndim - 1 or x.device.type == "cuda"
+    if x.dtype == torch.bfloat16 and rounds_once and not differentiated:
+        return torch.softmax(x, axis)
+    # Where a derivative may be taken the input itself is upcast: on CUDA (an H200, torch
+    # 2.11) the forward-mode derivative of softmax(x, dtype=float32) was taken in half
+    # precision, float16 tangents up to 54% off the float32 ones; upcast first, the tangent
+    # is float32 too (on the CPU both take 42.8 ms, 2048 x 8192 float16).
+    wide = x.float() if differentiated else x
+    return torch.softmax(wide, axis, dtype=torch.float32).to(x.dtype)
 
 
 def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:
