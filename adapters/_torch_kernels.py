@@ -1,8 +1,9 @@
 """PyTorch's fused kernels, used where they give the generic body's answer.
 
-``F.cross_entropy`` (one fused log-softmax and gather), ``F.binary_cross_entropy_with_logits``,
-``torch.softmax``/``log_softmax``/``logsumexp``. Each kernel takes the generic body's arguments
-and returns its result, or ``None`` to decline (the generic body then runs).
+``F.cross_entropy`` (one fused log-softmax and gather), ``torch.softmax``/``log_softmax``/
+``logsumexp``, ``torch.topk``, and the generic bodies' formulas in fewer operations. Each
+kernel takes the generic body's arguments and returns its result, or ``None`` to decline (the
+generic body then runs).
 """
 
 from __future__ import annotations
@@ -276,43 +277,69 @@ def _categorical(
     xp: Any,
     **_: Any,
 ) -> tuple[Any, None] | None:
-    """From logits, ``F.cross_entropy`` with probability targets (large eager inputs: the same
-    by blocks of rows); its rows that are nan are recomputed. From probabilities, large eager
-    inputs only: the generic body's formula by blocks of rows (the whole-array body writes
-    several logits-sized temporaries).
+    """Large eager CPU inputs by blocks of rows: from logits ``F.cross_entropy``'s
+    ``log_softmax``, multiplied and summed; from probabilities the generic body's formula (the
+    whole-array body writes several logits-sized temporaries). Otherwise from logits
+    ``F.cross_entropy`` with probability targets where values can be read, its rows that are
+    nan recomputed, and `_categorical_logits` where they cannot (accelerators, ``torch.func``)
+    or the targets need gradients; from probabilities `_categorical_probabilities`. Under
+    ``torch.compile`` the generic body, which the compiler fuses.
 
     torch multiplies ``0 * log_softmax = 0 * -inf`` where a class is masked with ``-inf``; the
     generic body defines that as 0. Checking the (N,)-sized result for nan is cheap on host
-    memory; elsewhere (traced, accelerators) the generic body runs, fused by the compiler. So
-    do targets that need gradients: torch's gradient for them is ``-log_softmax``, nan where
-    a class is masked with ``-inf``; the generic body's is 0 there, as its value.
+    memory. Targets that need gradients take `_categorical_logits` too: torch's gradient for
+    them is ``-log_softmax``, nan where a class is masked with ``-inf``; the generic body's is
+    0 there, as its value.
     """
-    if not readable or label_smoothing or y.requires_grad:
-        return None
     torch = sys.modules["torch"]
+    if label_smoothing or traced(torch):
+        return None
     compute = _compute(torch, x)
     rows, targets = _rows(torch, x, axis), _rows(torch, y, axis)
-    blocked = rows is not None and targets is not None
-    if not from_logits:
-        if not blocked:
-            return None
-        loss = torch.empty(rows.shape[0], dtype=compute)
-        loss = _each_block(torch, _categorical_probabilities_step, compute, rows, targets, out=loss)
-        return loss.neg_().reshape(x.shape[:-1]), None
-    if blocked:
-
-        def step(block: Any, scratch: Any, targets: Any, out: Any) -> None:
-            log_p = torch.log_softmax(block, 1, out=scratch)
-            torch.sum(torch.mul(log_p, targets, out=log_p), 1, out=out)
-
+    if rows is not None and targets is not None:
+        step = _categorical_logits_step if from_logits else _categorical_probabilities_step
         loss = torch.empty(rows.shape[0], dtype=compute)
         loss = _each_block(torch, step, compute, rows, targets, out=loss)
         loss = loss.neg_().reshape(x.shape[:-1])
+        if not from_logits:
+            return loss, None
     else:
-        logits, restore = _classes_on_dim_1(x.to(compute), axis)
+        x = x.to(compute)  # a no-op for float32 and float64
+        if not from_logits:
+            return _categorical_probabilities(torch, y, x, axis), None
+        if not readable or y.requires_grad:
+            return _categorical_logits(torch, y, x, axis), None
+        logits, restore = _classes_on_dim_1(x, axis)
         targets = _classes_on_dim_1(y, axis)[0]
         loss = restore(torch.nn.functional.cross_entropy(logits, targets, reduction="none"))
     return _generic_where(torch.isnan(loss), loss, generic, xp, y, x, axis), None
+
+
+def _categorical_logits(torch: Any, y: Any, x: Any, axis: int) -> Any:
+    """``-sum(y where(kept, log_softmax(x), 0))``, the generic body's select
+    (`xloss._losses.categorical_xp`: a zero target's ``-inf`` or nan entry counts 0) after
+    torch's fused ``log_softmax``: no branch on values, and one logits-sized operation where the
+    generic body's ``log_softmax`` takes five (maximum, subtraction, ``exp``, sum, subtraction)."""
+    log_p = torch.log_softmax(x, axis)
+    kept = (y != 0) | (log_p > -math.inf)
+    return -(y * torch.where(kept, log_p, 0.0)).sum(axis)
+
+
+def _categorical_logits_step(block: Any, scratch: Any, targets: Any, out: Any) -> None:
+    """``sum(y log_softmax(x))`` of a block (``F.cross_entropy``'s terms; its nan rows are
+    recomputed by the caller)."""
+    torch = sys.modules["torch"]
+    log_p = torch.log_softmax(block, 1, out=scratch)
+    torch.sum(torch.mul(log_p, targets, out=log_p), 1, out=out)
+
+
+def _categorical_probabilities(torch: Any, y: Any, p: Any, axis: int) -> Any:
+    """``-sum(y log(clip(p / total)))``, the generic body's operations (a zero total as 1) with
+    one ``clamp`` for its two selects (the same values and gradients: torch's ``clamp`` gives
+    a bound's whole gradient to an entry at it, as the selects do)."""
+    total = torch.sum(p, axis, keepdim=True)
+    total = torch.where(total == 0, 1.0, total)
+    return -(y * torch.log(torch.clamp(p / total, EPSILON, 1.0 - EPSILON))).sum(axis)
 
 
 def _categorical_probabilities_step(block: Any, scratch: Any, targets: Any, out: Any) -> None:
@@ -354,14 +381,17 @@ def _binary(
     """From logits, `_binary_logits` (large eager inputs by blocks of rows, in place); samples
     that are not finite (infinite logits) are recomputed by the generic body, where ``inf - inf``
     and ``0 * inf`` meet the same way. Where values cannot be read (``torch.compile``,
-    accelerators), `_binary_logits` alone, for inductor to fuse."""
+    accelerators, ``torch.func``), `_binary_logits` alone, for inductor to fuse. From
+    probabilities, the generic body's formula with one ``lerp`` (by blocks of rows, or whole);
+    under ``torch.compile`` the generic body."""
     if label_smoothing:
         return None
     torch = sys.modules["torch"]
     if not readable:
-        if not from_logits:
+        if from_logits:
+            return _binary_logits(torch, z, x).mean(axis), None
+        if traced(torch):
             return None
-        return _binary_logits(torch, z, x).mean(axis), None
     rows, targets = _rows(torch, x, axis), _rows(torch, z, axis)
     blocked = rows is not None and targets is not None
     if from_logits:
@@ -380,10 +410,17 @@ def _binary(
             torch, _binary_probabilities_step, x.dtype, rows, targets, out=loss, scratch=2
         )
         return loss.neg_().reshape(x.shape[:-1]), None
-    # -(z log p + (1 - z) log(1 - p)) with one lerp for the weighting: b + z (a - b).
-    # (F.binary_cross_entropy refuses targets outside [0, 1] and nan; Keras's formula does not.)
-    p = torch.clamp(x, EPSILON, 1.0 - EPSILON)
-    return -torch.lerp(torch.log(1.0 - p), torch.log(p), z).mean(axis), None
+    return _binary_probabilities(torch, z, x, axis), None
+
+
+def _binary_probabilities(torch: Any, z: Any, p: Any, axis: int) -> Any:
+    """``-mean(z log p + (1 - z) log(1 - p))``, ``p`` clipped, with one ``lerp`` for the
+    weighting, ``b + z (a - b)``: five operations where the generic body's are about ten, and no
+    branch on values. (``F.binary_cross_entropy``, one fused kernel, computes ``log1p(-p)``,
+    not Keras's ``log(1 - p)``: 19% apart at ``p = 1e-7``; and it refuses targets outside
+    [0, 1] and nan, which Keras's formula takes.)"""
+    p = torch.clamp(p, EPSILON, 1.0 - EPSILON)
+    return -torch.lerp(torch.log(1.0 - p), torch.log(p), z).mean(axis)
 
 
 def _binary_logits(torch: Any, z: Any, x: Any) -> Any:

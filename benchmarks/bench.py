@@ -510,6 +510,12 @@ def main() -> None:
         help="run torch and jax on this device (torch's name, e.g. cuda; JAX's platform, e.g. "
         "gpu or cuda); the default: each library's default device",
     )
+    parser.add_argument(
+        "--as-if-off-host",
+        action="store_true",
+        help="PyTorch's eager calls take the path of arrays off the host (values unreadable: "
+        "no value checks, no blocks of rows), on the CPU: what CUDA runs, without a GPU",
+    )
     parser.add_argument("--markdown", help="write the tables to this file")
     parser.add_argument("--plot", help="write a bar chart of the ratios to this PNG")
     parser.add_argument("--json", help="write every cell to this file")
@@ -531,6 +537,9 @@ def main() -> None:
         return
 
     import torch  # noqa: F401  (torch before tensorflow in one process)
+
+    if args.as_if_off_host:
+        as_if_off_host()
 
     frameworks = [framework(name, args.device) for name in args.backends]
     cells: list[Cell] = []
@@ -554,6 +563,16 @@ def main() -> None:
                         print(f"{fw.name:<11}{mode:<9}{case:<19}{size:<11}{dtype:<9}"
                               f"{ratio:>12.2f}{_ms(cell.native_ms):>11}", flush=True)  # fmt: skip
     report(cells, args)
+
+
+def as_if_off_host() -> None:
+    """PyTorch's adapter told that no tensor's values can be read, and its kernels that no
+    input is large enough for blocks of rows: the eager path of CUDA tensors, on the CPU."""
+    import xloss.adapters._torch_kernels as kernels
+    import xloss.adapters.torch as adapter
+
+    adapter.readable = lambda x: None
+    kernels.BLOCKED_FROM = 1 << 62
 
 
 def report(cells: list[Cell], args: argparse.Namespace) -> None:

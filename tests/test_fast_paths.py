@@ -288,6 +288,7 @@ GRADIENT_CASES = {
         labels, _positive(x)
     ),
     "categorical_probs": lambda x, y, z, labels: xloss.categorical_crossentropy(y, _positive(x)),
+    "binary_probs": lambda x, y, z, labels: xloss.binary_crossentropy(z, _positive(x)),
 }
 
 
@@ -776,9 +777,9 @@ def test_two_level_sample_agrees(backend):
 
 @pytest.mark.backends("torch")
 def test_binary_compiled_kernel_agrees(backend):
-    """Under torch.compile (values unreadable) float32 binary logits take ``F.softplus(x) - x z``:
-    the generic body's values on finite, +-1e4 (past softplus's threshold) and non-finite
-    logits, and its gradients on the finite ones."""
+    """Under torch.compile (values unreadable) binary logits take `_binary_logits` alone (no
+    recomputation of non-finite samples): the generic body's values on finite, +-1e4 and
+    non-finite logits, and its gradients on the finite ones."""
     extra = np.array([[1e4, -1e4, 20.5, -20.5, 0.0, 1.0], [0.0, 7.5, -3.0, 2.0, -0.5, 4.0]])
     x = np.concatenate([_non_finite(), extra.astype(np.float32)])
     z = np.concatenate([_BITS, _BITS[:2]])
@@ -904,6 +905,87 @@ def test_row_blocks_leave_vmap_alone(backend, monkeypatch):
     assert bool(calls) == backend.on_host  # outside vmap, the same calls take blocks (CPU)
     np.testing.assert_array_equal(backend.to_numpy(mapped), backend.to_numpy(one_by_one))
     assert tuple(loss.shape) == (3, 11)
+
+
+# --- PyTorch's kernels where values cannot be read ----------------------------------------
+
+UNREADABLE_CASES = {
+    # (the agreement tests, the kernels they must reach)
+    "categorical_logits": (
+        lambda b: [test_categorical_from_logits_agrees(b, s) for s in (0.0, 0.1)],
+        {"_categorical_logits"},
+    ),
+    "categorical_axes": (
+        lambda b: [test_categorical_any_class_axis_agrees(b, a) for a in (1, 0)],
+        {"_categorical_logits"},
+    ),
+    "categorical_probs": (
+        test_categorical_from_probabilities_agrees,
+        {"_categorical_probabilities"},
+    ),
+    "binary_probs": (test_binary_from_probabilities_agrees, {"_binary_probabilities"}),
+    "non_finite": (
+        lambda b: test_non_finite_logits_agree(b, "categorical"),
+        {"_categorical_logits"},
+    ),
+    "half": (
+        lambda b: [_half_precision_agrees(b, dtype) for dtype in ("float16", "bfloat16")],
+        {"_categorical_logits", "_categorical_probabilities", "_binary_probabilities"},
+    ),
+    "gradients": (
+        lambda b: [
+            test_gradients_agree(b, c) for c in ("categorical", "categorical_probs", "binary_probs")
+        ],
+        {"_categorical_logits", "_categorical_probabilities", "_binary_probabilities"},
+    ),
+    "masked_gradients": (
+        lambda b: [test_categorical_masked_gradients_agree(b, wrt, 4) for wrt in (0, 1)],
+        {"_categorical_logits"},
+    ),
+    "half_gradients": (
+        lambda b: [
+            test_half_precision_gradients_are_the_float32_ones(b, case, (6, 5), dtype)
+            for case in (
+                "categorical",
+                "categorical_probs",
+                "binary_probs",
+                "categorical_targets",
+                "categorical_targets_logits",
+            )
+            for dtype in ("float16", "bfloat16")
+        ],
+        {"_categorical_logits", "_categorical_probabilities", "_binary_probabilities"},
+    ),
+}
+
+
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("case", sorted(UNREADABLE_CASES))
+def test_torch_kernels_for_unreadable_values_agree(backend, case, monkeypatch):
+    """Where values cannot be read (an accelerator, ``torch.func``) PyTorch's categorical and
+    binary losses take kernels that do not branch on values (no check of the result for nan
+    rows): forced on host arrays here, the same agreement tests, values and gradients."""
+    monkeypatch.setattr(importlib.import_module("xloss.adapters.torch"), "readable", _unread)
+    module = importlib.import_module("xloss.adapters._torch_kernels")
+    ran = set()
+    for name in ("_categorical_logits", "_categorical_probabilities", "_binary_probabilities"):
+        kernel = getattr(module, name)
+        monkeypatch.setattr(module, name, _noting(ran, name, kernel))
+    run, reached = UNREADABLE_CASES[case]
+    run(backend)
+    assert ran == reached
+
+
+def _unread(x):
+    return None
+
+
+def _noting(ran, name, kernel):
+    def noted(*args):
+        ran.add(name)
+        return kernel(*args)
+
+    return noted
 
 
 # --- TensorFlow: the generic body compiled by XLA ------------------------------------------
