@@ -122,7 +122,17 @@ def _sparse(
     valid = None if ignore_class is None else labels != ignore_class
     compute = _compute(torch, x)
     if not from_logits:
-        return _sparse_probabilities(torch, labels, x, axis, valid, compute) if checked else None
+        if checked:
+            return _sparse_probabilities(torch, labels, x, axis, valid, compute)
+        if traced(torch):
+            return None  # the generic body, which the compiler fuses
+        # Unchecked, eagerly (an accelerator, torch.func, value checks off): as below, an
+        # out-of-range label gives nan and is never gathered.
+        in_range = (labels >= 0) & (labels < x.shape[axis])
+        safe = torch.where(in_range, labels, 0)
+        loss, valid = _sparse_probabilities(torch, safe, x, axis, valid, compute)
+        wrong = ~in_range if valid is None else ~in_range & valid
+        return torch.where(wrong, math.nan, loss), valid
     rows = _rows(torch, x, axis) if checked else None
     if rows is not None:
         loss = _sparse_by_blocks(torch, rows, labels.reshape(-1), valid, compute)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import itertools
 import warnings
 
 import data as d
@@ -202,7 +203,8 @@ def test_sparse_unbatched_and_float64_agree(backend):
 
 def test_sparse_unchecked_labels_agree(backend, monkeypatch):
     """With value checks off (as under tracing), out-of-range labels give nan on both paths:
-    on TensorFlow, in the native op (small inputs; it gets label 0 there) and the gather form."""
+    on TensorFlow, in the native op (small inputs; it gets label 0 there) and the gather form.
+    From logits and from probabilities."""
     x = _logits((5, 4))
     labels = np.array([0, 7, -1, 3, -100])
     for size in ("small", "large") if backend.name == "tensorflow" else ("any",):
@@ -210,14 +212,15 @@ def test_sparse_unchecked_labels_agree(backend, monkeypatch):
             module = importlib.import_module("xloss.adapters._tensorflow_kernels")
             monkeypatch.setattr(module, "SMALL", 0)
         with xloss.value_checks(False):
-            for ignore_class in (None, -100, 3):
+            for ignore_class, logits in itertools.product((None, -100, 3), (True, False)):
 
-                def fn(y, p, ic=ignore_class):
+                def fn(y, p, ic=ignore_class, logits=logits):
                     return xloss.sparse_categorical_crossentropy(
-                        y, p, from_logits=True, ignore_class=ic
+                        y, p, from_logits=logits, ignore_class=ic
                     )
 
-                assert_agree(backend, fn, *_on(backend, labels, x))
+                values = x if logits else _probabilities()[:5, :4]
+                assert_agree(backend, fn, *_on(backend, labels, values))
 
 
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
@@ -909,6 +912,13 @@ def test_row_blocks_leave_vmap_alone(backend, monkeypatch):
 
 # --- PyTorch's kernels where values cannot be read ----------------------------------------
 
+UNREADABLE_KERNELS = (
+    "_categorical_logits",
+    "_categorical_probabilities",
+    "_binary_probabilities",
+    "_sparse_probabilities",
+)
+
 UNREADABLE_CASES = {
     # (the agreement tests, the kernels they must reach)
     "categorical_logits": (
@@ -924,19 +934,24 @@ UNREADABLE_CASES = {
         {"_categorical_probabilities"},
     ),
     "binary_probs": (test_binary_from_probabilities_agrees, {"_binary_probabilities"}),
+    "sparse_probs": (
+        lambda b: [test_sparse_from_probabilities_agrees(b, c) for c in (None, 4)],
+        {"_sparse_probabilities"},
+    ),
     "non_finite": (
         lambda b: test_non_finite_logits_agree(b, "categorical"),
         {"_categorical_logits"},
     ),
     "half": (
         lambda b: [_half_precision_agrees(b, dtype) for dtype in ("float16", "bfloat16")],
-        {"_categorical_logits", "_categorical_probabilities", "_binary_probabilities"},
+        set(UNREADABLE_KERNELS),
     ),
     "gradients": (
         lambda b: [
-            test_gradients_agree(b, c) for c in ("categorical", "categorical_probs", "binary_probs")
+            test_gradients_agree(b, c)
+            for c in ("categorical", "categorical_probs", "binary_probs", "sparse_probs")
         ],
-        {"_categorical_logits", "_categorical_probabilities", "_binary_probabilities"},
+        set(UNREADABLE_KERNELS),
     ),
     "masked_gradients": (
         lambda b: [test_categorical_masked_gradients_agree(b, wrt, 4) for wrt in (0, 1)],
@@ -949,12 +964,13 @@ UNREADABLE_CASES = {
                 "categorical",
                 "categorical_probs",
                 "binary_probs",
+                "sparse_probs",
                 "categorical_targets",
                 "categorical_targets_logits",
             )
             for dtype in ("float16", "bfloat16")
         ],
-        {"_categorical_logits", "_categorical_probabilities", "_binary_probabilities"},
+        set(UNREADABLE_KERNELS),
     ),
 }
 
@@ -962,13 +978,13 @@ UNREADABLE_CASES = {
 @pytest.mark.backends("torch")
 @pytest.mark.parametrize("case", sorted(UNREADABLE_CASES))
 def test_torch_kernels_for_unreadable_values_agree(backend, case, monkeypatch):
-    """Where values cannot be read (an accelerator, ``torch.func``) PyTorch's categorical and
-    binary losses take kernels that do not branch on values (no check of the result for nan
-    rows): forced on host arrays here, the same agreement tests, values and gradients."""
+    """Where values cannot be read (an accelerator, ``torch.func``) PyTorch's losses take
+    kernels that do not branch on values (no check of the result for nan rows, labels not
+    checked): forced on host arrays here, the same agreement tests, values and gradients."""
     monkeypatch.setattr(importlib.import_module("xloss.adapters.torch"), "readable", _unread)
     module = importlib.import_module("xloss.adapters._torch_kernels")
     ran = set()
-    for name in ("_categorical_logits", "_categorical_probabilities", "_binary_probabilities"):
+    for name in UNREADABLE_KERNELS:
         kernel = getattr(module, name)
         monkeypatch.setattr(module, name, _noting(ran, name, kernel))
     run, reached = UNREADABLE_CASES[case]
