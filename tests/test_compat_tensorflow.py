@@ -243,6 +243,7 @@ def test_two_frameworks_ask_to_convert_the_labels(backend):
 # --- errors -----------------------------------------------------------------------------------
 
 
+@pytest.mark.host_values
 def test_out_of_range_label_is_an_error_like_tf(backend):
     tf = _tf()
     labels = d.LABELS.copy()

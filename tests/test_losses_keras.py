@@ -49,9 +49,11 @@ def keras_function(kind: str, y_true, y_pred, axis=-1, **kwargs):
     return np.asarray(fn(y_true, y_pred, **kwargs), dtype=np.float64)
 
 
-def expect_logits_warning(y_pred, kwargs):
+def expect_logits_warning(backend, y_pred, kwargs):
     """Unnormalised probabilities (values above 1) with from_logits=False look like logits:
     Keras accepts them (and so does xloss), but xloss warns, as it does for every such input."""
+    if not backend.on_host:  # a value check: host memory only
+        return contextlib.nullcontext()
     if not kwargs.get("from_logits") and (y_pred.min() < 0 or y_pred.max() > 1):
         return pytest.warns(xloss.FromLogitsWarning, match="looks like logits")
     return contextlib.nullcontext()
@@ -132,7 +134,7 @@ def _keras_kwargs(kind, kwargs):
 def test_function_matches_keras(backend, case):
     kind, y_true, y_pred, kwargs = CASES[case]
     ours_fn, ref_fn = FUNCTIONS[kind]
-    with expect_logits_warning(y_pred, kwargs):
+    with expect_logits_warning(backend, y_pred, kwargs):
         result = ours_fn(backend.asarray(y_true), backend.asarray(y_pred), **kwargs)
     labels = y_true[:, 0] if case == "sparse-labels-n-by-1" else y_true
     assert_result(backend, result, ref_fn(labels, y_pred, **kwargs))
@@ -207,7 +209,7 @@ def test_class_matches_keras(backend, case, reduction, weighted):
     if weighted:
         sample_weight = d.SAMPLE_WEIGHT_3D if y_pred.ndim == 3 else d.SAMPLE_WEIGHT
     loss = ours_cls(reduction=reduction, **kwargs)
-    with expect_logits_warning(y_pred, kwargs):
+    with expect_logits_warning(backend, y_pred, kwargs):
         result = loss(
             backend.asarray(y_true),
             backend.asarray(y_pred),
