@@ -7,6 +7,7 @@ and there an out-of-range label gives nan for its sample on every backend.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import threading
 import warnings
 
@@ -316,10 +317,15 @@ def test_no_value_checks_under_tracing(backend):
 
 
 @pytest.mark.backends("tensorflow")
-def test_keras_softmax_marker_is_recognised(backend):
+@pytest.mark.parametrize("values", ["readable", "unreadable"])
+def test_keras_softmax_marker_is_recognised(backend, values, monkeypatch):
     """Keras's TF backend tags softmax output with ``_keras_logits``; it is warned about even
-    when the values alone would not tell (here: one class, so no row-sum evidence)."""
+    when the values alone would not tell (here: one class, so no row-sum evidence), and where
+    they cannot be read (a GPU's tensors: the marker is an attribute, not a value)."""
     keras = need("keras")
+    if values == "unreadable":
+        adapter = importlib.import_module("xloss.adapters.tensorflow")
+        monkeypatch.setattr(adapter, "readable", lambda x: None)
     probs = keras.activations.softmax(backend.asarray(d.LOGITS))
     assert getattr(probs, "_keras_logits", None) is not None
     with pytest.warns(xloss.FromLogitsWarning, match="Keras softmax/sigmoid activation"):

@@ -132,14 +132,10 @@ def warn_if_mistaken(
 ) -> None:
     """Warn when ``y_pred`` looks like probabilities with ``from_logits=True``, or the reverse.
 
-    ``y_pred`` is the readable (detached) array; ``raw_y_pred`` is what the caller passed.
+    ``y_pred`` is the readable (detached) array; ``raw_y_pred`` is what the caller passed (one
+    carrying Keras's marker has been warned about by `warn_if_marked`: not looked at again).
     """
-    if from_logits and getattr(raw_y_pred, "_keras_logits", None) is not None:
-        _warn(
-            "probabilities",
-            "`y_pred` is the output of a Keras softmax/sigmoid activation (it carries Keras's "
-            "`_keras_logits` marker), but from_logits=True.",
-        )
+    if from_logits and is_marked(raw_y_pred):
         return
     if from_logits and (kind == "binary" or y_pred.shape[axis] == 1):
         return  # the row-sum test needs a softmax over more than one class
@@ -165,6 +161,24 @@ def warn_if_mistaken(
             "logits",
             f"`y_pred` has values outside [0, 1] (from {low:.4g} to {high:.4g}), so it looks "
             f"like logits, but from_logits=False.",
+        )
+
+
+def is_marked(y_pred: Any) -> bool:
+    """Whether ``y_pred`` carries Keras's ``_keras_logits`` marker: the output of a Keras
+    softmax or sigmoid activation (eagerly; in a graph Keras marks nothing)."""
+    return getattr(y_pred, "_keras_logits", None) is not None
+
+
+def warn_if_marked(y_pred: Any, *, from_logits: bool) -> None:
+    """Warn when ``y_pred`` carries Keras's marker with ``from_logits=True``. The marker is an
+    attribute, not a value: looked at on any device (a GPU's tensors included), wherever the
+    value checks are on."""
+    if from_logits and is_marked(y_pred):
+        _warn(
+            "probabilities",
+            "`y_pred` is the output of a Keras softmax/sigmoid activation (it carries Keras's "
+            "`_keras_logits` marker), but from_logits=True.",
         )
 
 

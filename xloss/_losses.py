@@ -181,7 +181,10 @@ def per_sample(
     host = args.adapter.readable(args.y_pred)
     if host is not None and args.adapter.readable(targets) is None:
         host = None
-    checked = host is not None and _checks.enabled()
+    enabled = _checks.enabled()
+    if enabled:
+        _checks.warn_if_marked(y_pred, from_logits=options["from_logits"])
+    checked = host is not None and enabled
     if checked:
         if kind == "sparse":
             num_classes = args.y_pred.shape[args.axis]
