@@ -132,11 +132,9 @@ def warn_if_mistaken(
 ) -> None:
     """Warn when ``y_pred`` looks like probabilities with ``from_logits=True``, or the reverse.
 
-    ``y_pred`` is the readable (detached) array; ``raw_y_pred`` is what the caller passed (one
-    carrying Keras's marker has been warned about by `warn_if_marked`: not looked at again).
+    ``y_pred`` is the readable (detached) array; ``raw_y_pred`` is what the caller passed (not
+    one that `warn_if_marked` warned about).
     """
-    if from_logits and is_marked(raw_y_pred):
-        return
     if from_logits and (kind == "binary" or y_pred.shape[axis] == 1):
         return  # the row-sum test needs a softmax over more than one class
     sample = _host_sample(xp, y_pred, axis, adapter)
@@ -170,16 +168,18 @@ def is_marked(y_pred: Any) -> bool:
     return getattr(y_pred, "_keras_logits", None) is not None
 
 
-def warn_if_marked(y_pred: Any, *, from_logits: bool) -> None:
-    """Warn when ``y_pred`` carries Keras's marker with ``from_logits=True``. The marker is an
-    attribute, not a value: looked at on any device (a GPU's tensors included), wherever the
-    value checks are on."""
-    if from_logits and is_marked(y_pred):
-        _warn(
-            "probabilities",
-            "`y_pred` is the output of a Keras softmax/sigmoid activation (it carries Keras's "
-            "`_keras_logits` marker), but from_logits=True.",
-        )
+def warn_if_marked(y_pred: Any, *, from_logits: bool) -> bool:
+    """Warn when ``y_pred`` carries Keras's marker with ``from_logits=True``, and say whether it
+    did. The marker is an attribute, not a value: looked at on any device (a GPU's tensors
+    included), wherever the value checks are on."""
+    if not (from_logits and is_marked(y_pred)):
+        return False
+    _warn(
+        "probabilities",
+        "`y_pred` is the output of a Keras softmax/sigmoid activation (it carries Keras's "
+        "`_keras_logits` marker), but from_logits=True.",
+    )
+    return True
 
 
 def sum_tolerance(xp: Any, dtype: Any) -> float:

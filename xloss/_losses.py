@@ -182,13 +182,13 @@ def per_sample(
     if host is not None and args.adapter.readable(targets) is None:
         host = None
     enabled = _checks.enabled()
-    if enabled:
-        _checks.warn_if_marked(y_pred, from_logits=options["from_logits"])
     checked = host is not None and enabled
-    if checked:
-        if kind == "sparse":
-            num_classes = args.y_pred.shape[args.axis]
-            _checks.check_label_range(xp, targets, num_classes, args.axis, options["ignore_class"])
+    if checked and kind == "sparse":
+        num_classes = args.y_pred.shape[args.axis]
+        _checks.check_label_range(xp, targets, num_classes, args.axis, options["ignore_class"])
+    # Keras's marker is an attribute, not a value: looked at off the host too
+    marked = enabled and _checks.warn_if_marked(y_pred, from_logits=options["from_logits"])
+    if checked and not marked:
         _checks.warn_if_mistaken(
             xp,
             y_pred,
