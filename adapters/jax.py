@@ -135,7 +135,9 @@ def _static(traced: tuple[str, ...], options: dict[str, Any]) -> list[str]:
       smoothing sums the rest in another order (1-ulp differences in a third of the losses).
 
     Other values (a schedule, a search) share one program."""
-    static = [k for k, v in options.items() if k not in traced and not _is_array(v)]
+    static = [
+        k for k, v in options.items() if k not in traced and (type(v) in _PLAIN or not _is_array(v))
+    ]
     if "gamma" in traced:
         gamma = options["gamma"]
         if not _is_array(gamma) and float(2.0 * gamma).is_integer():
@@ -145,6 +147,11 @@ def _static(traced: tuple[str, ...], options: dict[str, Any]) -> list[str]:
         if all(a == 1.0 for a in (alpha if isinstance(alpha, tuple) else (alpha,))):
             static.append("alpha")
     return static
+
+
+_PLAIN = frozenset({bool, int, float, str, type(None)})
+"""Option types that are never a JAX array: `_static` asks `_is_array` about the others only
+(0.3 us an option, four or five a loss call)."""
 
 
 def _is_array(value: Any) -> bool:
