@@ -4,6 +4,7 @@
     python benchmarks/bench.py --backends torch --cases sparse_logits --sizes 2048x8192
     python benchmarks/bench.py --markdown out.md --plot out.png --json out.json
     python benchmarks/bench.py --device cuda --backends torch jax   # on a GPU
+    python benchmarks/bench.py --as-if-off-host --backends torch     # CUDA's eager path, on the CPU
 
 Every cell times xloss and the native equivalent back to back, alternating which goes first,
 in one process, and reports the median of the per-pair ratios ``xloss / native`` (1.00 = as
