@@ -317,19 +317,25 @@ def test_no_value_checks_under_tracing(backend):
 
 
 @pytest.mark.backends("tensorflow")
-@pytest.mark.parametrize("values", ["readable", "unreadable"])
+@pytest.mark.parametrize("values", ["readable", "unreadable", "traced"])
 def test_keras_softmax_marker_is_recognised(backend, values, monkeypatch):
-    """Keras's TF backend tags softmax output with ``_keras_logits``; it is warned about even
-    when the values alone would not tell (here: one class, so no row-sum evidence), and where
-    they cannot be read (a GPU's tensors: the marker is an attribute, not a value)."""
+    """Keras's TF backend tags softmax output with ``_keras_logits`` (eagerly and inside
+    ``tf.function``); it is warned about even when the values alone would not tell (here:
+    one class, so no row-sum evidence), where they cannot be read (a GPU's tensors: the marker
+    is an attribute, not a value), and while tracing (once, at trace time)."""
     keras = need("keras")
     if values == "unreadable":
         adapter = importlib.import_module("xloss.adapters.tensorflow")
         monkeypatch.setattr(adapter, "readable", lambda x: None)
-    probs = keras.activations.softmax(backend.asarray(d.LOGITS))
-    assert getattr(probs, "_keras_logits", None) is not None
+
+    def loss(logits):
+        probs = keras.activations.softmax(logits)
+        assert getattr(probs, "_keras_logits", None) is not None
+        return xloss.categorical_crossentropy(backend.asarray(d.ONE_HOT), probs, from_logits=True)
+
+    call = backend.module.function(loss) if values == "traced" else loss
     with pytest.warns(xloss.FromLogitsWarning, match="Keras softmax/sigmoid activation"):
-        xloss.categorical_crossentropy(backend.asarray(d.ONE_HOT), probs, from_logits=True)
+        call(backend.asarray(d.LOGITS))
 
 
 @pytest.mark.parametrize(

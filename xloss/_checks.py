@@ -164,14 +164,16 @@ def warn_if_mistaken(
 
 def is_marked(y_pred: Any) -> bool:
     """Whether ``y_pred`` carries Keras's ``_keras_logits`` marker: the output of a Keras
-    softmax or sigmoid activation (eagerly; in a graph Keras marks nothing)."""
+    softmax or sigmoid activation on its TensorFlow backend (eager tensors, and symbolic ones
+    while ``tf.function`` traces)."""
     return getattr(y_pred, "_keras_logits", None) is not None
 
 
 def warn_if_marked(y_pred: Any, *, from_logits: bool) -> bool:
     """Warn when ``y_pred`` carries Keras's marker with ``from_logits=True``, and say whether it
-    did. The marker is an attribute, not a value: looked at on any device (a GPU's tensors
-    included), wherever the value checks are on."""
+    did. The marker is an attribute, not a value: looked at wherever the value checks are on,
+    on any device (a GPU's tensors included) and while tracing (once per call site, when the
+    caller's ``tf.function`` traces)."""
     if not (from_logits and is_marked(y_pred)):
         return False
     _warn(
