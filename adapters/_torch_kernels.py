@@ -302,7 +302,7 @@ def _categorical(
     0 there, as its value.
     """
     torch = sys.modules["torch"]
-    if label_smoothing or traced(torch):
+    if label_smoothing or (not readable and traced(torch)):  # readable: eager, so not traced
         return None
     compute = _compute(torch, x)
     rows, targets = _rows(torch, x, axis), _rows(torch, y, axis)
