@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from typing import Any
 
 import ml_dtypes
 import numpy as np
+import pytest
 from backends import DEVICE, TestBackend, need
 
 # Relative error allowed per unit roundoff of the compute dtype: reductions over a few hundred
@@ -110,3 +112,16 @@ class JaxCompilations(list):
 
     def __exit__(self, *exc):
         importlib.import_module("jax.monitoring").unregister_event_duration_listener(self._listen)
+
+
+def expect_logits_warning(backend, y_pred: np.ndarray, kwargs: dict[str, Any]) -> Any:
+    """``pytest.warns`` the `FromLogitsWarning` xloss gives "probabilities" outside [0, 1] with
+    from_logits=False (Keras accepts them, and so does xloss, but they look like logits), or a
+    null context. A value check: expected on host arrays only."""
+    import xloss
+
+    if not backend.on_host:
+        return contextlib.nullcontext()
+    if not kwargs.get("from_logits") and (y_pred.min() < 0 or y_pred.max() > 1):
+        return pytest.warns(xloss.FromLogitsWarning, match="looks like logits")
+    return contextlib.nullcontext()

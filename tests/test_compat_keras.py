@@ -6,7 +6,6 @@ float32) and a float64 NumPy reference written from Keras's formulas is the seco
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import warnings
 
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 import reference as ref
 from backends import need
-from checks import assert_result, tolerance
+from checks import assert_result, expect_logits_warning, tolerance
 
 import xloss
 from xloss.compat import keras as compat
@@ -90,16 +89,6 @@ def keras_function(kind, y_true, y_pred, **kwargs):
         kwargs = {**kwargs, "axis": -1}
     fn = getattr(keras.losses, FUNCTIONS[kind][1])
     return np.asarray(fn(y_true, y_pred, **kwargs), np.float64)
-
-
-def expect_logits_warning(backend, y_pred, kwargs):
-    """xloss warns when probabilities outside [0, 1] come with from_logits=False (where it reads
-    values: host memory)."""
-    if not backend.on_host:  # a value check: host memory only
-        return contextlib.nullcontext()
-    if not kwargs.get("from_logits") and (y_pred.min() < 0 or y_pred.max() > 1):
-        return pytest.warns(xloss.FromLogitsWarning, match="looks like logits")
-    return contextlib.nullcontext()
 
 
 LARGE_BINARY_LOGITS = d.BINARY_LOGITS * 12  # up to |x| ~ 100: sigmoid saturates in float32

@@ -6,14 +6,12 @@ Keras computes in float32, as xloss does for float32 inputs.
 
 from __future__ import annotations
 
-import contextlib
-
 import data as d
 import numpy as np
 import pytest
 import reference as ref
 from backends import need
-from checks import assert_result, tolerance
+from checks import assert_result, expect_logits_warning, tolerance
 
 import xloss
 
@@ -47,16 +45,6 @@ def keras_function(kind: str, y_true, y_pred, axis=-1, **kwargs):
         fn = keras.losses.categorical_crossentropy
         y_true = np.eye(y_pred.shape[-1], dtype=np.float32)[y_true]
     return np.asarray(fn(y_true, y_pred, **kwargs), dtype=np.float64)
-
-
-def expect_logits_warning(backend, y_pred, kwargs):
-    """Unnormalised probabilities (values above 1) with from_logits=False look like logits:
-    Keras accepts them (and so does xloss), but xloss warns, as it does for every such input."""
-    if not backend.on_host:  # a value check: host memory only
-        return contextlib.nullcontext()
-    if not kwargs.get("from_logits") and (y_pred.min() < 0 or y_pred.max() > 1):
-        return pytest.warns(xloss.FromLogitsWarning, match="looks like logits")
-    return contextlib.nullcontext()
 
 
 CASES = {

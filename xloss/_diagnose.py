@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from xloss._checks import sum_tolerance
+from xloss._checks import is_marked, sum_tolerance
 from xloss._dispatch import Namespace, _is_value, as_array, resolve
 from xloss._validation import check_from_logits, is_kind, normalize_axis
 
@@ -264,7 +264,7 @@ def diagnose(
     # Keras accepts): it is read with its own namespace.
     true_ns = ns if _is_value(y_true) else resolve(y_true=y_true)
     _refuse_traced(true_ns.backend.name, y_true, "y_true")
-    keras_marker = getattr(y_pred, "_keras_logits", None) is not None
+    keras_marker = is_marked(y_pred)
     pred = as_array(y_pred, ns, floating=True, name="y_pred")
     if not is_kind(xp, pred.dtype, "real floating"):
         raise TypeError(
