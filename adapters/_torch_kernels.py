@@ -41,10 +41,10 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
     against 2.68 ms); along axes 0-2 of 256 x 1000 x 4 as upcasting. Torch's CPU kernel for
     another axis than the last (of its contiguous copy, whatever the strides) rounds as it
     goes, 25% of entries one ulp off, so that is upcast. Its float16 path rounds differently,
-    so float16 is upcast. Upcast too where a derivative may be taken (`_differentiated`):
-    torch's bfloat16 derivatives start from the rounded output, 1.8% off the float32 gradient,
-    rounded, in a backward pass and 19% in a forward-mode one (where the error of the rounded
-    float32 result is 0.23%)."""
+    so float16 is upcast (large eager CPU inputs by blocks: `_upcast_by_blocks`). Upcast too
+    where a derivative may be taken (`_differentiated`): torch's bfloat16 derivatives start
+    from the rounded output, 1.8% off the float32 gradient, rounded, in a backward pass and 19%
+    in a forward-mode one (where the error of the rounded float32 result is 0.23%)."""
     torch = sys.modules["torch"]
     if x.dtype not in (torch.float16, torch.bfloat16):
         return torch.softmax(x, axis)
@@ -56,6 +56,9 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
     # 2.11) the forward-mode derivative of softmax(x, dtype=float32) was taken in half
     # precision, float16 tangents up to 54% off the float32 ones; upcast first, the tangent
     # is float32 too (on the CPU both take 42.8 ms, 2048 x 8192 float16).
+    rows = None if differentiated else _rows(torch, x, axis)
+    if rows is not None:
+        return _upcast_by_blocks(torch, torch.softmax, x, rows)
     wide = x.float() if differentiated else x
     return torch.softmax(wide, axis, dtype=torch.float32).to(x.dtype)
 
@@ -78,10 +81,17 @@ def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:
     rows = _rows(torch, x, axis)
     if rows is None:
         return torch.log_softmax(x.float(), axis)
-    out = torch.empty(x.shape, dtype=x.dtype)
+    return _upcast_by_blocks(torch, torch.log_softmax, x, rows)
+
+
+def _upcast_by_blocks(torch: Any, op: Callable[..., Any], x: Any, rows: Any) -> Any:
+    """``op(x.float(), axis)`` (``torch.softmax``, ``torch.log_softmax``) rounded to ``x``'s
+    half precision, by blocks (`_each_block` over `_rows`'s ``rows``): no float32 copy of the
+    whole input or result, bit for bit their rounding."""
+    out = torch.empty(x.shape, dtype=x.dtype)  # contiguous, as `rows` is laid out
 
     def step(block: Any, scratch: Any, out: Any) -> None:
-        out.copy_(torch.log_softmax(block, 1, out=scratch))
+        out.copy_(op(block, 1, out=scratch))
 
     _each_block(torch, step, torch.float32, rows, out=out.view(rows.shape))
     return out
@@ -135,8 +145,8 @@ def _sparse(
         return torch.where(wrong, math.nan, loss), valid
     rows = _rows(torch, x, axis) if checked else None
     if rows is not None:
-        loss = _sparse_by_blocks(torch, rows, labels.reshape(-1), valid, compute)
-        return loss.reshape(x.shape[:-1]), valid
+        loss = _sparse_by_blocks(torch, rows, _reduced(rows, labels), valid, compute)
+        return loss.reshape(labels.shape), valid
     logits, restore = _classes_on_dim_1(x, axis)
     flat = labels.reshape(-1) if logits.ndim == 2 and labels.ndim != 1 else labels
     logits = logits.to(compute)
@@ -175,13 +185,40 @@ bfloat16 sparse loss from probabilities, blocks of 2, 4, 8 and 16 MiB: 2048 x 81
 better for blocks above `BLOCK_BYTES` (2048 x 8192, bfloat16 and float32)."""
 
 
+COLUMNS = 64
+"""Where the class axis is not the last (PyTorch's ``(N, C, d...)`` layout), blocks too wide
+for whole slabs split the axes after it at multiples of this many entries: torch's CPU kernels
+along a middle axis vectorise over the entries after it, and a block that starts at a multiple
+of the vector loop's width meets each entry in the same lane as the whole array does, so the
+answer is bit for bit the whole array's (measured: splits at multiples of 32 and 64 are; at
+65, or at multiples of 16 for a sum, they are not)."""
+
+
 def _rows(torch: Any, x: Any, axis: int) -> Any:
-    """``x`` as 2-D rows of its class axis (the last), when it is to be computed by blocks of
-    rows (on the CPU, eager, without autograd, large: see `_by_blocks`), else ``None``."""
-    if x.ndim == 0 or axis != x.ndim - 1 or not _by_blocks(torch, x):
+    """``x`` as a 3-D view ``(P, C, Q)`` of its memory, ``C`` the class axis, ``P`` and ``Q``
+    the axes before and after it flattened, when it is to be computed by blocks (on the CPU,
+    eager, without autograd, large: see `_by_blocks`), else ``None``. Along the last axis
+    (``Q = 1``) ``x`` may be strided where its rows are not (they are then copied, as
+    ``reshape`` does); along another it must be contiguous."""
+    if x.ndim == 0 or not _by_blocks(torch, x):
         return None
-    rows = x.reshape(-1, x.shape[-1])
-    return rows if rows.stride(1) == 1 else None
+    if axis == x.ndim - 1:
+        rows = x.reshape(-1, x.shape[-1])
+        return rows[:, :, None] if rows.stride(1) == 1 else None
+    if not x.is_contiguous():
+        return None
+    return x.view(math.prod(x.shape[:axis]), x.shape[axis], math.prod(x.shape[axis + 1 :]))
+
+
+def _without(shape: Any, axis: int) -> tuple[int, ...]:
+    """``shape`` with ``axis`` removed: a per-sample result's."""
+    return (*shape[:axis], *shape[axis + 1 :])
+
+
+def _reduced(rows: Any, values: Any) -> Any:
+    """``values`` (one per sample: labels, a mask) shaped ``(P, 1, Q)`` to go with `_rows`'s
+    ``rows``, block by block."""
+    return values.reshape(rows.shape[0], 1, rows.shape[2])
 
 
 def _by_blocks(torch: Any, x: Any) -> bool:
@@ -206,42 +243,58 @@ def _each_block(
     step: Callable[..., Any],
     compute: Any,
     x: Any,
-    *rows: Any,
+    *others: Any,
     out: Any,
     scratch: int = 1,
     block_bytes: int | None = None,
 ) -> Any:
-    """``step(block, *scratch, *rows' block, out's block)`` over blocks of 2-D ``x``'s rows
-    (about ``block_bytes`` in ``compute``, default `BLOCK_BYTES`): the block of ``x`` in
-    ``compute`` (a view, or converted into one reused buffer), reused ``scratch`` buffers of its
-    size, and the same rows of the other arrays and of ``out`` (which ``step`` fills).
-    Returns ``out``."""
-    n, c = x.shape
-    size = max(1, (block_bytes or BLOCK_BYTES) // (c * compute.itemsize))
-    shape = (min(size, n), c)
-    buffers = [torch.empty(shape, dtype=compute) for _ in range(scratch)]
-    converted = None if x.dtype == compute else torch.empty(shape, dtype=compute)
-    for start in range(0, n, size):
-        stop = min(start + size, n)
-        block = x[start:stop]
+    """``step(block, *scratch, *others' blocks, out's block)`` over blocks of `_rows`'s 3-D
+    ``x`` of about ``block_bytes`` in ``compute`` (default `BLOCK_BYTES`), each reduced along
+    its dimension 1, the classes: rows ``(r, C)`` where ``Q = 1``, else slabs ``(s, C, Q)``, or
+    ``(1, C, w)`` where one slab is too large (``w`` a multiple of `COLUMNS`). ``step`` gets the
+    block in ``compute`` (a view, or converted into a reused buffer), reused ``scratch``
+    buffers of its shape, and the same entries of the 3-D ``others`` and ``out`` (``(P, C, Q)``
+    or ``(P, 1, Q)``), which it fills. Returns ``out``."""
+    n, c, q = x.shape
+    size = max(1, (block_bytes or BLOCK_BYTES) // compute.itemsize)  # entries a block
+    result = out
+    blocks: list[tuple[slice, ...]]
+    if q == 1:  # rows, whose kernels along the last axis are the fast ones
+        x, out, others = x[:, :, 0], out[:, :, 0], tuple(a[:, :, 0] for a in others)
+        rows = max(1, size // c)
+        blocks = [(slice(i, i + rows),) for i in range(0, n, rows)]
+    elif c * q <= size:
+        slabs = size // (c * q)
+        blocks = [(slice(i, i + slabs),) for i in range(0, n, slabs)]
+    else:
+        width = max(COLUMNS, size // c // COLUMNS * COLUMNS)
+        blocks = [(slice(i, i + 1), slice(None), slice(j, j + width))
+                  for i in range(n) for j in range(0, q, width)]  # fmt: skip
+    largest = x[blocks[0]].numel() if blocks else 0
+    buffers = [torch.empty(largest, dtype=compute) for _ in range(scratch)]
+    converted = None if x.dtype == compute else torch.empty(largest, dtype=compute)
+    for index in blocks:
+        block = x[index]
+        shape = block.shape
         if converted is not None:
-            block = converted[: stop - start].copy_(block)
-        spare = (b[: stop - start] for b in buffers)
-        step(block, *spare, *(r[start:stop] for r in rows), out[start:stop])
-    return out
+            block = converted[: block.numel()].view(shape).copy_(block)
+        spare = (b[: block.numel()].view(shape) for b in buffers)
+        step(block, *spare, *(a[index] for a in others), out[index])
+    return result
 
 
 def _sparse_by_blocks(torch: Any, logits: Any, labels: Any, valid: Any, compute: Any) -> Any:
-    """``-log_softmax(logits)`` at the labels, by `_each_block`: ``F.cross_entropy``'s answer
-    (it is ``-log_softmax`` gathered, 0 where ignored) without its logits-sized temporary."""
-    keep = None if valid is None else valid.reshape(-1)
+    """``-log_softmax(logits)`` at the labels, by `_each_block` (``labels`` shaped by
+    `_reduced`): ``F.cross_entropy``'s answer (it is ``-log_softmax`` gathered, 0 where
+    ignored) without its logits-sized temporary."""
+    keep = None if valid is None else _reduced(logits, valid)
     index = labels if keep is None else torch.where(keep, labels, 0)
 
     def step(block: Any, scratch: Any, index: Any, out: Any) -> None:
-        torch.gather(torch.log_softmax(block, 1, out=scratch), 1, index, out=out.unsqueeze(1))
+        torch.gather(torch.log_softmax(block, 1, out=scratch), 1, index, out=out)
 
-    loss = torch.empty(logits.shape[0], dtype=compute)
-    loss = _each_block(torch, step, compute, logits, index.to(torch.int64)[:, None], out=loss)
+    loss = torch.empty(labels.shape, dtype=compute)
+    loss = _each_block(torch, step, compute, logits, index.to(torch.int64), out=loss)
     loss = loss.neg_()
     return loss if keep is None else torch.where(keep, loss, 0.0)
 
@@ -257,15 +310,15 @@ def _sparse_probabilities(
     picked = torch.gather(p, axis, index.unsqueeze(axis)).squeeze(axis).to(compute)
     rows = _rows(torch, p, axis) if p.dtype != compute else None
     if rows is not None:
-        total = torch.empty(rows.shape[0], dtype=compute)
+        total = torch.empty(_reduced(rows, picked).shape, dtype=compute)
 
         def step(block: Any, out: Any) -> None:
-            torch.sum(block, 1, out=out)
+            torch.sum(block, 1, keepdim=True, out=out)
 
         total = _each_block(
             torch, step, compute, rows, out=total, scratch=0, block_bytes=SUM_BLOCK_BYTES
         )
-        total = total.reshape(p.shape[:-1])
+        total = total.reshape(picked.shape)
     else:
         total = torch.sum(p, dim=axis, dtype=compute)
     total = torch.where(total == 0, 1.0, total)
@@ -308,9 +361,9 @@ def _categorical(
     rows, targets = _rows(torch, x, axis), _rows(torch, y, axis)
     if rows is not None and targets is not None:
         step = _categorical_logits_step if from_logits else _categorical_probabilities_step
-        loss = torch.empty(rows.shape[0], dtype=compute)
+        loss = torch.empty((rows.shape[0], 1, rows.shape[2]), dtype=compute)
         loss = _each_block(torch, step, compute, rows, targets, out=loss)
-        loss = loss.neg_().reshape(x.shape[:-1])
+        loss = loss.neg_().reshape(_without(x.shape, axis))
         if not from_logits:
             return loss, None
     else:
@@ -340,7 +393,7 @@ def _categorical_logits_step(block: Any, scratch: Any, targets: Any, out: Any) -
     recomputed by the caller)."""
     torch = sys.modules["torch"]
     log_p = torch.log_softmax(block, 1, out=scratch)
-    torch.sum(torch.mul(log_p, targets, out=log_p), 1, out=out)
+    torch.sum(torch.mul(log_p, targets, out=log_p), 1, keepdim=True, out=out)
 
 
 def _categorical_probabilities(torch: Any, y: Any, p: Any, axis: int) -> Any:
@@ -359,7 +412,7 @@ def _categorical_probabilities_step(block: Any, scratch: Any, targets: Any, out:
     total.masked_fill_(total == 0, 1.0)
     torch = sys.modules["torch"]
     p = torch.div(block, total, out=scratch).clamp_(EPSILON, 1.0 - EPSILON)
-    torch.sum(p.log_().mul_(targets), 1, out=out)
+    torch.sum(p.log_().mul_(targets), 1, keepdim=True, out=out)
 
 
 def _generic_where(
@@ -404,22 +457,18 @@ def _binary(
             return None
     rows, targets = _rows(torch, x, axis), _rows(torch, z, axis)
     blocked = rows is not None and targets is not None
-    if from_logits:
-        if blocked:
-            loss = torch.empty(rows.shape[0], dtype=x.dtype)
-            loss = _each_block(
-                torch, _binary_logits_step, x.dtype, rows, targets, out=loss, scratch=2
-            )
-            loss = loss.reshape(x.shape[:-1])
-        else:
-            loss = _binary_logits(torch, z, x).mean(axis)
-        return _generic_where(~torch.isfinite(loss), loss, generic, xp, z, x, axis), None
     if blocked:
-        loss = torch.empty(rows.shape[0], dtype=x.dtype)
-        loss = _each_block(
-            torch, _binary_probabilities_step, x.dtype, rows, targets, out=loss, scratch=2
-        )
-        return loss.neg_().reshape(x.shape[:-1]), None
+        step = _binary_logits_step if from_logits else _binary_probabilities_step
+        loss = torch.empty((rows.shape[0], 1, rows.shape[2]), dtype=x.dtype)
+        loss = _each_block(torch, step, x.dtype, rows, targets, out=loss, scratch=2)
+        loss = loss.reshape(_without(x.shape, axis))
+        if not from_logits:
+            return loss.neg_(), None
+    elif from_logits:
+        loss = _binary_logits(torch, z, x).mean(axis)
+    else:
+        return _binary_probabilities(torch, z, x, axis), None
+    return _generic_where(~torch.isfinite(loss), loss, generic, xp, z, x, axis), None
     return _binary_probabilities(torch, z, x, axis), None
 
 
@@ -449,7 +498,7 @@ def _binary_logits_step(block: Any, small: Any, large: Any, targets: Any, out: A
     torch = sys.modules["torch"]
     torch.abs(block, out=small).neg_().exp_().log1p_()
     torch.clamp(block, min=0.0, out=large).addcmul_(block, targets, value=-1.0).add_(small)
-    torch.mean(large, 1, out=out)
+    torch.mean(large, 1, keepdim=True, out=out)
 
 
 def _binary_probabilities_step(
@@ -459,7 +508,7 @@ def _binary_probabilities_step(
     torch = sys.modules["torch"]
     p = torch.clamp(block, EPSILON, 1.0 - EPSILON, out=scratch)
     log_q = torch.log(torch.sub(1.0, p, out=other), out=other)
-    torch.mean(torch.lerp(log_q, p.log_(), targets, out=p), 1, out=out)
+    torch.mean(torch.lerp(log_q, p.log_(), targets, out=p), 1, keepdim=True, out=out)
 
 
 def _top_p(

@@ -830,7 +830,7 @@ def _blocks_cases():
     z = (RNG.random(x.shape) < 0.5).astype(np.float32)
     z[7] = RNG.random(7)  # soft binary targets
     sparse = functools.partial(xloss.sparse_categorical_crossentropy, from_logits=True)
-    return {
+    cases = {
         "sparse": (sparse, (labels, x)),
         "sparse_ignore": (functools.partial(sparse, ignore_class=2), (labels, x)),
         "sparse_3d": (sparse, (labels[:10].reshape(2, 5), x[:10].reshape(2, 5, 7))),
@@ -843,28 +843,65 @@ def _blocks_cases():
         "binary": (functools.partial(xloss.binary_crossentropy, from_logits=True), (z, x)),
         "binary_probs": (xloss.binary_crossentropy, (z, p)),
         "log_softmax": (xloss.log_softmax, (x,)),
+        "softmax": (xloss.softmax, (x,)),
         "log_softmax_3d": (xloss.log_softmax, (x[:10].reshape(2, 5, 7),)),
         # leading axes swapped: rows copied to be blocked, the result laid out afresh
         "log_softmax_strided": (xloss.log_softmax, (x[:10].reshape(2, 5, 7).transpose(1, 0, 2),)),
     }
+
+    # The classes on axis 1 (PyTorch's layout): (2, 7, 150) takes blocks of 64 + 64 + 22
+    # columns of each of its 2 slabs, (11, 7, 3) whole slabs. The same rows, laid out so.
+    def on_1(fn):
+        return functools.partial(fn, axis=1)
+
+    for name, (samples, after) in {"axis1": (300, 150), "axis1_slabs": (33, 3)}.items():
+        take = np.arange(samples) % len(x)
+
+        def classes_on_1(a, take=take, after=after):
+            return np.ascontiguousarray(np.moveaxis(a[take].reshape(-1, after, 7), -1, 1))
+
+        sparse_labels = labels[take].reshape(-1, after)
+        xs, ys, ps, zs = (classes_on_1(a) for a in (x, y, p, z))
+        cases |= {
+            f"sparse_{name}": (on_1(sparse), (sparse_labels, xs)),
+            f"sparse_ignore_{name}": (
+                on_1(functools.partial(sparse, ignore_class=2)),
+                (sparse_labels, xs),
+            ),
+            f"categorical_{name}": (on_1(cases["categorical"][0]), (ys, xs)),
+            f"sparse_probs_{name}": (
+                on_1(xloss.sparse_categorical_crossentropy),
+                (sparse_labels, ps),
+            ),
+            f"categorical_probs_{name}": (on_1(xloss.categorical_crossentropy), (ys, ps)),
+            f"binary_{name}": (on_1(cases["binary"][0]), (zs, xs)),
+            f"binary_probs_{name}": (on_1(xloss.binary_crossentropy), (zs, ps)),
+            f"log_softmax_{name}": (on_1(xloss.log_softmax), (xs,)),
+            f"softmax_{name}": (on_1(xloss.softmax), (xs,)),
+        }
+    return cases
 
 
 @pytest.mark.backends("torch")
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "float64"])
 @pytest.mark.parametrize("case", sorted(_blocks_cases()))
 def test_row_blocks_bit_for_bit(backend, case, dtype, monkeypatch):
-    """By blocks of rows, each row's result comes from the same kernel: bit for bit the
-    whole-array answer, in every float dtype (half precision converted block by block), with
-    masked, non-finite and ignored rows; and within tolerance of the generic body."""
+    """By blocks of rows (or of slabs and columns, the classes on axis 1), each sample's result
+    comes from the same kernel: bit for bit the whole-array answer, in every float dtype (half
+    precision converted block by block), with masked, non-finite and ignored rows; and within
+    tolerance of the generic body."""
     fn, arrays = _blocks_cases()[case]
     converted = [backend.asarray(a, dtype if a.dtype.kind == "f" else None) for a in arrays]
     whole = backend.to_numpy(fn(*converted))
     calls = _force_row_blocks(monkeypatch, 3, 7)
     with np.errstate(all="ignore"):
         blocked = backend.to_numpy(fn(*converted))
-    # float32 and float64 probabilities' row sums and log_softmax have no temporary to save:
-    # those go whole; blocks are for the CPU's caches (on CUDA every call goes whole)
-    whole_anyway = dtype in ("float32", "float64") and case.startswith(("sparse_probs", "log"))
+    # float32 and float64 probabilities' row sums and (log_)softmax have no temporary to save,
+    # nor bfloat16 softmax along the last axis (taken as is): those go whole; blocks are for
+    # the CPU's caches (on CUDA every call goes whole)
+    whole_anyway = (
+        dtype in ("float32", "float64") and case.startswith(("sparse_probs", "log", "softmax"))
+    ) or (dtype == "bfloat16" and case == "softmax")
     assert bool(calls) != (whole_anyway or not backend.on_host)
     assert blocked.dtype == whole.dtype
     np.testing.assert_array_equal(blocked, whole)
