@@ -221,6 +221,11 @@ def _reduced(rows: Any, values: Any) -> Any:
     return values.reshape(rows.shape[0], 1, rows.shape[2])
 
 
+def _per_sample(torch: Any, rows: Any, dtype: Any) -> Any:
+    """A new ``(P, 1, Q)`` array for one result per sample of `_rows`'s ``rows``."""
+    return torch.empty((rows.shape[0], 1, rows.shape[2]), dtype=dtype)
+
+
 def _by_blocks(torch: Any, x: Any) -> bool:
     """Whether to compute ``x`` by blocks of rows, with buffers made once per call: on the CPU,
     eager, without autograd, and large. A whole-array kernel writes fresh logits-sized
@@ -293,7 +298,7 @@ def _sparse_by_blocks(torch: Any, logits: Any, labels: Any, valid: Any, compute:
     def step(block: Any, scratch: Any, index: Any, out: Any) -> None:
         torch.gather(torch.log_softmax(block, 1, out=scratch), 1, index, out=out)
 
-    loss = torch.empty(labels.shape, dtype=compute)
+    loss = _per_sample(torch, logits, compute)
     loss = _each_block(torch, step, compute, logits, index.to(torch.int64), out=loss)
     loss = loss.neg_()
     return loss if keep is None else torch.where(keep, loss, 0.0)
@@ -310,7 +315,7 @@ def _sparse_probabilities(
     picked = torch.gather(p, axis, index.unsqueeze(axis)).squeeze(axis).to(compute)
     rows = _rows(torch, p, axis) if p.dtype != compute else None
     if rows is not None:
-        total = torch.empty(_reduced(rows, picked).shape, dtype=compute)
+        total = _per_sample(torch, rows, compute)
 
         def step(block: Any, out: Any) -> None:
             torch.sum(block, 1, keepdim=True, out=out)
@@ -361,7 +366,7 @@ def _categorical(
     rows, targets = _rows(torch, x, axis), _rows(torch, y, axis)
     if rows is not None and targets is not None:
         step = _categorical_logits_step if from_logits else _categorical_probabilities_step
-        loss = torch.empty((rows.shape[0], 1, rows.shape[2]), dtype=compute)
+        loss = _per_sample(torch, rows, compute)
         loss = _each_block(torch, step, compute, rows, targets, out=loss)
         loss = loss.neg_().reshape(_without(x.shape, axis))
         if not from_logits:
@@ -459,7 +464,7 @@ def _binary(
     blocked = rows is not None and targets is not None
     if blocked:
         step = _binary_logits_step if from_logits else _binary_probabilities_step
-        loss = torch.empty((rows.shape[0], 1, rows.shape[2]), dtype=x.dtype)
+        loss = _per_sample(torch, rows, x.dtype)
         loss = _each_block(torch, step, x.dtype, rows, targets, out=loss, scratch=2)
         loss = loss.reshape(_without(x.shape, axis))
         if not from_logits:
@@ -469,7 +474,6 @@ def _binary(
     else:
         return _binary_probabilities(torch, z, x, axis), None
     return _generic_where(~torch.isfinite(loss), loss, generic, xp, z, x, axis), None
-    return _binary_probabilities(torch, z, x, axis), None
 
 
 def _binary_probabilities(torch: Any, z: Any, p: Any, axis: int) -> Any:
