@@ -915,7 +915,9 @@ def test_row_blocks_bit_for_bit(backend, case, dtype, monkeypatch):
 )
 def test_row_blocks_leave_autograd_alone(backend, case, monkeypatch):
     """An input that needs gradients takes the whole-array kernels (the blocks write into
-    buffers, which autograd cannot follow): gradients as the generic body's."""
+    buffers, which autograd cannot follow): gradients as the generic body's. (The binary loss
+    from logits computes its value from the inputs detached, by blocks, and takes its
+    derivatives from ``F.binary_cross_entropy_with_logits``.)"""
     x = np.concatenate([_masked(), _logits((5, 7))])
     y = _soft_targets(x.shape)
     labels = RNG.integers(0, 7, 11)
@@ -924,7 +926,52 @@ def test_row_blocks_leave_autograd_alone(backend, case, monkeypatch):
     z = np.zeros_like(x)
     fast, generic = _grad_both(backend, lambda p: fn(p, *_on(backend, y, z, labels)), x)
     np.testing.assert_allclose(fast, generic, rtol=TOL, atol=TOL)
-    assert not calls
+    assert bool(calls) == (case == "binary" and backend.on_host)
+
+
+def _binary_derivatives(torch, x, z):
+    """The binary loss from logits, and its first and second derivatives (a backward pass for
+    ``x`` and ``z``, a Hessian-vector product for ``x``, a forward-mode tangent): float64."""
+    x, z = (torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, z))
+    loss = xloss.binary_crossentropy(z, x, from_logits=True)
+    weights = torch.linspace(-1.0, 2.0, loss.numel(), dtype=torch.float64).reshape(loss.shape)
+    dx, dz = torch.autograd.grad(loss, (x, z), weights, create_graph=True)
+    (hessian_v,) = torch.autograd.grad((dx * torch.ones_like(dx)).sum(), x)
+    forward = importlib.import_module("torch.autograd.forward_ad")
+    with forward.dual_level():
+        dual = forward.make_dual(x.detach(), torch.ones_like(x))
+        tangent = forward.unpack_dual(xloss.binary_crossentropy(z.detach(), dual, from_logits=True))
+    outs = (loss, dx, dz, hessian_v, tangent.tangent)
+    return [a.detach().numpy() for a in outs]
+
+
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("finite", [True, False])
+def test_binary_logits_derivatives_fused(backend, finite, monkeypatch):
+    """Where autograd records the binary loss from logits, its value is the kernel's (by blocks
+    when large) and its derivatives ``F.binary_cross_entropy_with_logits``'s: first and second
+    derivatives for the logits and the targets (soft, and outside [0, 1]) and forward-mode
+    tangents as the generic body's. An infinite logit sends the call to the generic body: the
+    derivative for its target is -inf or inf there, which a select of rows would make nan."""
+    torch = backend.module
+    module = importlib.import_module("xloss.adapters._torch_kernels")
+    calls = []
+    fused = module._with_fused_derivatives
+    monkeypatch.setattr(module, "_with_fused_derivatives", lambda *a: calls.append(1) or fused(*a))
+    x = _logits((6, 9)).astype(np.float64) * 3
+    x[0, 1] = -17.0  # where the native value cancels; the derivatives do not
+    z = RNG.random(x.shape)
+    z[1, 2], z[2, 3] = 1.5, -0.25
+    if not finite:
+        x[3, 4], x[4, 5] = np.inf, -np.inf
+    fast = _binary_derivatives(torch, x, z)
+    with xloss.fast_paths(False):
+        generic = _binary_derivatives(torch, x, z)
+    assert calls
+    for name, a, b in zip(("loss", "dx", "dz", "Hv", "tangent"), fast, generic):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15, err_msg=name)
+    if not finite:
+        assert np.isinf(fast[2][3, 4]) and np.isinf(fast[2][4, 5])
 
 
 @pytest.mark.backends("torch")
