@@ -93,6 +93,7 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     run = _upcast_then_back if name in LIKE_INPUT else _upcast_then
     if name == "sparse":
         run = _as_given
+        options["maximum"] = _constant_maximum
         if args[-1].dtype.itemsize == 2:
             options["take"] = _take_bits
     static = tuple(sorted(_static(TRACED.get(name, ()), options)))
@@ -206,6 +207,16 @@ def _as_given(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     XLA writes out: 2048 x 8192 bfloat16 from logits under ``jit``, 1.16-1.18x -> 0.28-0.33x
     optax's time; from probabilities (below) 20-25 ms -> 0.9 ms."""
     return generic(xp, *args, **options)
+
+
+def _constant_maximum(x: Any, axis: int) -> Any:
+    """The row maximum the sparse loss from logits is shifted by, a constant for
+    differentiation, as in ``jax.nn.logsumexp``: the loss does not depend on it, so its
+    derivative through the maximum is 0 in exact arithmetic; computed, it is a term of rounding
+    size that costs XLA passes over the logits (an equality mask, a count, a product):
+    ``jit(grad)`` of the mean loss on 2048 x 8192 float32, against optax's, 2.03x -> 0.87x."""
+    jax = sys.modules["jax"]
+    return jax.lax.stop_gradient(jax.numpy.max(x, axis=axis, keepdims=True))
 
 
 def _take_bits(x: Any, index: Any, *, axis: int) -> Any:

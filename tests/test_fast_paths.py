@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import reference as ref
 from backends import FLOAT_DTYPES
-from checks import grad_of, tolerance
+from checks import grad_of, need, tolerance
 
 import xloss
 
@@ -1179,3 +1179,83 @@ def test_tensorflow_xla_bodies_stay_out_of_traced_calls(backend, monkeypatch):
     compiled = backend.compile(fn, _SOFT7, _masked())
     with np.errstate(all="ignore"):
         assert_same(backend.to_numpy(compiled(y, x)), expected)
+
+
+# --- gradients of the sparse loss from logits in one pass --------------------------------
+
+
+@pytest.mark.backends("jax")
+def test_jax_sparse_gradient_takes_no_derivative_through_the_maximum(backend):
+    """The sparse loss from logits does not depend on the maximum it is shifted by: its
+    derivative through the maximum is 0 in exact arithmetic, and computed it costs XLA an
+    equality mask over the logits and its count (``jit(grad)`` 2.03x optax's time). The kernel
+    shifts by a constant maximum, as ``jax.nn.logsumexp`` does: the gradient program compares
+    no logits-sized array, and the gradient is ``softmax - one_hot`` as the generic body's."""
+    jax, jnp = need("jax"), need("jax.numpy")
+    x = _logits((11, 7))
+    labels = RNG.integers(0, 7, 11)
+    on_jax = jnp.asarray(labels)
+
+    def loss(a):
+        return jnp.sum(xloss.sparse_categorical_crossentropy(on_jax, a, from_logits=True))
+
+    program = jax.make_jaxpr(jax.grad(loss))(jnp.asarray(x))
+    compared = [
+        eqn
+        for eqn in _equations(program.jaxpr)
+        if eqn.primitive.name in ("eq", "ne") and eqn.invars[0].aval.shape == x.shape
+    ]
+    assert not compared
+    fast, generic = _grad_both(backend, loss, x)
+    np.testing.assert_allclose(fast, generic, rtol=TOL, atol=TOL)
+    want = _softmax64(x) - np.eye(7)[labels]
+    np.testing.assert_allclose(fast, want, rtol=TOL, atol=TOL)
+
+
+def _equations(jaxpr):
+    """Every equation of ``jaxpr``, those of the programs it calls (``pjit``, ...) too."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for value in eqn.params.values():
+            inner = getattr(value, "jaxpr", value)
+            if hasattr(inner, "eqns"):
+                yield from _equations(inner)
+
+
+def _softmax64(x):
+    e = np.exp(x - x.max(-1, keepdims=True), dtype=np.float64)
+    return e / e.sum(-1, keepdims=True)
+
+
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("traced", [False, True])
+def test_tensorflow_sparse_takes_the_fused_op_where_a_tape_watches(backend, traced, monkeypatch):
+    """Large logits take the gather form (`SMALL`, forced to 0 here), but where a tape may take
+    the gradient, the fused op, whose gradient comes with its loss: the gather form's backward
+    is a reduction's mask and a scatter (2.8x the native's time). Values and gradients as the
+    generic body's, eagerly and inside ``tf.function``; without a tape, the gather form."""
+    tf = backend.module
+    module = importlib.import_module("xloss.adapters._tensorflow_kernels")
+    monkeypatch.setattr(module, "SMALL", 0)
+    fused = []
+    native = module._native_sparse
+    monkeypatch.setattr(module, "_native_sparse", lambda *a: fused.append(1) or native(*a))
+    labels, x = tf.constant(RNG.integers(0, 7, 11)), _logits((11, 7))
+
+    def loss_and_grad(a):
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            loss = xloss.sparse_categorical_crossentropy(labels, a, from_logits=True)
+        return loss, tape.gradient(loss, a)
+
+    run = tf.function(loss_and_grad) if traced else loss_and_grad
+    value, grad = (a.numpy() for a in run(tf.constant(x)))
+    assert fused
+    with xloss.fast_paths(False):
+        want_value, want_grad = (a.numpy() for a in loss_and_grad(tf.constant(x)))
+    np.testing.assert_allclose(value, want_value, rtol=TOL, atol=TOL)
+    np.testing.assert_allclose(grad, want_grad, rtol=TOL, atol=TOL)
+    fused.clear()
+    forward = xloss.sparse_categorical_crossentropy(labels, tf.constant(x), from_logits=True)
+    np.testing.assert_allclose(forward.numpy(), want_value, rtol=TOL, atol=TOL)
+    assert not fused

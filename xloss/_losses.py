@@ -102,9 +102,12 @@ def sparse_categorical_xp(
     from_logits: bool,
     ignore_class: int | None,
     take: Any = None,
+    maximum: Any = None,
 ) -> tuple[Any, Any]:
     """``take``: a kernel's own ``take_along_axis`` (JAX's, for half precision: see
-    `xloss.adapters.jax`); the namespace's by default.
+    `xloss.adapters.jax`); the namespace's by default. ``maximum(y_pred, axis)``: a kernel's
+    row maximum, kept as a dimension (JAX's: a constant for differentiation); the namespace's
+    ``max`` by default.
 
     Half-precision ``y_pred`` may come as given (JAX's kernel passes it so): the maximum and
     the gathered entry are taken from it, exactly, and widened; only the sum of exponentials
@@ -128,7 +131,8 @@ def sparse_categorical_xp(
         # The logit is gathered from x, not from x - m: the same number, and compilers need
         # not keep x - m in memory for the gather. m is log_softmax's unguarded maximum: a row
         # holding +inf or nan gives nan.
-        m = to_compute(xp, xp.max(y_pred, axis=axis, keepdims=True))
+        m = xp.max(y_pred, axis=axis, keepdims=True) if maximum is None else maximum(y_pred, axis)
+        m = to_compute(xp, m)
         loss = log_sum_exp_xp(xp, to_compute(xp, y_pred) - m, axis) - (picked - m)
     else:
         loss = -xp.log(_clip_probabilities(xp, picked / _row_total(xp, y_pred, axis)))
