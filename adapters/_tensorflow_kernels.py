@@ -274,13 +274,22 @@ def _sparse_probabilities(tf: Any, labels: Any, p: Any, last: int, valid: Any) -
 def _categorical(
     y: Any, p: Any, *, axis: int, from_logits: bool, label_smoothing: float, xp: Any, **_: Any
 ) -> tuple[Any, None] | None:
-    """From probabilities: ``-sum(y log(clip(p / total)))``, the generic body's formula in raw
-    ops (smoothing is applied before kernels run)."""
-    if from_logits or label_smoothing:
+    """From logits: ``-sum(y where(kept, log_softmax(x), 0))``, the generic body's select
+    (`xloss._losses.categorical_xp`: a zero target's ``-inf`` or nan entry counts 0) after
+    TensorFlow's ``LogSoftmax`` op, whose gradient is one fused op too: the generic body's
+    ``log_softmax`` differentiates its maximum, a term of rounding size that costs a mask
+    over the logits and its count. From probabilities: ``-sum(y log(clip(p / total)))``,
+    the generic body's formula in raw ops (smoothing is applied before kernels run)."""
+    if label_smoothing:
         return None
     tf = sys.modules["tensorflow"]
-    p = to_compute(xp, p)
     raw = tf.raw_ops
+    if from_logits:
+        log_p = _log_softmax(to_compute(xp, p), axis=axis)
+        kept = raw.LogicalOr(x=raw.NotEqual(x=y, y=0.0), y=raw.Greater(x=log_p, y=-math.inf))
+        terms = raw.Mul(x=y, y=raw.SelectV2(condition=kept, t=log_p, e=0.0))
+        return raw.Neg(x=raw.Sum(input=terms, axis=axis)), None
+    p = to_compute(xp, p)
     total = _row_total(tf, p, axis, keep_dims=True)
     terms = raw.Mul(x=y, y=raw.Log(x=_clip(tf, raw.RealDiv(x=p, y=total))))
     return raw.Neg(x=raw.Sum(input=terms, axis=axis)), None

@@ -1259,3 +1259,29 @@ def test_tensorflow_sparse_takes_the_fused_op_where_a_tape_watches(backend, trac
     forward = xloss.sparse_categorical_crossentropy(labels, tf.constant(x), from_logits=True)
     np.testing.assert_allclose(forward.numpy(), want_value, rtol=TOL, atol=TOL)
     assert not fused
+
+
+@pytest.mark.backends("tensorflow")
+def test_tensorflow_categorical_from_logits_differentiates_no_maximum(backend):
+    """The categorical loss from logits takes TensorFlow's ``LogSoftmax`` op, whose gradient is
+    one fused op, with the generic body's select: traced with a tape, the graph holds no
+    ``Max`` (the generic ``log_softmax``'s, whose derivative is a mask over the logits: 1.3x
+    the native's time inside ``tf.function``). Values and gradients, with ``-inf`` masks, an
+    all ``-inf`` row and zero targets at masked classes, as the generic body's."""
+    tf = backend.module
+    y, x = _on(backend, _SOFT7, _masked())
+
+    def loss_and_grad(a):
+        with tf.GradientTape() as tape:
+            tape.watch(a)
+            loss = xloss.categorical_crossentropy(y, a, from_logits=True)
+        return loss, tape.gradient(loss, a)
+
+    traced = tf.function(loss_and_grad)
+    ops = {op.type for op in traced.get_concrete_function(x).graph.get_operations()}
+    assert "LogSoftmax" in ops and "Max" not in ops
+    with xloss.fast_paths(False):
+        want = [a.numpy() for a in loss_and_grad(x)]
+    for got in (traced(x), loss_and_grad(x)):
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a.numpy(), b, rtol=TOL, atol=TOL)
