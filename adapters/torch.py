@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from xloss.adapters import _kernel_table
@@ -174,24 +175,37 @@ def _sorted_keys_top_k(
     1.21x / 1.19x, 200 1.12x / 1.00x, 1000 1.45x / 0.84x; 4096 x 2048 bfloat16 k = 128
     1.19x / 0.97x; 512 x 32000 float32 k = 1000 1.02x / 0.95x, bfloat16 1.17x / 0.98x.
     float32 at k = 50 stays with ``torch.topk``'s order (1.02x / 1.07x)."""
-    np = sys.modules["numpy"]
-    n = x.shape[axis]
+    from xloss.adapters._torch_operators import best_keys
+
     held = x.detach().movedim(axis, -1)
+    chosen, boundary = _keyed_candidates(torch, held, k, count, largest, best_keys)
+    if boundary is not None and bool(boundary.any()):  # those rows only, exactly
+        exact = _exact_top_k(torch, held[boundary], k, -1, largest)
+        assert exact is not None  # the dtype has keys (`_by_sorted_keys`)
+        chosen[boundary] = exact[1]
+    chosen = chosen.movedim(-1, axis)
+    return torch.gather(x, axis, chosen), chosen
+
+
+def _keyed_candidates(
+    torch: Any, held: Any, k: int, count: int, largest: bool, best_keys: Callable[..., Any]
+) -> tuple[Any, Any | None]:
+    """The indices of the K best of ``held`` (detached, the axis last) from ``torch.topk``'s
+    ``count`` candidates, taken unsorted and ordered by their unique keys (`_packed`: ties to
+    the lower index, NaN first, -0.0 tied with 0.0; the index read back from the keys' low
+    bits), and per row whether its K-th place ties with its last candidate (then an entry left
+    out could belong in; ``None`` where every entry is a candidate). ``best_keys`` is
+    `best_keys` of `xloss.adapters._torch_operators`, or its custom operator under
+    ``torch.compile``."""
+    n = held.shape[-1]
     values, indices = torch.topk(held, count, dim=-1, largest=largest, sorted=False)
     keys = _packed(torch, values, indices, n, largest)
     low = 16 if keys.dtype == torch.int32 else 32  # the index's bits
-    ordered = np.sort(keys.numpy(), axis=-1)[..., ::-1]  # unique: the best first
-    best = torch.from_numpy(np.ascontiguousarray(ordered[..., :k]))
+    best, last = best_keys(keys, k)
     chosen = (n - 1) - (best & ((1 << low) - 1)).to(torch.int64)
-    if count < n:
-        boundary = (ordered[..., k - 1] >> low) == (ordered[..., count - 1] >> low)
-        if boundary.any():  # those rows only, exactly
-            rows = torch.from_numpy(boundary)
-            exact = _exact_top_k(torch, held[rows], k, -1, largest)
-            assert exact is not None  # the dtype has keys (`_by_sorted_keys`)
-            chosen[rows] = exact[1]
-    chosen = chosen.movedim(-1, axis)
-    return torch.gather(x, axis, chosen), chosen
+    if count == n:
+        return chosen, None
+    return chosen, (best[..., -1] >> low) == (last >> low)
 
 
 def _writable(torch: Any, x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
@@ -301,69 +315,42 @@ def _has_keys(torch: Any, x: Any) -> bool:
     return x.dtype.itemsize <= 4 and x.dtype != getattr(torch, "uint32", None)
 
 
-def _resorted_candidates(
-    torch: Any, x: Any, k: int, axis: int, largest: bool
-) -> tuple[Any, Any, Any | None]:
-    """The candidates from ``torch.topk``, class axis last, sorted by unique keys (value key
-    << 32 | reversed index: stable by construction, NaN first, -0.0 tied with 0.0), and whether
-    the K-th place ties with the last candidate in some row (then the exact path must decide).
-    Many candidates are taken unsorted: sorting them by key costs less than ``torch.topk``'s own
-    sort (2048 x 8192 float32, k = 1000, compiled: 0.99-1.15x native in four runs, against
-    1.38x for the exact path)."""
-    n = x.shape[axis]
-    count = _candidates(k, n, x.dtype.itemsize)
-    values, indices = torch.topk(x, count, dim=axis, largest=largest, sorted=k <= SORTED_CANDIDATES)
-    values, indices = values.movedim(axis, -1), indices.movedim(axis, -1)
-    order = _packed(torch, values, indices, n, largest).argsort(dim=-1, descending=True)
-    values, indices = values.gather(-1, order), indices.gather(-1, order)
-    if count == n:  # every entry is a candidate: the re-sort alone is exact
-        return values, indices, None
-    return values, indices, _tied(torch, values[..., k - 1], values[..., count - 1]).any()
-
-
 def _compiled_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
-    """Without data-dependent Python: the candidates always re-sorted by unique keys, then
-    ``torch.cond`` on a tie at the K-th place with the last candidate (the exact path). For an
-    ``x`` that requires grad the ``cond`` picks indices only, from detached values, and the
-    values are gathered after it: torch 2.13 cannot differentiate a ``cond`` with an integer
-    output ("outs_to_grad length (1) != tangents length (2)"); otherwise it returns the values
-    too (gathering 2048 x 1000 of them again from 2048 x 8192 costs about 10%)."""
+    """Without data-dependent Python: the candidates taken unsorted and ordered by their unique
+    keys (`_keyed_candidates`, the keys sorted by NumPy on the CPU through a custom operator,
+    ``xloss::best_keys``), then ``torch.cond`` on a tie at the K-th place with the last
+    candidate in some row (the exact path). The ``cond`` picks indices only, and the values are
+    gathered after it: torch 2.13 cannot differentiate a ``cond`` with an integer output
+    ("outs_to_grad length (1) != tangents length (2)"). Measured against ``torch.sort`` of the
+    keys (and ``torch.topk`` sorting its candidates up to k = 128), xloss / ``torch.topk``, both
+    compiled, 2048 x 8192: see docs/performance.md."""
     if not _has_keys(torch, x):
         return None  # no exact path for these: the generic body
     if x.numel() <= SMALL:
         return _exact_top_k(torch, x, k, axis, largest)
-    values, indices, boundary = _resorted_candidates(torch, x, k, axis, largest)
-    best = (values[..., :k].movedim(-1, axis).clone(), indices[..., :k].movedim(-1, axis).clone())
-    if boundary is None:
-        return best
-    shape = best[1].shape
-    # torch.cond wants both branches' outputs alike and not aliasing its inputs; they travel
-    # flattened (torch 2.13's cond fails on (1, k)-shaped operands sliced from a batch of one).
-    if x.requires_grad:
+    from xloss.adapters._torch_operators import best_keys_operator
 
-        def fast_indices(x: Any, indices: Any) -> Any:
-            return indices.clone()
+    held = x.detach().movedim(axis, -1)
+    count = _candidates(k, x.shape[axis], x.dtype.itemsize)
+    chosen, boundary = _keyed_candidates(torch, held, k, count, largest, best_keys_operator)
+    if boundary is not None:
+        shape = chosen.shape
+        # torch.cond wants both branches' outputs alike and not aliasing its inputs; they travel
+        # flattened (torch 2.13's cond fails on (1, k)-shaped operands sliced from a batch of
+        # one).
 
-        def exact_indices(x: Any, indices: Any) -> Any:
-            result = _exact_top_k(torch, x, k, axis, largest)
+        def fast(held: Any, chosen: Any) -> Any:
+            return chosen.clone()
+
+        def exact(held: Any, chosen: Any) -> Any:
+            result = _exact_top_k(torch, held, k, -1, largest)
             assert result is not None
             return result[1].reshape(-1)
 
-        operands = (x.detach(), best[1].reshape(-1))
-        chosen = torch.cond(boundary, exact_indices, fast_indices, operands).reshape(shape)
-        return torch.gather(x, axis, chosen), chosen
-
-    def fast(x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
-        return values.clone(), indices.clone()
-
-    def exact(x: Any, values: Any, indices: Any) -> tuple[Any, Any]:
-        result = _exact_top_k(torch, x, k, axis, largest)
-        assert result is not None
-        return result[0].reshape(-1), result[1].reshape(-1)
-
-    flat = (best[0].reshape(-1), best[1].reshape(-1))
-    chosen_values, chosen = torch.cond(boundary, exact, fast, (x, *flat))
-    return chosen_values.reshape(shape), chosen.reshape(shape)
+        operands = (held, chosen.reshape(-1))
+        chosen = torch.cond(boundary.any(), exact, fast, operands).reshape(shape)
+    chosen = chosen.movedim(-1, axis)
+    return torch.gather(x, axis, chosen), chosen
 
 
 def _tied(torch: Any, a: Any, b: Any) -> Any:

@@ -168,6 +168,46 @@ def test_torch_compile_makes_no_graph_per_batch_size(backend):
         assert graphs[0] <= graphs[1], f"{name}: xloss {graphs[0]} graphs, torch {graphs[1]}"
 
 
+@pytest.mark.backends("torch")
+def test_torch_compile_takes_int_options_that_change(backend):
+    """An int argument of a compiled function that changes between calls becomes a symbolic int
+    (Dynamo's automatic dynamic): ``k``, ``axis`` and ``ignore_class`` compile with
+    ``fullgraph=True`` (the validation's ``hasattr`` of a symbolic int was a graph break) to the
+    eager results, and ``top_k`` (by its candidates and custom operator on 64 x 1024) to no
+    more graphs than ``torch.topk`` over five values of ``k``."""
+    torch = need("torch")
+    counters = torch._dynamo.utils.counters
+    x = torch.from_numpy(np.random.default_rng(3).normal(size=(64, 1024)).astype(np.float32))
+    labels = torch.from_numpy(np.random.default_rng(4).integers(0, 1024, size=64))
+    calls = {
+        "top_k": (lambda x, k: xloss.top_k(x, k).indices, (5, 7, 9, 11, 13)),
+        "top_k_filter": (lambda x, k: xloss.top_k_filter(x, k), (5, 7, 200)),
+        "softmax": (lambda x, axis: xloss.softmax(x, axis=axis), (0, 1, -1)),
+        "sparse": (
+            lambda x, c: xloss.sparse_categorical_crossentropy(
+                labels, x, from_logits=True, ignore_class=c
+            ),
+            (3, 5, 7),
+        ),
+    }
+    graphs = {}
+    for name, (fn, values) in calls.items():
+        torch._dynamo.reset()
+        counters.clear()
+        compiled = torch.compile(fn, backend="eager", fullgraph=True)
+        for value in values:
+            np.testing.assert_allclose(
+                compiled(x, value).numpy(), fn(x, value).numpy(), rtol=TOL, err_msg=name
+            )
+        graphs[name] = counters["stats"]["unique_graphs"]
+    torch._dynamo.reset()
+    counters.clear()
+    native = torch.compile(lambda x, k: torch.topk(x, k).indices, backend="eager", fullgraph=True)
+    for k in calls["top_k"][1]:
+        native(x, k)
+    assert graphs["top_k"] <= counters["stats"]["unique_graphs"], graphs
+
+
 @pytest.mark.backends("jax")
 @pytest.mark.parametrize("call", CALLS)
 def test_jax_jit(backend, call):

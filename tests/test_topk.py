@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -498,6 +500,64 @@ def test_compiled_ties_among_the_k_best(backend, largest, dtype, monkeypatch):
             expected_values, expected_indices = ref.top_k(rows, k, -1, largest)
             np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
             np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
+
+
+@pytest.mark.backends("torch")
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_compiled_candidates_sorted_by_the_custom_operator(backend, dtype, dynamic, monkeypatch):
+    """Under torch.compile the candidates' keys are ordered by the custom operator
+    ``xloss::best_keys`` (NumPy's sort on the CPU, called as it is), not by a traced
+    ``torch.sort``: the graph holds the operator and no sort, and the answer is the reference's,
+    on rows whose K-th place ties with the last candidate (the ``torch.cond``'s exact path) and
+    rows where it does not."""
+    import torch
+
+    module = importlib.import_module("xloss.adapters.torch")
+    monkeypatch.setattr(module, "SMALL", 0)
+    _large_k(monkeypatch)
+    targets = []
+
+    def capture(graph, example_inputs):
+        targets.extend(str(node.target) for node in graph.graph.nodes if node.op == "call_function")
+        return graph.forward
+
+    fn = torch.compile(
+        lambda a: tuple(xloss.top_k(a, 4)), backend=capture, fullgraph=True, dynamic=dynamic
+    )
+    k = 4
+    for rows in (RUNS, DISTINCT.reshape(-1, 9)):
+        x = rows.astype(np.float32)
+        values, indices = fn(backend.asarray(x, dtype=dtype))
+        expected_values, expected_indices = ref.top_k(
+            backend.to_numpy(backend.asarray(x, dtype=dtype)), k, -1, True
+        )
+        np.testing.assert_array_equal(backend.to_numpy(indices), expected_indices)
+        np.testing.assert_array_equal(backend.to_numpy(values), expected_values)
+    assert any("xloss.best_keys" in target for target in targets), targets
+    assert not any("sort" in target for target in targets), targets
+
+
+@pytest.mark.backends("torch")
+def test_compiled_first_call_registers_the_custom_operator(backend):
+    """In a fresh process whose first ``top_k`` is a compiled one (``fullgraph=True``), the
+    custom operator is registered while Dynamo traces: it runs the import that registers it."""
+    code = (
+        "import numpy as np, torch, xloss\n"
+        "import xloss.adapters.torch as adapter\n"
+        "adapter.SMALL = 0\n"
+        "x = torch.from_numpy(np.random.default_rng(0).normal(size=(64, 300)).astype('float32'))\n"
+        "fn = torch.compile(lambda a: tuple(xloss.top_k(a, 200)), fullgraph=True)\n"
+        "values, indices = fn(x)\n"
+        "with xloss.fast_paths(False):\n"
+        "    expected = xloss.top_k(x, 200)\n"
+        "assert torch.equal(indices, expected.indices) and torch.equal(values, expected.values)\n"
+        "assert hasattr(torch.ops.xloss, 'best_keys')\n"
+        "print('ok')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip() == "ok"
 
 
 # Each function, and its expression in tf.math.top_k (which TensorFlow differentiates under

@@ -21,13 +21,18 @@ REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "
 def as_int(value: Any, name: str, *, what: str = "an int") -> int:
     """``value`` as a Python int; bools and floats are refused (``True`` is no axis). A traced
     JAX value is refused with the way out: an int option sets shapes or indices, which must be
-    known while tracing."""
+    known while tracing. An int is returned as it is: under ``torch.compile`` an int argument
+    that changed between calls is a symbolic int (a ``SymInt``, an ``int`` to Dynamo), which
+    ``operator.index`` would fix to this call's value, compiling again for every new one (as
+    ``torch.topk``'s ``k`` does not)."""
     if is_jax_tracer(value):
         raise TypeError(
             f"`{name}` must be {what} known while tracing; received a traced JAX value "
             f"({_describe_tracer(value)}). It decides shapes or indices, which `jax.jit` cannot "
             f"trace: {_STATIC}"
         )
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
     if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise TypeError(f"`{name}` must be {what}; received {value!r} ({type(value).__name__}).")
     return operator.index(value)
