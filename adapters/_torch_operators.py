@@ -7,6 +7,7 @@ also when the first call is a compiled one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,15 +35,24 @@ def _fake_best_keys(keys: Any, k: int) -> tuple[Any, Any]:
     return keys.new_empty((*keys.shape[:-1], k)), keys.new_empty(keys.shape[:-1])
 
 
-best_keys_operator: Any = _sorted_best_keys
-"""`best_keys` as the custom operator ``xloss::best_keys``, for ``torch.compile``; before
-torch 2.4, which has no ``torch.library.custom_op``, its ``torch.sort`` form, which compiles."""
-
-if hasattr(torch.library, "custom_op"):
-    best_keys_operator = torch.library.custom_op(
+_best_keys_operator: Any = None
+if hasattr(torch.library, "custom_op"):  # torch 2.4 and later
+    _best_keys_operator = torch.library.custom_op(
         "xloss::best_keys",
         best_keys,
         mutates_args=(),
         schema="(Tensor keys, SymInt k) -> (Tensor, Tensor)",
     )
-    best_keys_operator.register_fake(_fake_best_keys)
+    _best_keys_operator.register_fake(_fake_best_keys)
+
+
+def compiled_best_keys() -> Callable[..., Any]:
+    """`best_keys` for a traced call: under ``torch.compile`` the custom operator
+    ``xloss::best_keys``, which the compiled program calls as it is (NumPy's sort included).
+    Under ``torch.export``, whose programs are saved to be loaded where xloss may not be
+    imported (and its operator not registered), and before torch 2.4, which has no
+    ``torch.library.custom_op``, a ``torch.sort`` of the keys, which traces to ATen ops."""
+    exporting = getattr(torch.compiler, "is_exporting", None)
+    if _best_keys_operator is None or (exporting is not None and exporting()):
+        return _sorted_best_keys
+    return _best_keys_operator

@@ -317,9 +317,10 @@ def _has_keys(torch: Any, x: Any) -> bool:
 
 def _compiled_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
     """Without data-dependent Python: the candidates taken unsorted and ordered by their unique
-    keys (`_keyed_candidates`, the keys sorted by NumPy on the CPU through a custom operator,
-    ``xloss::best_keys``), then ``torch.cond`` on a tie at the K-th place with the last
-    candidate in some row (the exact path). The ``cond`` picks indices only, and the values are
+    keys (`_keyed_candidates`; under ``torch.compile`` the keys sorted by NumPy on the CPU
+    through a custom operator, but not under ``torch.export``: `compiled_best_keys`), then
+    ``torch.cond`` on a tie at the K-th place with the last candidate in some row (the exact
+    path). The ``cond`` picks indices only, and the values are
     gathered after it: torch 2.13 cannot differentiate a ``cond`` with an integer output
     ("outs_to_grad length (1) != tangents length (2)"). Measured against ``torch.sort`` of the
     keys (and ``torch.topk`` sorting its candidates up to k = 128), xloss / ``torch.topk``, both
@@ -328,11 +329,11 @@ def _compiled_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tup
         return None  # no exact path for these: the generic body
     if x.numel() <= SMALL:
         return _exact_top_k(torch, x, k, axis, largest)
-    from xloss.adapters._torch_operators import best_keys_operator
+    from xloss.adapters._torch_operators import compiled_best_keys
 
     held = x.detach().movedim(axis, -1)
     count = _candidates(k, x.shape[axis], x.dtype.itemsize)
-    chosen, boundary = _keyed_candidates(torch, held, k, count, largest, best_keys_operator)
+    chosen, boundary = _keyed_candidates(torch, held, k, count, largest, compiled_best_keys())
     if boundary is not None:
         shape = chosen.shape
         # torch.cond wants both branches' outputs alike and not aliasing its inputs; they travel

@@ -560,6 +560,37 @@ def test_compiled_first_call_registers_the_custom_operator(backend):
     assert run.stdout.strip() == "ok"
 
 
+@pytest.mark.backends("torch")
+def test_exported_top_k_needs_no_xloss_to_load(backend, tmp_path):
+    """``torch.export``'s programs are saved to be loaded where xloss may not be imported: its
+    ``top_k`` sorts the candidates' keys with ``torch.sort`` (no ``xloss::`` operator), and the
+    saved program loads and runs in a process that never imports xloss."""
+    import torch
+
+    class TopK(torch.nn.Module):
+        def forward(self, x):
+            return tuple(xloss.top_k(x, 50))
+
+    x = np.random.default_rng(5).normal(size=(64, 1024)).astype(np.float32)  # > SMALL entries
+    program = torch.export.export(TopK(), (torch.from_numpy(x),))
+    targets = [str(node.target) for node in program.graph.nodes if node.op == "call_function"]
+    assert not any("xloss" in target for target in targets), targets
+    torch.export.save(program, tmp_path / "top_k.pt2")
+    np.save(tmp_path / "x.npy", x)
+    code = (
+        "import sys, numpy as np, torch\n"
+        f"program = torch.export.load({str(tmp_path / 'top_k.pt2')!r})\n"
+        f"x = torch.from_numpy(np.load({str(tmp_path / 'x.npy')!r}))\n"
+        "values, indices = program.module()(x)\n"
+        f"np.save({str(tmp_path / 'indices.npy')!r}, indices.numpy())\n"
+        "assert 'xloss' not in sys.modules\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    _, expected = ref.top_k(x, 50, -1, True)
+    np.testing.assert_array_equal(np.load(tmp_path / "indices.npy"), expected)
+
+
 # Each function, and its expression in tf.math.top_k (which TensorFlow differentiates under
 # every transformation): (xloss, native), both of (tf, x, k).
 UNDER_TRANSFORMATIONS = {
