@@ -194,9 +194,9 @@ def _keyed_candidates(
     ``count`` candidates, taken unsorted and ordered by their unique keys (`_packed`: ties to
     the lower index, NaN first, -0.0 tied with 0.0; the index read back from the keys' low
     bits), and per row whether its K-th place ties with its last candidate (then an entry left
-    out could belong in; ``None`` where every entry is a candidate). ``best_keys`` is
-    `best_keys` of `xloss.adapters._torch_operators`, or its custom operator under
-    ``torch.compile``."""
+    out could belong in; ``None`` where every entry is a candidate). ``best_keys`` sorts the
+    keys: `xloss.adapters._torch_operators`'s ``best_keys`` eagerly, its
+    ``compiled_best_keys()`` when traced."""
     n = held.shape[-1]
     values, indices = torch.topk(held, count, dim=-1, largest=largest, sorted=False)
     keys = _packed(torch, values, indices, n, largest)
@@ -320,11 +320,10 @@ def _compiled_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tup
     keys (`_keyed_candidates`; under ``torch.compile`` the keys sorted by NumPy on the CPU
     through a custom operator, but not under ``torch.export``: `compiled_best_keys`), then
     ``torch.cond`` on a tie at the K-th place with the last candidate in some row (the exact
-    path). The ``cond`` picks indices only, and the values are
-    gathered after it: torch 2.13 cannot differentiate a ``cond`` with an integer output
-    ("outs_to_grad length (1) != tangents length (2)"). Measured against ``torch.sort`` of the
-    keys (and ``torch.topk`` sorting its candidates up to k = 128), xloss / ``torch.topk``, both
-    compiled, 2048 x 8192: see docs/performance.md."""
+    path). The ``cond`` picks indices only, and the values are gathered after it: torch 2.13
+    cannot differentiate a ``cond`` with an integer output ("outs_to_grad length (1) !=
+    tangents length (2)"). The keys sorted by the operator against a traced ``torch.sort``:
+    see docs/performance.md."""
     if not _has_keys(torch, x):
         return None  # no exact path for these: the generic body
     if x.numel() <= SMALL:
