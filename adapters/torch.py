@@ -100,7 +100,7 @@ def top_k(x: Any, k: int, axis: int, largest: bool) -> tuple[Any, Any] | None:
         values, indices = torch.min(x, dim=axis, keepdim=True)
         if not bool(torch.isnan(values).any()):
             return values, indices
-    count = _candidates(k, n, x.dtype.itemsize)
+    count = _candidates(k, n, x)
     if _by_sorted_keys(torch, x, k, n, count):
         return _sorted_keys_top_k(torch, x, k, count, axis, largest)
     values, indices = torch.topk(x, count, dim=axis, largest=largest, sorted=True)
@@ -287,7 +287,7 @@ EXTRA = 8
 """Candidates past the K-th (see `_candidates`)."""
 
 
-def _candidates(k: int, n: int, itemsize: int) -> int:
+def _candidates(k: int, n: int, x: Any) -> int:
     """How many candidates ``torch.topk`` returns: enough that a tie at the K-th place seldom
     runs through the last of them (an entry left out could then belong in: its row takes the
     exact path), few enough to cost little (k = 1 under torch.compile: 1.3x with K + 8).
@@ -296,12 +296,31 @@ def _candidates(k: int, n: int, itemsize: int) -> int:
     10 at k = 1000; with K + 8 that needs a run of 9 equal values. 16-bit floats hold 256 values
     an octave, so ties are many (bfloat16, eager, against ``torch.topk``: K + 1 gives 2.0x,
     9.0x, 3.9x at k = 1, 50, 1000; K + 8 1.5x, 1.2x, 2.4x; K + 32 at k = 1000 1.4x).
+
+    On the CPU, 32-bit values take fewer extra candidates where K + 8 would cross
+    `PARTIAL_SORT`'s limit and K does not; 16-bit values keep theirs (with fewer, more rows tie
+    with their last candidate and take the exact path: bfloat16, 2048 x 8192, k = 121, 124,
+    127 cut to 128 candidates measured 1.23x, 2.14x, 3.93x, against 1.64-1.70x uncut).
     """
+    itemsize = x.dtype.itemsize
     if itemsize > 2:
         extra = 1 if k <= SORTED_CANDIDATES else EXTRA
     else:
         extra = EXTRA if k <= SORTED_CANDIDATES else 4 * EXTRA
-    return min(k + extra, n)
+    count = min(k + extra, n)
+    limit = n // PARTIAL_SORT
+    if itemsize > 2 and x.device.type == "cpu" and k < limit < count:
+        return limit
+    return count
+
+
+PARTIAL_SORT = 64
+"""``torch.topk`` on the CPU partially sorts a row of ``n`` entries where ``k * 64 <= n`` and
+selects with ``nth_element`` above, which costs half as much again (2048 x 8192 float32: 40 ms
+at k = 128, 60 ms at k = 129). Candidates past the K-th can cross that limit where K does not
+(float32 k = 128 of 8192: 1.6x ``torch.topk``); where K + 1 stays within it, 32-bit values take
+no more candidates than it allows (`_candidates`: 32,000 float32 entries a row, k = 493 to 499,
+1.32-1.34x -> 1.08-1.13x)."""
 
 
 SMALL = 1 << 15
@@ -331,7 +350,7 @@ def _compiled_top_k(torch: Any, x: Any, k: int, axis: int, largest: bool) -> tup
     from xloss.adapters._torch_operators import compiled_best_keys
 
     held = x.detach().movedim(axis, -1)
-    count = _candidates(k, x.shape[axis], x.dtype.itemsize)
+    count = _candidates(k, x.shape[axis], x)
     chosen, boundary = _keyed_candidates(torch, held, k, count, largest, compiled_best_keys())
     if boundary is not None:
         shape = chosen.shape

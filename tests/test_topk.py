@@ -561,6 +561,25 @@ def test_compiled_first_call_registers_the_custom_operator(backend):
 
 
 @pytest.mark.backends("torch")
+def test_candidates_stay_within_torch_topks_partial_sort(backend):
+    """On the CPU ``torch.topk`` partially sorts where ``k * 64 <= n`` and is half as slow again
+    above: 32-bit values take no more candidates than that allows where K itself is within it;
+    16-bit values (whose ties need their extra candidates), K at the limit and other devices
+    keep K + extra."""
+    import torch
+
+    module = importlib.import_module("xloss.adapters.torch")
+    float32, bfloat16 = torch.empty(0), torch.empty(0, dtype=torch.bfloat16)
+    elsewhere = torch.empty(0, device="meta")
+    assert module._candidates(495, 32000, float32) == 500  # K + 8 = 503 would cross 500
+    assert module._candidates(492, 32000, float32) == 500
+    assert module._candidates(500, 32000, float32) == 508  # K at the limit: crossed anyway
+    assert module._candidates(100, 8192, float32) == 101
+    assert module._candidates(495, 32000, elsewhere) == 503
+    assert module._candidates(121, 8192, bfloat16) == 129
+
+
+@pytest.mark.backends("torch")
 def test_exported_top_k_needs_no_xloss_to_load(backend, tmp_path):
     """``torch.export``'s programs are saved to be loaded where xloss may not be imported: its
     ``top_k`` sorts the candidates' keys with ``torch.sort`` (no ``xloss::`` operator), and the
