@@ -341,7 +341,7 @@ selects with ``nth_element`` above, which costs half as much again (2048 x 8192 
 at k = 128, 60 ms at k = 129). Candidates past the K-th can cross that limit where K does not
 (float32 k = 128 of 8192: 1.6x ``torch.topk``); where K + 1 stays within it, 32-bit values take
 no more candidates than it allows (`_candidates`: 32,000 float32 entries a row, k = 493 to 499,
-1.32-1.34x -> 1.08-1.13x)."""
+1.32-1.34x -> 1.06-1.13x in three runs)."""
 
 
 SMALL = 1 << 15
