@@ -616,6 +616,26 @@ def test_exported_top_k_needs_no_xloss_to_load(backend, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "indices.npy"), expected)
 
 
+@pytest.mark.backends("jax")
+def test_jax_export_of_top_k_as_documented(backend):
+    """docs/topk.md: ``jax.export`` serializes ``tuple(xloss.top_k(...))`` as it is, and
+    ``TopK`` itself once registered with the documented call."""
+    jax = need("jax")
+    from jax import export
+
+    x = backend.asarray(DISTINCT.reshape(-1, 9))
+    _, expected = ref.top_k(DISTINCT.reshape(-1, 9), 3, -1, True)
+    as_tuple = export.export(jax.jit(lambda a: tuple(xloss.top_k(a, 3))))(x)
+    np.testing.assert_array_equal(export.deserialize(as_tuple.serialize()).call(x)[1], expected)
+    with pytest.raises(ValueError, match="unregistered type"):
+        export.export(jax.jit(lambda a: xloss.top_k(a, 3)))(x).serialize()
+    export.register_namedtuple_serialization(xloss.TopK, serialized_name="xloss.TopK")
+    named = export.export(jax.jit(lambda a: xloss.top_k(a, 3)))(x)
+    result = export.deserialize(named.serialize()).call(x)
+    assert isinstance(result, xloss.TopK)
+    np.testing.assert_array_equal(result.indices, expected)
+
+
 # Each function, and its expression in tf.math.top_k (which TensorFlow differentiates under
 # every transformation): (xloss, native), both of (tf, x, k).
 UNDER_TRANSFORMATIONS = {
