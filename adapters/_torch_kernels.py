@@ -121,6 +121,19 @@ def _classes_on_dim_1(x: Any, axis: int) -> tuple[Any, Callable[[Any], Any]]:
     return x.movedim(axis, 1), lambda loss: loss
 
 
+def _classes_last_in_memory(x: Any, axis: int) -> tuple[Any, int]:
+    """Where the class axis is not the last but its entries are adjacent in memory (PyTorch's
+    ``channels_last`` ``(N, C, H, W)``, the classes innermost), ``x`` with that axis moved last:
+    a contiguous view, which the last axis's kernels and their blocks of rows take as it is
+    (along the middle axis torch's kernels copy the input to its contiguous layout first, and
+    a strided input goes whole). Otherwise ``x`` and ``axis`` as they are."""
+    if axis != x.ndim - 1 and not x.is_contiguous():
+        moved = x.movedim(axis, -1)
+        if moved.is_contiguous():
+            return moved, x.ndim - 1
+    return x, axis
+
+
 def _sparse(
     labels: Any,
     x: Any,
@@ -133,6 +146,7 @@ def _sparse(
 ) -> tuple[Any, Any] | None:
     torch = sys.modules["torch"]
     F = torch.nn.functional
+    x, axis = _classes_last_in_memory(x, axis)
     valid = None if ignore_class is None else labels != ignore_class
     compute = _compute(torch, x)
     if not from_logits:

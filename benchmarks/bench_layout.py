@@ -8,6 +8,10 @@ xloss / native over interleaved pairs (`bench.measure`), and the median times.
 
     python benchmarks/bench_layout.py
     python benchmarks/bench_layout.py --shapes 8x21x256x256 --dtypes bfloat16 --pairs 11
+    python benchmarks/bench_layout.py --shapes 8x21x256x256 --channels-last
+
+``--channels-last`` lays 4-D inputs out as ``torch.channels_last`` (the classes innermost in
+memory, as a convolution's output in that format is).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def main() -> None:
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     parser.add_argument("--pairs", type=int, default=7)
+    parser.add_argument("--channels-last", action="store_true", help="4-D inputs as channels_last")
     args = parser.parse_args()
 
     import torch
@@ -63,6 +68,8 @@ def main() -> None:
         logits = torch.from_numpy(rng.standard_normal(dims, np.float32) * 3)
         for dtype in args.dtypes:
             x = logits.to(getattr(torch, dtype))
+            if args.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             table = calls(torch, x, rng)
             for case in args.cases:
                 ours, theirs = table[case]

@@ -879,6 +879,22 @@ def _blocks_cases():
             f"log_softmax_{name}": (on_1(xloss.log_softmax), (xs,)),
             f"softmax_{name}": (on_1(xloss.softmax), (xs,)),
         }
+    # The classes on axis 1 but innermost in memory (torch.channels_last): the sparse losses
+    # take them as rows along the last axis, by blocks of rows.
+    innermost = np.moveaxis(x[np.arange(300) % len(x)].reshape(-1, 150, 7), -1, 1)
+    innermost_p = np.moveaxis(p[np.arange(300) % len(x)].reshape(-1, 150, 7), -1, 1)
+    innermost_labels = labels[np.arange(300) % len(x)].reshape(-1, 150)
+    cases |= {
+        "sparse_axis1_innermost": (on_1(sparse), (innermost_labels, innermost)),
+        "sparse_ignore_axis1_innermost": (
+            on_1(functools.partial(sparse, ignore_class=2)),
+            (innermost_labels, innermost),
+        ),
+        "sparse_probs_axis1_innermost": (
+            on_1(xloss.sparse_categorical_crossentropy),
+            (innermost_labels, innermost_p),
+        ),
+    }
     return cases
 
 
