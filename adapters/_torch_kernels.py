@@ -52,6 +52,9 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
     torch = sys.modules["torch"]
     if x.dtype not in (torch.float16, torch.bfloat16):
         return torch.softmax(x, axis)
+    moved, last = _classes_last_in_memory(x, axis)
+    if moved is not x:
+        return _softmax(moved, axis=last).movedim(-1, axis)
     differentiated = _differentiated(torch, x)
     rounds_once = axis == x.ndim - 1 or x.device.type == "cuda"
     if x.dtype == torch.bfloat16 and rounds_once and not differentiated:
@@ -82,6 +85,9 @@ def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:
         return torch.log_softmax(x, axis)
     if x.dtype == torch.bfloat16 and x.device.type == "cuda" and not _differentiated(torch, x):
         return torch.log_softmax(x, axis)
+    moved, last = _classes_last_in_memory(x, axis)
+    if moved is not x:
+        return _log_softmax(moved, axis=last).movedim(-1, axis)
     rows = _rows(torch, x, axis)
     if rows is None:
         return torch.log_softmax(x.float(), axis)
@@ -126,7 +132,10 @@ def _classes_last_in_memory(x: Any, axis: int) -> tuple[Any, int]:
     ``channels_last`` ``(N, C, H, W)``, the classes innermost), ``x`` with that axis moved last:
     a contiguous view, which the last axis's kernels and their blocks of rows take as it is
     (along the middle axis torch's kernels copy the input to its contiguous layout first, and
-    a strided input goes whole). Otherwise ``x`` and ``axis`` as they are."""
+    a strided input goes whole). Otherwise ``x`` and ``axis`` as they are. The losses and the
+    half-precision ``softmax``/``log_softmax`` take it (the targets moved alike; a result laid
+    out like ``x``), whole or by blocks alike; float32 and float64 ``softmax``/``log_softmax``
+    are torch's own, taken as they are."""
     if axis != x.ndim - 1 and not x.is_contiguous():
         moved = x.movedim(axis, -1)
         if moved.is_contiguous():
@@ -380,6 +389,9 @@ def _categorical(
     torch = sys.modules["torch"]
     if label_smoothing or (not readable and traced(torch)):  # readable: eager, so not traced
         return None
+    moved, last = _classes_last_in_memory(x, axis)
+    if moved is not x:
+        x, y, axis = moved, y.movedim(axis, -1), last
     compute = _compute(torch, x)
     rows, targets = _rows(torch, x, axis), _rows(torch, y, axis)
     if rows is not None and targets is not None:
@@ -476,6 +488,9 @@ def _binary(
     if label_smoothing:
         return None
     torch = sys.modules["torch"]
+    moved, last = _classes_last_in_memory(x, axis)
+    if moved is not x:
+        x, z, axis = moved, z.movedim(axis, -1), last
     if from_logits:
         if not readable:
             return _binary_logits(torch, z, x).mean(axis), None

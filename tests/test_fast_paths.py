@@ -879,21 +879,35 @@ def _blocks_cases():
             f"log_softmax_{name}": (on_1(xloss.log_softmax), (xs,)),
             f"softmax_{name}": (on_1(xloss.softmax), (xs,)),
         }
-    # The classes on axis 1 but innermost in memory (torch.channels_last): the sparse losses
-    # take them as rows along the last axis, by blocks of rows.
-    innermost = np.moveaxis(x[np.arange(300) % len(x)].reshape(-1, 150, 7), -1, 1)
-    innermost_p = np.moveaxis(p[np.arange(300) % len(x)].reshape(-1, 150, 7), -1, 1)
-    innermost_labels = labels[np.arange(300) % len(x)].reshape(-1, 150)
+    # The classes on axis 1 but innermost in memory (torch.channels_last): taken as rows along
+    # the last axis, by blocks of rows (targets laid out alike, or contiguous).
+    take = np.arange(300) % len(x)
+
+    def innermost(a):
+        return np.moveaxis(a[take].reshape(-1, 150, 7), -1, 1)
+
+    xs, ys, ps, zs = (innermost(a) for a in (x, y, p, z))
+    sparse_labels = labels[take].reshape(-1, 150)
     cases |= {
-        "sparse_axis1_innermost": (on_1(sparse), (innermost_labels, innermost)),
+        "sparse_axis1_innermost": (on_1(sparse), (sparse_labels, xs)),
         "sparse_ignore_axis1_innermost": (
             on_1(functools.partial(sparse, ignore_class=2)),
-            (innermost_labels, innermost),
+            (sparse_labels, xs),
         ),
         "sparse_probs_axis1_innermost": (
             on_1(xloss.sparse_categorical_crossentropy),
-            (innermost_labels, innermost_p),
+            (sparse_labels, ps),
         ),
+        "categorical_axis1_innermost": (on_1(cases["categorical"][0]), (ys, xs)),
+        "categorical_axis1_innermost_targets_contiguous": (
+            on_1(cases["categorical"][0]),
+            (np.ascontiguousarray(ys), xs),
+        ),
+        "categorical_probs_axis1_innermost": (on_1(xloss.categorical_crossentropy), (ys, ps)),
+        "binary_axis1_innermost": (on_1(cases["binary"][0]), (zs, xs)),
+        "binary_probs_axis1_innermost": (on_1(xloss.binary_crossentropy), (zs, ps)),
+        "log_softmax_axis1_innermost": (on_1(xloss.log_softmax), (xs,)),
+        "softmax_axis1_innermost": (on_1(xloss.softmax), (xs,)),
     }
     return cases
 
@@ -913,11 +927,11 @@ def test_row_blocks_bit_for_bit(backend, case, dtype, monkeypatch):
     with np.errstate(all="ignore"):
         blocked = backend.to_numpy(fn(*converted))
     # float32 and float64 probabilities' row sums and (log_)softmax have no temporary to save,
-    # nor bfloat16 softmax along the last axis (taken as is): those go whole; blocks are for
-    # the CPU's caches (on CUDA every call goes whole)
+    # nor bfloat16 softmax along the last axis in memory (taken as is): those go whole; blocks
+    # are for the CPU's caches (on CUDA every call goes whole)
     whole_anyway = (
         dtype in ("float32", "float64") and case.startswith(("sparse_probs", "log", "softmax"))
-    ) or (dtype == "bfloat16" and case == "softmax")
+    ) or (dtype == "bfloat16" and case in ("softmax", "softmax_axis1_innermost"))
     assert bool(calls) != (whole_anyway or not backend.on_host)
     assert blocked.dtype == whole.dtype
     np.testing.assert_array_equal(blocked, whole)
