@@ -44,7 +44,8 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
     32768 with -inf masks): 1,733 of 268M entries, and 5.4x faster than upcasting (0.49 ms
     against 2.68 ms); along axes 0-2 of 256 x 1000 x 4 as upcasting. Torch's CPU kernel for
     another axis than the last (of its contiguous copy, whatever the strides) rounds as it
-    goes, 25% of entries one ulp off, so that is upcast. Its float16 path rounds differently,
+    goes, 25% of entries one ulp off, so that is upcast; an axis innermost in memory is moved
+    last first (`_classes_last_in_memory`). Its float16 path rounds differently,
     so float16 is upcast (large eager CPU inputs by blocks: `_upcast_by_blocks`). Upcast too
     where a derivative may be taken (`_differentiated`): torch's bfloat16 derivatives start
     from the rounded output, 1.8% off the float32 gradient, rounded, in a backward pass and 19%

@@ -686,13 +686,13 @@ def test_bfloat16_softmax_computed_in_float32(backend):
         _assert_rounded_as_upcast(as_is, upcast)
 
 
-def _assert_rounded_as_upcast(as_is, upcast):
-    """bfloat16 results (as float32 NumPy arrays) one ulp apart at most, in 1 in 20,000."""
+def _assert_rounded_as_upcast(as_is, upcast, one_in=20_000):
+    """bfloat16 results (as float32 NumPy arrays) one ulp apart at most, in 1 in ``one_in``."""
     nan = np.isnan(upcast)  # an all -inf row
     np.testing.assert_array_equal(np.isnan(as_is), nan)
     as_is[nan] = upcast[nan] = 0.0
     apart = np.abs(as_is.view(np.int32) - upcast.view(np.int32)) >> 16  # bfloat16 ulps
-    assert apart.max() <= 1 and np.count_nonzero(apart) <= as_is.size // 20_000
+    assert apart.max() <= 1 and np.count_nonzero(apart) <= as_is.size // one_in
 
 
 @pytest.mark.backends("torch")
@@ -702,20 +702,26 @@ def _assert_rounded_as_upcast(as_is, upcast):
 )
 def test_torch_bfloat16_softmax_any_layout_rounds_once(backend, layout, axis):
     """PyTorch's CPU softmax kernel rounds bfloat16 once only along the last axis of its
-    contiguous copy of the input: along another axis xloss upcasts, whatever the strides (a
-    transposed view's first axis has stride 1, a channels-last image's class axis too)."""
+    contiguous copy of the input. An axis innermost in memory (a transposed view's first axis,
+    a channels-last image's class axis) is taken as the last axis of a contiguous view, as is;
+    along any other, whatever the strides, xloss upcasts."""
     import torch
 
-    x = backend.asarray(_logits((64, 300)), "bfloat16")
+    rng = np.random.default_rng(11)
+    x = backend.asarray((rng.standard_normal((256, 300)) * 10.0).astype(np.float32), "bfloat16")
     views = {
         "transposed": lambda: x.mT,
-        "channels_last": lambda: x.reshape(4, 16, 15, 20).to(memory_format=torch.channels_last),
+        "channels_last": lambda: x.reshape(16, 16, 15, 20).to(memory_format=torch.channels_last),
         "every_other": lambda: x[:, ::2],
     }
     half = views[layout]()
     as_is = backend.to_numpy(xloss.softmax(half, axis=axis))
     upcast = backend.to_numpy(torch.softmax(half.float(), axis).to(torch.bfloat16))
-    _assert_rounded_as_upcast(as_is, upcast)
+    # Along an axis innermost in memory, rows of 20 or 256: the as-is kernel's float32 steps
+    # round otherwise than the upcast reference's middle-axis ones in 0-6 of these 76,800
+    # entries over 60 draws of such data (measured), one ulp apart; rounding as it goes would
+    # put a quarter of them off.
+    _assert_rounded_as_upcast(as_is, upcast, one_in=10_000)
 
 
 def _top_p_rows():
