@@ -8,6 +8,9 @@ Each compiled function is called on two batch sizes.
 from __future__ import annotations
 
 import importlib
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import data as d
@@ -206,6 +209,54 @@ def test_torch_compile_takes_int_options_that_change(backend):
     for k in calls["top_k"][1]:
         native(x, k)
     assert graphs["top_k"] <= counters["stats"]["unique_graphs"], graphs
+
+
+_COMPILED_ONCE = """
+import importlib.util
+import numpy as np
+import torch
+import xloss
+
+x, labels = torch.randn(8, 10), torch.randint(0, 10, (8,))
+calls = [
+    lambda x, y: xloss.sparse_categorical_crossentropy(y, x, from_logits=True),
+    lambda x, y: xloss.categorical_crossentropy(x.softmax(-1), x, label_smoothing=0.1),
+    lambda x, y: xloss.binary_crossentropy(x.sigmoid(), x, from_logits=True),
+    lambda x, y: xloss.SparseCategoricalCrossentropy(from_logits=True)(y, x),
+    lambda x, y: xloss.log_softmax(x),
+    lambda x, y: xloss.top_k(x, 3).values,
+    lambda x, y: xloss.top_k_filter(x, 3),
+    lambda x, y: xloss.top_p_filter(x, 0.9),
+]
+compiled = [torch.compile(f, backend="eager", fullgraph=True) for f in calls]
+for _ in range(2):  # the first call in a process is compiled: xloss meets torch's types there
+    [f(x, labels) for f in compiled]
+xloss.softmax(np.zeros(3).view(type("Reference", (np.ndarray,), {})))  # a new array type
+if importlib.util.find_spec("jax"):
+    import jax.numpy as jnp
+
+    xloss.softmax(jnp.zeros(3))
+[f(x, labels) for f in compiled]
+print(torch._dynamo.utils.counters["stats"]["unique_graphs"], len(calls))
+"""
+
+
+@pytest.mark.backends("torch")
+def test_torch_compile_compiles_once_whatever_else_the_process_does(backend):
+    """A compiled function calling xloss compiles once: not again on its second call (the
+    first had filled xloss's cache of array types, which Dynamo guarded on), nor when xloss
+    meets a new array type elsewhere (a NumPy reference beside a compiled model), nor when JAX
+    is imported later (an adapter's lookup of JAX in ``sys.modules`` was a guard). Each was a
+    recompilation of the caller, a whole training step where xloss is inside one, and counted
+    towards Dynamo's limit of 8, past which it runs eagerly. In a fresh process: the first
+    call of xloss there is the compiled one."""
+    need("torch")
+    run = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_COMPILED_ONCE)], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    graphs, calls = run.stdout.split()
+    assert graphs == calls, f"{graphs} graphs for {calls} compiled functions"
 
 
 @pytest.mark.backends("jax")

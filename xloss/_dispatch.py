@@ -35,6 +35,7 @@ def _load_adapters() -> tuple[tuple[ModuleType, ...], ModuleType]:
     optional attributes each leaves out set to their defaults (``xloss.adapters.OPTIONAL``)."""
     package = importlib.import_module("xloss.adapters")
     names = [i.name for i in pkgutil.iter_modules(package.__path__) if not i.name.startswith("_")]
+    names.sort(key=lambda name: name != "torch")  # torch's first: see `_find_backend`
     modules = {n: importlib.import_module(f"xloss.adapters.{n}") for n in names}
     for module in modules.values():
         for attribute, default in package.OPTIONAL.items():
@@ -75,6 +76,10 @@ def device_of(x: Any) -> Any:
 
 def backend_of(x: Any) -> Backend | None:
     """The backend whose array ``x`` is, or ``None`` if ``x`` is not an array."""
+    return _find_backend(x) if _traced_by_dynamo() else _cached_backend(x)
+
+
+def _cached_backend(x: Any) -> Backend | None:
     cls = type(x)
     backend = _by_type.get(cls)
     if backend is None:
@@ -84,7 +89,20 @@ def backend_of(x: Any) -> Backend | None:
     return backend
 
 
+def _traced_by_dynamo() -> bool:
+    """Whether ``torch.compile`` is tracing this call. Dynamo guards on every global the traced
+    code reads and compiles the caller again when one changes, and the type cache changes as a
+    process goes on (the first call fills it; a call that meets a new array type, such as
+    NumPy's reference beside a compiled model, adds to it), so while tracing, the backend is
+    found without it."""
+    torch = sys.modules.get("torch")
+    return torch is not None and torch.compiler.is_compiling()
+
+
 def _find_backend(x: Any) -> Backend | None:
+    """The adapter that owns ``x``, asking PyTorch's first: under ``torch.compile`` an adapter
+    that looks its framework up in ``sys.modules`` and finds none makes that a guard, so
+    importing JAX or TensorFlow later would compile the caller again."""
     for adapter in _FRAMEWORK_ADAPTERS:
         if adapter.owns(x):
             return Backend(adapter.NAME, adapter, adapter.namespace(x))
@@ -113,10 +131,11 @@ def resolve(**arguments: Any) -> Namespace:
     argument is an array, NumPy is used. Arrays from two libraries raise ``TypeError``.
     """
     found: tuple[str, Any, Backend] | None = None
+    find = _find_backend if _traced_by_dynamo() else _cached_backend  # as `backend_of`, once
     for name, value in arguments.items():
         if value is None or _is_value(value):
             continue
-        backend = backend_of(value)
+        backend = find(value)
         if backend is None:
             raise TypeError(
                 f"`{name}` must be an array (NumPy, JAX, PyTorch, TensorFlow or any Array-API "

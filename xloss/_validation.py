@@ -46,7 +46,10 @@ _STATIC = (
 
 def is_jax_tracer(value: Any) -> bool:
     """Whether ``value`` is a JAX tracer (under ``jax.jit``, ``grad``, ``vmap``, ...): an array
-    whose value Python cannot read. JAX is not imported for it."""
+    whose value Python cannot read. JAX is not imported for it, nor looked up for a Python
+    number (see `_dispatch._find_backend`)."""
+    if isinstance(value, (int, float)):
+        return False
     jax = sys.modules.get("jax")
     return jax is not None and isinstance(value, jax.core.Tracer)
 
@@ -152,16 +155,14 @@ def in_unit_interval(value: Any, name: str, *, hint: str = "", traceable: bool =
 def check_traced(backend: str, array: str, **options: Any) -> None:
     """A ``TypeError`` where a traced JAX option (or a tuple holding one) meets arrays of
     another library (``backend``, the name of ``array``'s): only JAX computes with it. On
-    every loss call: JAX's tracer type is looked up once, and Python numbers pass at once."""
-    jax = sys.modules.get("jax")
-    if backend == "jax" or jax is None:
+    every loss call: Python numbers pass at once, and JAX is looked up for other values only."""
+    if backend == "jax":
         return
-    tracer = jax.core.Tracer
     for name, value in options.items():
         if isinstance(value, (bool, int, float, str)) or value is None:
             continue
         values = value if isinstance(value, tuple) else (value,)
-        if any(isinstance(v, tracer) for v in values):
+        if any(is_jax_tracer(v) for v in values):
             raise TypeError(
                 f"`{name}` is a traced JAX value but `{array}` is not a JAX array ({backend}): "
                 f"a traced option computes only with JAX arrays. Convert `{array}` to JAX "
