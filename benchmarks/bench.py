@@ -282,9 +282,11 @@ class Framework:
     compile: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
 
 
-def framework(name: str, device: str | None = None) -> Framework:
+def framework(name: str, device: str | None = None, guards: str = "all") -> Framework:
     """``name``'s natives, converter and timing hooks; ``device`` (``cuda``, ``gpu``, ...) puts
-    the inputs of PyTorch and JAX there (the default: each library's default device)."""
+    the inputs of PyTorch and JAX there (the default: each library's default device);
+    ``guards="tensors"`` compiles both sides of PyTorch's cells without Dynamo's guards on
+    Python globals (see ``--torch-guards``)."""
     if device is not None and name not in ("torch", "jax"):
         raise ValueError(f"--device is for torch and jax; {name} runs on its default device")
     if name == "numpy":
@@ -309,6 +311,9 @@ def framework(name: str, device: str | None = None) -> Framework:
             # cases share code objects across K, shapes and dtypes, and past Dynamo's limit of
             # recompilations per code object (8) a later cell would run eagerly.
             torch._dynamo.reset()
+            if guards == "tensors":
+                unguarded = {"guard_filter_fn": torch.compiler.skip_guard_on_globals_unsafe}
+                return torch.compile(fn, dynamic=False, options=unguarded)
             return torch.compile(fn, dynamic=False)
 
         def torch_ready(r: Any) -> Any:
@@ -522,6 +527,14 @@ def main() -> None:
         help="PyTorch's eager calls take the path of arrays off the host (values unreadable: "
         "no value checks, no blocks of rows), on the CPU: what CUDA runs, without a GPU",
     )
+    parser.add_argument(
+        "--torch-guards",
+        choices=["all", "tensors"],
+        default="all",
+        help="tensors: torch.compile both sides with guard_filter_fn="
+        "torch.compiler.skip_guard_on_globals_unsafe, to measure what Dynamo's guards on "
+        "Python globals cost a call (unsafe in general: a changed global is not noticed)",
+    )
     parser.add_argument("--markdown", help="write the tables to this file")
     parser.add_argument("--plot", help="write a bar chart of the ratios to this PNG")
     parser.add_argument("--json", help="write every cell to this file")
@@ -547,7 +560,7 @@ def main() -> None:
     if args.as_if_off_host:
         as_if_off_host()
 
-    frameworks = [framework(name, args.device) for name in args.backends]
+    frameworks = [framework(name, args.device, args.torch_guards) for name in args.backends]
     cells: list[Cell] = []
     print(f"{'backend':<11}{'mode':<9}{'case':<19}{'size':<11}{'dtype':<9}"
           f"{'xloss/native':>12}{'native ms':>11}")  # fmt: skip
