@@ -1,8 +1,9 @@
 """Find the adapter and Array-API namespace for the arrays a public function receives.
 
 Detection reads ``sys.modules`` and never imports a framework the caller has not imported (the
-adapters look frameworks up there). Each array type is looked up once and cached. Nothing here
-calls ``importlib`` per call, so dispatch traces cleanly under ``torch.compile(fullgraph=True)``.
+adapters look frameworks up there). Each array type is looked up once and cached, but not
+while ``torch.compile`` traces (`_traced_by_dynamo`). Nothing here calls ``importlib`` per call,
+so dispatch traces cleanly under ``torch.compile(fullgraph=True)``.
 """
 
 from __future__ import annotations
