@@ -211,6 +211,58 @@ def test_torch_compile_takes_int_options_that_change(backend):
     assert graphs["top_k"] <= counters["stats"]["unique_graphs"], graphs
 
 
+@pytest.mark.backends("torch")
+def test_torch_compile_takes_float_options_that_change(backend):
+    """A float argument of a compiled function that changes between calls becomes a symbolic
+    float (Dynamo's automatic dynamic): every float option compiles with ``fullgraph=True`` to
+    the eager results, in two graphs (the first value, then any), as ``x / t`` does.
+    ``math.isinf``/``math.isfinite`` of ``temperature`` and the focal losses' ``gamma``, and
+    ``hasattr`` of the categorical focal loss's ``alpha``, were graph breaks: errors with
+    ``fullgraph=True``, and without it a new graph for every value."""
+    torch = need("torch")
+    from xloss.compat import keras as xk
+    from xloss.compat import optax as xo
+    from xloss.compat import torch as xt
+
+    counters = torch._dynamo.utils.counters
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.normal(size=(8, 10)).astype(np.float32))
+    labels = torch.from_numpy(rng.integers(0, 10, size=8))
+    onehot, binary = torch.nn.functional.one_hot(labels, 10).float(), (x > 0).float()
+    calls = {
+        "apply_temperature": lambda x, v: xloss.apply_temperature(x, v),
+        "top_k_softmax": lambda x, v: xloss.top_k_softmax(x, 3, temperature=v)[0],
+        "top_k_filter": lambda x, v: xloss.top_k_filter(x, 3, fill_value=-v),
+        "top_p_filter": lambda x, v: xloss.top_p_filter(x, v, fill_value=-v),
+        "min_p_filter": lambda x, v: xloss.min_p_filter(x, v, fill_value=-v),
+        "categorical": lambda x, v: xloss.categorical_crossentropy(
+            onehot, x, from_logits=True, label_smoothing=v
+        ),
+        "BinaryCrossentropy": lambda x, v: xloss.BinaryCrossentropy(label_smoothing=v)(
+            binary, x.sigmoid()
+        ),
+        "torch.cross_entropy": lambda x, v: xt.cross_entropy(x, labels, label_smoothing=v),
+        "optax.smooth_labels": lambda x, v: xo.smooth_labels(onehot, v),
+        "BinaryFocalCrossentropy": lambda x, v: xk.BinaryFocalCrossentropy(
+            apply_class_balancing=True, alpha=v, gamma=4 * v, label_smoothing=v, from_logits=True
+        )(binary, x),
+        "CategoricalFocalCrossentropy": lambda x, v: xk.CategoricalFocalCrossentropy(
+            alpha=v, gamma=4 * v, label_smoothing=v, from_logits=True
+        )(onehot, x),
+    }
+    graphs = {}
+    for name, fn in calls.items():
+        torch._dynamo.reset()
+        counters.clear()
+        compiled = torch.compile(fn, backend="eager", fullgraph=True)
+        for value in (0.3, 0.35, 0.4, 0.45):
+            np.testing.assert_allclose(
+                compiled(x, value).numpy(), fn(x, value).numpy(), rtol=TOL, err_msg=name
+            )
+        graphs[name] = counters["stats"]["unique_graphs"]
+    assert all(count <= 2 for count in graphs.values()), graphs
+
+
 _COMPILED_ONCE = """
 import importlib.util
 import numpy as np

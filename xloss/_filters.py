@@ -35,7 +35,9 @@ def check_temperature(temperature: Any, *, allow_zero: bool = False) -> Any:
     value = as_number(temperature, "temperature", traceable=True)
     if traced(value):
         return value
-    if not (value > 0 or (allow_zero and value == 0)) or math.isinf(value):
+    # Comparisons, not `math.isinf`: under torch.compile a float argument that changes between
+    # calls is a symbolic float, which Dynamo compares in the graph but cannot pass to `math`.
+    if not (value > 0 or (allow_zero and value == 0)) or value == math.inf:
         bound = ">= 0 (0 means greedy)" if allow_zero else "> 0"
         raise ValueError(
             f"`temperature` must be finite and {bound}; received {temperature!r}. Values below "

@@ -40,7 +40,7 @@ def _non_negative(value: Any, name: str, hint: str) -> Any:
     number = as_number(value, name, hint=hint, traceable=True)
     if traced(number):
         return number
-    if not (math.isfinite(number) and number >= 0.0):
+    if not 0.0 <= number < math.inf:  # comparisons: see `_filters.check_temperature`
         raise ValueError(f"`{name}` must be a finite number >= 0; received {value!r}.{hint}")
     return number
 
@@ -67,7 +67,9 @@ def check_categorical_alpha(alpha: Any) -> Any:
     tuple); traced JAX scalars among them as they are. A 0-d array is one number; a traced
     1-d JAX array gives its traced entries."""
     hint = " Pass one number for every class, or a list with one weight per class."
-    one = getattr(alpha, "ndim", None) == 0
+    # A number first: under torch.compile a float that changes between calls is a symbolic
+    # float, for which Dynamo has no `hasattr` (a graph break, an error with fullgraph=True).
+    one = isinstance(alpha, (int, float)) or getattr(alpha, "ndim", None) == 0
     if one or isinstance(alpha, (str, bytes)) or not hasattr(alpha, "__iter__"):
         return _non_negative(alpha, "alpha", hint)
     weights = tuple(_non_negative(a, "alpha", hint) for a in alpha)
