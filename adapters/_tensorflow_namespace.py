@@ -144,6 +144,13 @@ def ones_like(x: Any, /, *, dtype: Any = None, device: Any = None) -> Any:
     return tf.ones_like(x, dtype=dtype)
 
 
+def ones(shape: Any, *, dtype: Any = None, device: Any = None) -> Any:
+    if device:
+        with tf.device(device):
+            return tf.ones(shape, dtype=dtype or tf.float32)
+    return tf.ones(shape, dtype=dtype or tf.float32)
+
+
 def full_like(x: Any, /, fill_value: Any, *, dtype: Any = None, device: Any = None) -> Any:
     dtype = dtype or x.dtype
     return tf.fill(tf.shape(x), tf.constant(fill_value, dtype=dtype))

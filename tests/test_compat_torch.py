@@ -14,7 +14,7 @@ import sys
 import data as d
 import numpy as np
 import pytest
-from backends import need
+from backends import FLOAT_DTYPES, need
 from checks import assert_result, tolerance
 
 import xloss
@@ -93,6 +93,11 @@ CROSS_ENTROPY = {
     "4d-indices-none": ((LOGITS_4D, LABELS_4D), {"reduction": "none", "label_smoothing": 0.1}),
     "4d-indices-weight": ((LOGITS_4D, LABELS_4D), {"weight": WEIGHT}),
     "unbatched-index": ((d.LOGITS[0], np.asarray(d.LABELS[0])), {"label_smoothing": 0.1}),
+    # without weights or smoothing: the sparse loss's kernels
+    "unbatched-index-plain": ((d.LOGITS[0], np.asarray(d.LABELS[0])), {}),
+    "indices-ignore-in-range-plain": ((d.LOGITS, d.LABELS), {"ignore_index": 2}),
+    "3d-indices-plain-sum": ((d.LOGITS_3D, d.IGNORED_3D), {"ignore_index": 7, "reduction": "sum"}),
+    "4d-indices-plain-none": ((LOGITS_4D, LABELS_4D), {"reduction": "none"}),
     "unbatched-probabilities": ((d.LOGITS[0], d.SOFT[0]), {"weight": WEIGHT}),
     "all-ignored-mean": ((d.LOGITS, ALL_IGNORED), {}),
     "all-ignored-smoothing-weight": (
@@ -224,6 +229,12 @@ DTYPE_CASES = {
         (d.IGNORED_3D,),
         {"ignore_index": 7, "label_smoothing": 0.1},
     ),
+    "cross_entropy-indices-plain": (
+        "cross_entropy",
+        d.LOGITS_3D,
+        (d.IGNORED_3D,),
+        {"ignore_index": 7, "reduction": "none"},
+    ),
     "cross_entropy-probabilities": ("cross_entropy", d.LOGITS, (d.SOFT,), {"weight": WEIGHT}),
     "binary_cross_entropy": ("binary_cross_entropy", d.BINARY_PROBS, (d.BINARY_SOFT,), {}),
     "binary_cross_entropy_with_logits": (
@@ -319,9 +330,11 @@ def test_under_the_compiler(backend):
     on two batch sizes (torch recompiles the second with dynamic shapes)."""
 
     def loss(logits, labels, weight, targets):
-        return tc.cross_entropy(
-            logits, labels, weight, ignore_index=7, label_smoothing=0.1
-        ) + tc.cross_entropy(logits, targets, weight, label_smoothing=0.2)
+        return (
+            tc.cross_entropy(logits, labels, weight, ignore_index=7, label_smoothing=0.1)
+            + tc.cross_entropy(logits, targets, weight, label_smoothing=0.2)
+            + tc.cross_entropy(logits, labels, ignore_index=7)
+        )
 
     args = (d.LOGITS_3D, d.IGNORED_3D, WEIGHT, d.SOFT_3D)
     compiled = backend.compile(loss, *args)
@@ -331,7 +344,7 @@ def test_under_the_compiler(backend):
         assert_result(backend, compiled(*arrays), eager)
 
 
-@pytest.mark.backends("jax", "tensorflow")
+@pytest.mark.backends("jax", "torch", "tensorflow")
 def test_out_of_range_target_under_tracing_gives_nan(backend):
     labels = d.LABELS.copy()
     labels[3] = d.C
@@ -350,6 +363,52 @@ def test_probabilities_outside_unit_interval_under_tracing_give_nan(backend):
     out = backend.to_numpy(compiled(backend.asarray(p), backend.asarray(t)))
     assert np.isnan(out[:3]).all()
     np.testing.assert_allclose(out[3:], [100.0, 100.0, np.log(2.0)], rtol=1e-6)
+
+
+def test_class_indices_by_the_sparse_kernels_on_large_inputs(backend):
+    """Class indices take the sparse loss's kernels (on PyTorch, ``F.cross_entropy`` by blocks
+    of rows from 8 MiB: 2048 x 1100 float32; half precision converted block by block) times the
+    gathered weights, and for ``label_smoothing`` without weights the categorical loss's with
+    targets of ones: torch's numbers (float64 torch on the same values), with ignored rows and
+    masked classes, in float32 and bfloat16 where the backend has it, with and without
+    weights (smoothing with weights: the generic body), for every reduction."""
+    torch = _torch()
+    rng = np.random.default_rng(11)
+    x = rng.normal(scale=3.0, size=(2048, 1100)).astype(np.float32)
+    x[5, 3:] = -np.inf  # masked classes
+    y = rng.integers(0, 1100, size=2048)
+    y[5] = 4
+    y[::7] = -100
+    w = rng.uniform(0.5, 2.0, size=1100).astype(np.float32)
+    for dtype in ("float32", "bfloat16"):
+        if dtype not in FLOAT_DTYPES[backend.name]:
+            continue
+        logits = backend.asarray(x, dtype)
+        held = backend.to_numpy(logits).astype(np.float64)  # the values after rounding
+        weight = backend.asarray(w, dtype)
+        held_w = backend.to_numpy(weight).astype(np.float64)
+        for reduction, smoothing in (("none", 0.0), ("mean", 0.1), ("sum", 0.0), ("none", 0.2)):
+            for given, oracle_w in ((None, None), (weight, torch.from_numpy(held_w))):
+                kwargs = {"reduction": reduction, "label_smoothing": smoothing}
+                out = tc.cross_entropy(logits, backend.asarray(y), given, **kwargs)
+                expected = torch.nn.functional.cross_entropy(
+                    torch.from_numpy(held), torch.from_numpy(y), oracle_w, **kwargs
+                )
+                assert_result(backend, out, expected.numpy(), dtype)
+
+
+@pytest.mark.host_values
+@pytest.mark.backends("torch")
+def test_out_of_range_target_without_value_checks_gives_nan(backend):
+    """With ``xloss.value_checks(False)`` the label is not read: the kernel gives nan for it
+    (``F.cross_entropy`` would raise for it, or read out of bounds on a GPU)."""
+    labels = d.LABELS.copy()
+    labels[3] = d.C
+    with xloss.value_checks(False):
+        out = backend.to_numpy(
+            tc.cross_entropy(backend.asarray(d.LOGITS), backend.asarray(labels), reduction="none")
+        )
+    assert np.isnan(out[3]) and np.isfinite(np.delete(out, 3)).all()
 
 
 # --- errors -----------------------------------------------------------------------------------

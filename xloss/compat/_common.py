@@ -99,9 +99,10 @@ def _check_held(value: Any, converted: Any, name: str, framework: str) -> None:
         )
 
 
-def floating(ns: Namespace, value: Any, name: str) -> tuple[Any, Any]:
-    """``(array in the compute dtype, the caller's dtype)`` for a real floating-point argument."""
-    return _to_compute(ns.xp, as_array(value, ns, floating=True, name=name), name)
+def floating(ns: Namespace, value: Any, name: str, *, upcast: bool = True) -> tuple[Any, Any]:
+    """``(array in the compute dtype, the caller's dtype)`` for a real floating-point argument
+    (``upcast=False``: the array as given, half precision too)."""
+    return _to_compute(ns.xp, as_array(value, ns, floating=True, name=name), name, upcast=upcast)
 
 
 def real(ns: Namespace, value: Any, name: str, dtype: Any) -> Any:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from xloss import _checks, _fast
 from xloss._activations import log_softmax_xp
-from xloss._dispatch import Namespace, _is_value, as_array, resolve
-from xloss._validation import as_int, compute_dtype, is_kind, to_caller_dtype
+from xloss._dispatch import Namespace, _is_value, as_array, device_of, resolve
+from xloss._losses import categorical_xp, sparse_categorical_xp
+from xloss._validation import as_int, compute_dtype, is_kind, to_caller_dtype, to_compute
 from xloss.compat import _common as c
 
 __all__ = ["binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss"]
@@ -64,17 +66,20 @@ def _in_dtype(xp: Any, x: Any, dtype: Any) -> tuple[Any, Any]:
     return (x if x.dtype == compute else xp.astype(x, compute)), dtype
 
 
-def _class_weight(ns: Namespace, weight: Any, x: Any, class_dim: int) -> Any:
-    """``weight`` (one per class) shaped to broadcast along ``class_dim``, or ``None``."""
+def _class_weight(ns: Namespace, weight: Any, x: Any, class_dim: int, *, flat: bool = False) -> Any:
+    """``weight`` (one per class, in ``x``'s dtype) shaped to broadcast along ``class_dim``
+    (``flat``: as given, 1-D), or ``None``."""
     if weight is None:
         return None
-    w = c.real(ns, weight, "weight", x.dtype)
+    w = c.real(ns, weight, "weight", compute_dtype(ns.xp, x.dtype))
     n = x.shape[class_dim]
     if w.ndim != 1 or not c.fits(c.shape(w), (n,)):
         raise ValueError(
             f"`weight` must hold one weight per class, shape ({n},) for `input` of shape "
             f"{c.shape(x)}; received shape {c.shape(w)}."
         )
+    if flat:
+        return w
     view = [1] * x.ndim
     view[class_dim] = -1
     return ns.xp.reshape(w, tuple(view))
@@ -134,6 +139,76 @@ def _class_index_loss(
         smooth = xp.where(valid, -xp.sum(terms, axis=class_dim), zero)
         per_sample = (1.0 - label_smoothing) * per_sample + (label_smoothing / n) * smooth
     per_sample = c.nan_where(xp, xp.logical_and(xp.logical_not(in_range), valid), per_sample)
+    if reduction == "none":
+        return per_sample
+    total = xp.sum(per_sample)
+    return total if reduction == "sum" else c.divide(xp, total, xp.sum(target_weight))
+
+
+def _class_index_loss_by_kernel(
+    ns: Namespace,
+    labels: Any,
+    x: Any,
+    weight: Any,
+    *,
+    ignore_index: int,
+    class_dim: int,
+    reduction: str,
+    label_smoothing: float,
+) -> Any:
+    """`_class_index_loss` by the losses' fused kernels (`xloss._fast`: PyTorch's
+    ``F.cross_entropy`` by blocks of rows, half precision converted block by block, JAX's
+    compiled body, ...), ``x`` as given (half precision too). ``-log p_y`` per position is the
+    sparse loss from logits with ``ignore_index`` ignored, times ``weight[y]`` (``weight`` 1-D,
+    gathered by label: no logits-sized array of weights). The smoothing term
+    ``-sum_c log p_c`` (without weights only: a zero weight on a ``-inf`` logit is ``nan`` in
+    torch and 0 in the categorical loss) is the categorical loss from logits with targets of
+    ones, a view of one row broadcast over the others. An out-of-range label that was not
+    checked gives ``nan`` there as in `_class_index_loss`."""
+    xp, adapter = ns.xp, ns.backend.adapter
+    readable = adapter.readable(x) is not None and adapter.readable(labels) is not None
+    checked = readable and _checks.readable(adapter, labels) is not None
+    per_sample, valid = _fast.run(
+        adapter,
+        "sparse",
+        sparse_categorical_xp,
+        xp,
+        labels,
+        x,
+        readable=readable,
+        checked=checked,
+        axis=class_dim,
+        from_logits=True,
+        ignore_class=ignore_index,
+    )
+    if label_smoothing:
+        # ones along the class axis, broadcast over the rest: rows of a contiguous layout
+        n = x.shape[class_dim]
+        view = tuple(n if d == class_dim else 1 for d in range(x.ndim))
+        ones = xp.ones(view, dtype=per_sample.dtype, device=device_of(x))
+        smooth, _ = _fast.run(
+            adapter,
+            "categorical",
+            categorical_xp,
+            xp,
+            xp.broadcast_to(ones, x.shape),
+            x,
+            readable=readable,
+            checked=checked,
+            axis=class_dim,
+            from_logits=True,
+            label_smoothing=0.0,
+        )
+        smooth = xp.where(valid, smooth, xp.zeros_like(smooth))
+        per_sample = (1.0 - label_smoothing) * per_sample + (label_smoothing / n) * smooth
+    target_weight = xp.astype(valid, per_sample.dtype)
+    if weight is not None:
+        index = xp.where(xp.logical_and(valid, labels >= 0), labels, xp.zeros_like(labels))
+        index = xp.where(index < weight.shape[0], index, xp.zeros_like(index))
+        picked = xp.take_along_axis(weight, xp.reshape(index, (-1,)), axis=0)
+        picked = xp.reshape(picked, labels.shape)
+        target_weight = target_weight * picked
+        per_sample = per_sample * target_weight
     if reduction == "none":
         return per_sample
     total = xp.sum(per_sample)
@@ -238,11 +313,26 @@ def cross_entropy(
     )
     ns = resolve(input=input, target=target, weight=weight)
     xp = ns.xp
-    x, dtype = c.floating(ns, input, "input")
-    class_dim = _class_dim(x)
+    given, dtype = c.floating(ns, input, "input", upcast=False)
+    class_dim = _class_dim(given)
     # Python floats (a list of probabilities) straight into the dtype computed in: through
     # torch's default float32 a float64 input's targets would lose digits on the way.
     target_array = as_array(target, ns, name="target", float_dtype=compute_dtype(xp, dtype))
+    by_kernel = weight is None or not label_smoothing  # see `_class_index_loss_by_kernel`
+    if target_array.ndim != given.ndim and by_kernel and None not in given.shape:
+        labels = _class_indices(ns, target_array, given, class_dim, ignore_index)
+        loss = _class_index_loss_by_kernel(
+            ns,
+            labels,
+            given,
+            _class_weight(ns, weight, given, class_dim, flat=True),
+            ignore_index=ignore_index,
+            class_dim=class_dim,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        )
+        return to_caller_dtype(xp, loss, dtype)
+    x = to_compute(xp, given)
     if target_array.ndim == x.ndim:  # probabilities: torch promotes with them and the weights
         x, dtype = _promoted(ns, x, dtype, target_array, weight)
     w = _class_weight(ns, weight, x, class_dim)
