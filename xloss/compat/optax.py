@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from xloss._activations import log_sigmoid_xp, log_softmax_xp, logsumexp_xp, shift_xp
+from xloss._activations import log_sigmoid_xp, logsumexp_xp, shift_xp
 from xloss._dispatch import Namespace, as_array
 from xloss._validation import compute_dtype, is_kind, to_caller_dtype
 from xloss.compat import _common as c
@@ -128,7 +128,7 @@ def softmax_cross_entropy(logits: Any, labels: Any, axis: Any = -1, where: Any =
     # whose rank is the labels' where they have more dimensions (a batch of target sets).
     summed = c.normalize_axes(axis, max(x.ndim, y.ndim), array="labels", allow_none=True)
     if where is None:
-        loss = -xp.sum(y * log_softmax_xp(xp, x, _axis(axes)), axis=summed)
+        loss = -xp.sum(y * c.log_softmax(ns, x, _axis(axes)), axis=summed)
     else:
         m = _where_mask(ns, where, x, axes)
         zero = xp.zeros_like(x)
@@ -261,7 +261,7 @@ def safe_softmax_cross_entropy(logits: Any, labels: Any) -> Any:
             "`logits` must have at least one dimension (the classes); received a scalar."
         )
     c.check_class_axes(x, (x.ndim - 1,), array="logits")
-    log_p = log_softmax_xp(xp, x, x.ndim - 1)
+    log_p = c.log_softmax(ns, x, x.ndim - 1)
     # optax's value: 0 wherever the label is 0. Only the entries whose log_softmax is not
     # finite are selected away: elsewhere a label's gradient is log_softmax's entry, zero
     # label or not, as optax's custom JVP gives (which gives -inf at those entries, this 0).

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from xloss._activations import binary_logits_xp, log_softmax_xp
+from xloss._activations import binary_logits_xp
 from xloss._losses import sparse_categorical_xp
 from xloss._validation import normalize_axis, to_caller_dtype
 from xloss.compat import _common as c
@@ -71,7 +71,7 @@ def softmax_cross_entropy_with_logits(
         )
     axis = normalize_axis(axis, x.ndim, array="logits")
     c.check_class_axes(x, (axis,), array="logits", hint=" or pass `axis=` for another axis")
-    loss = -xp.sum(y * log_softmax_xp(xp, x, axis), axis=axis)
+    loss = -xp.sum(y * c.log_softmax(ns, x, axis), axis=axis)
     return to_caller_dtype(xp, loss, dtype)
 
 

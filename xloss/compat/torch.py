@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from xloss import _checks, _fast
-from xloss._activations import log_softmax_xp
 from xloss._dispatch import Namespace, _is_value, as_array, device_of, resolve
 from xloss._losses import categorical_xp, sparse_categorical_xp
 from xloss._validation import as_int, compute_dtype, is_kind, to_caller_dtype, to_compute
@@ -336,7 +335,7 @@ def cross_entropy(
     if target_array.ndim == x.ndim:  # probabilities: torch promotes with them and the weights
         x, dtype = _promoted(ns, x, dtype, target_array, weight)
     w = _class_weight(ns, weight, x, class_dim)
-    log_p = log_softmax_xp(xp, x, class_dim)
+    log_p = c.log_softmax(ns, x, class_dim)
     if target_array.ndim == x.ndim:
         if ignore_index >= 0:
             raise ValueError(
