@@ -15,7 +15,7 @@ import data as d
 import numpy as np
 import pytest
 from backends import FLOAT_DTYPES, need
-from checks import assert_result, tolerance
+from checks import assert_result, grad_of, tolerance
 
 import xloss
 import xloss.compat.torch as tc
@@ -395,6 +395,47 @@ def test_class_indices_by_the_sparse_kernels_on_large_inputs(backend):
                     torch.from_numpy(held), torch.from_numpy(y), oracle_w, **kwargs
                 )
                 assert_result(backend, out, expected.numpy(), dtype)
+
+
+GRADIENT_CASES = {
+    "mean": {},
+    "ignore-smoothing": {"ignore_index": -100, "label_smoothing": 0.1},
+    "weight": {"weight": True},
+    "weight-smoothing-sum": {"weight": True, "label_smoothing": 0.2, "reduction": "sum"},
+    "none": {"reduction": "none"},
+    "probabilities": {"targets": True},
+}
+
+
+@pytest.mark.backends("jax", "torch", "tensorflow")
+@pytest.mark.parametrize("case", GRADIENT_CASES)
+def test_cross_entropy_gradient_matches_torch(backend, case):
+    """The gradient with respect to the logits, by the backend's autodiff (the kernels' too),
+    against torch's autograd of ``F.cross_entropy``: ignored rows and a row with classes masked
+    by ``-inf`` (its loss is finite without smoothing, ``inf`` with it)."""
+    torch = _torch()
+    rng = np.random.default_rng(2)
+    x = (rng.normal(size=(64, 300)) * 3).astype(np.float32)
+    x[3, 5:] = -np.inf
+    y = rng.integers(0, 300, size=64)
+    y[3] = 2
+    y[::5] = -100
+    options = dict(GRADIENT_CASES[case])
+    weight = (
+        rng.uniform(0.5, 2.0, size=300).astype(np.float32) if options.pop("weight", 0) else None
+    )
+    if options.pop("targets", False):
+        x[3] = 0.0  # torch gives nan at a masked class with probability targets
+        y = np.exp(rng.normal(size=(64, 300))).astype(np.float32)
+        y /= y.sum(-1, keepdims=True)
+    extra = () if weight is None else (weight,)
+    got = grad_of(backend, lambda a, t, *w: tc.cross_entropy(a, t, *w, **options), x, y, *extra)
+    tensor = torch.from_numpy(x).requires_grad_(True)
+    oracle = torch.nn.functional.cross_entropy(
+        tensor, torch.from_numpy(y), None if weight is None else torch.from_numpy(weight), **options
+    )
+    oracle.sum().backward()
+    np.testing.assert_allclose(got, tensor.grad.numpy(), rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.host_values
