@@ -236,6 +236,7 @@ DTYPE_CASES = {
         {"ignore_index": 7, "reduction": "none"},
     ),
     "cross_entropy-probabilities": ("cross_entropy", d.LOGITS, (d.SOFT,), {"weight": WEIGHT}),
+    "nll_loss": ("nll_loss", LOG_P, (d.IGNORED,), {"weight": WEIGHT, "ignore_index": -1}),
     "binary_cross_entropy": ("binary_cross_entropy", d.BINARY_PROBS, (d.BINARY_SOFT,), {}),
     "binary_cross_entropy_with_logits": (
         "binary_cross_entropy_with_logits",

@@ -65,9 +65,8 @@ def _in_dtype(xp: Any, x: Any, dtype: Any) -> tuple[Any, Any]:
     return (x if x.dtype == compute else xp.astype(x, compute)), dtype
 
 
-def _class_weight(ns: Namespace, weight: Any, x: Any, class_dim: int, *, flat: bool = False) -> Any:
-    """``weight`` (one per class, in ``x``'s dtype) shaped to broadcast along ``class_dim``
-    (``flat``: as given, 1-D), or ``None``."""
+def _class_weight(ns: Namespace, weight: Any, x: Any, class_dim: int) -> Any:
+    """``weight`` (one per class) as a 1-D array in ``x``'s compute dtype, or ``None``."""
     if weight is None:
         return None
     w = c.real(ns, weight, "weight", compute_dtype(ns.xp, x.dtype))
@@ -77,11 +76,36 @@ def _class_weight(ns: Namespace, weight: Any, x: Any, class_dim: int, *, flat: b
             f"`weight` must hold one weight per class, shape ({n},) for `input` of shape "
             f"{c.shape(x)}; received shape {c.shape(w)}."
         )
-    if flat:
-        return w
-    view = [1] * x.ndim
+    return w
+
+
+def _along(xp: Any, weight: Any, ndim: int, class_dim: int) -> Any:
+    """1-D ``weight`` shaped to broadcast along ``class_dim`` of an ``ndim``-D array."""
+    view = [1] * ndim
     view[class_dim] = -1
-    return ns.xp.reshape(w, tuple(view))
+    return xp.reshape(weight, tuple(view))
+
+
+def _weight_of_targets(
+    xp: Any, weight: Any, labels: Any, valid: Any, logits: Any, class_dim: int, dtype: Any
+) -> Any:
+    """``weight[y]`` where ``valid``, 0 elsewhere (an out-of-range label reads class 0); ``valid``
+    in ``dtype`` without weights. Gathered from the 1-D ``weight`` by label, or, where a
+    dimension is unknown (``tf.function``), picked from ``weight`` broadcast over ``logits``."""
+    if weight is None:
+        return xp.astype(valid, dtype)
+    if None in labels.shape or None in logits.shape:
+        ones = xp.ones_like(logits, dtype=weight.dtype)
+        n = c.class_count(xp, logits, class_dim)
+        picked, _ = c.pick(
+            xp, _along(xp, weight, logits.ndim, class_dim) * ones, labels, class_dim, n
+        )
+    else:
+        index = xp.where(xp.logical_and(valid, labels >= 0), labels, xp.zeros_like(labels))
+        index = xp.where(index < weight.shape[0], index, xp.zeros_like(index))
+        picked = xp.take_along_axis(weight, xp.reshape(index, (-1,)), axis=0)
+        picked = xp.reshape(picked, labels.shape)
+    return xp.where(valid, picked, xp.zeros_like(picked))
 
 
 def _class_indices(ns: Namespace, target: Any, x: Any, class_dim: int, ignore_index: int) -> Any:
@@ -121,20 +145,18 @@ def _class_index_loss(
     reduction: str,
     label_smoothing: float,
 ) -> Any:
-    """torch's ``nll_loss`` on log-probabilities, mixed with the smoothing term
-    ``-sum_c w_c log p_c / C`` as ``cross_entropy`` mixes them; both share one divisor."""
+    """torch's ``nll_loss`` on log-probabilities (half precision too: only the picked entries
+    are widened), mixed with the smoothing term ``-sum_c w_c log p_c / C`` as ``cross_entropy``
+    mixes them; both share one divisor. ``weight``: 1-D, or ``None``."""
     n = c.class_count(xp, log_p, class_dim)
     picked, in_range = c.pick(xp, log_p, labels, class_dim, n)
+    picked = to_compute(xp, picked)  # half precision gathered as is (exact), then widened
     valid = labels != ignore_index
     zero = xp.zeros_like(picked)
-    if weight is None:
-        target_weight = xp.astype(valid, log_p.dtype)
-    else:
-        target_weight, _ = c.pick(xp, weight * xp.ones_like(log_p), labels, class_dim, n)
-        target_weight = xp.where(valid, target_weight, zero)
+    target_weight = _weight_of_targets(xp, weight, labels, valid, log_p, class_dim, picked.dtype)
     per_sample = -xp.where(valid, picked, zero) * target_weight
-    if label_smoothing:
-        terms = log_p if weight is None else log_p * weight
+    if label_smoothing:  # (cross_entropy's: log_p is in its compute dtype)
+        terms = log_p if weight is None else log_p * _along(xp, weight, log_p.ndim, class_dim)
         smooth = xp.where(valid, -xp.sum(terms, axis=class_dim), zero)
         per_sample = (1.0 - label_smoothing) * per_sample + (label_smoothing / n) * smooth
     per_sample = c.nan_where(xp, xp.logical_and(xp.logical_not(in_range), valid), per_sample)
@@ -200,13 +222,8 @@ def _class_index_loss_by_kernel(
         )
         smooth = xp.where(valid, smooth, xp.zeros_like(smooth))
         per_sample = (1.0 - label_smoothing) * per_sample + (label_smoothing / n) * smooth
-    target_weight = xp.astype(valid, per_sample.dtype)
+    target_weight = _weight_of_targets(xp, weight, labels, valid, x, class_dim, per_sample.dtype)
     if weight is not None:
-        index = xp.where(xp.logical_and(valid, labels >= 0), labels, xp.zeros_like(labels))
-        index = xp.where(index < weight.shape[0], index, xp.zeros_like(index))
-        picked = xp.take_along_axis(weight, xp.reshape(index, (-1,)), axis=0)
-        picked = xp.reshape(picked, labels.shape)
-        target_weight = target_weight * picked
         per_sample = per_sample * target_weight
     if reduction == "none":
         return per_sample
@@ -324,7 +341,7 @@ def cross_entropy(
             ns,
             labels,
             given,
-            _class_weight(ns, weight, given, class_dim, flat=True),
+            _class_weight(ns, weight, given, class_dim),
             ignore_index=ignore_index,
             class_dim=class_dim,
             reduction=reduction,
@@ -347,7 +364,7 @@ def cross_entropy(
             ns,
             target_array,
             log_p,
-            w,
+            None if w is None else _along(xp, w, x.ndim, class_dim),
             class_dim=class_dim,
             reduction=reduction,
             label_smoothing=label_smoothing,
@@ -407,7 +424,7 @@ def nll_loss(
     ignore_index = as_int(ignore_index, "ignore_index")
     ns = resolve(input=input, target=target, weight=weight)
     xp = ns.xp
-    x, dtype = c.floating(ns, input, "input")
+    x, dtype = c.floating(ns, input, "input", upcast=False)  # only the picks are widened
     class_dim = _class_dim(x)
     w = _class_weight(ns, weight, x, class_dim)
     labels = _class_indices(ns, target, x, class_dim, ignore_index)
