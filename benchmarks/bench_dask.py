@@ -79,16 +79,21 @@ class NpyFile:
     """A ``.npy`` file that ``da.from_array`` reads block by block (through a memmap per read).
 
     It has no ``copy`` method, so ``da.from_array`` does not copy it, and it pickles as its
-    path, so workers in other processes open the file themselves.
+    path and header, so workers in other processes open the file themselves. The header is
+    parsed once (``np.load``'s ``ast.literal_eval`` from Dask's threads at once once failed in
+    CPython 3.11.7: see docs/scaling.md).
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         array = np.load(path, mmap_mode="r")
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+        self.offset = array.offset
+        self.order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
 
     def __getitem__(self, index: object) -> np.ndarray:
-        return np.load(self.path, mmap_mode="r")[index]
+        layout = (self.dtype, "r", self.offset, self.shape, self.order)
+        return np.memmap(self.path, *layout)[index]
 
     def __dask_tokenize__(self) -> object:
         return (str(self.path), os.path.getmtime(self.path))
