@@ -126,7 +126,7 @@ def test_non_finite_logits_agree(backend, name):
     """A row holding +inf or nan is nan throughout in softmax, log_softmax and the losses from
     logits (as PyTorch's, JAX's and TensorFlow's log_softmax give); logsumexp keeps +inf.
     The one exception, documented: TensorFlow's softmax kernel leaves the finite entries of
-    such a row at 0."""
+    such a row at 0 on some CPUs (and gives nan throughout on others: an AMD EPYC)."""
     x = _non_finite()
     fn = NON_FINITE[name]
 
@@ -138,8 +138,9 @@ def test_non_finite_logits_agree(backend, name):
             fast, generic = (backend.to_numpy(r) for r in _both(call, x))
         bad_rows = ~np.isfinite(x[:3]).all(axis=-1)
         assert bad_rows.all() and np.isnan(generic[:4]).all()
-        np.testing.assert_array_equal(np.isnan(fast[:3]), ~np.isfinite(x[:3]))
-        np.testing.assert_array_equal(fast[:3][np.isfinite(x[:3])], 0.0)
+        if not np.isnan(fast[:3]).all():  # the kernel's way on some CPUs
+            np.testing.assert_array_equal(np.isnan(fast[:3]), ~np.isfinite(x[:3]))
+            np.testing.assert_array_equal(fast[:3][np.isfinite(x[:3])], 0.0)
         np.testing.assert_allclose(fast[3:], generic[3:], rtol=TOL, atol=TOL, equal_nan=True)
         return
     assert_agree(backend, call, x)

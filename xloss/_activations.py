@@ -123,7 +123,8 @@ def softmax(x: Any, /, axis: int = -1) -> Any:
         their own dtype. ``-inf`` entries get probability 0; a row that is all ``-inf`` has no
         distribution and gives ``nan``, and so does a row holding ``+inf`` or ``nan`` (as
         ``torch.softmax`` and ``jax.nn.softmax`` do; TensorFlow's ``tf.nn.softmax``, used on
-        TensorFlow, leaves such a row's finite entries at 0: see the Numerics page).
+        TensorFlow, leaves such a row's finite entries at 0 on some CPUs: see the Numerics
+        page).
 
     Raises:
         TypeError: ``x`` is not a real floating-point array.
