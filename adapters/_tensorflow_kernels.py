@@ -32,9 +32,10 @@ from xloss._validation import to_compute
 
 
 def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
-    """Takes bfloat16 as is on the CPU: TensorFlow's kernel computes it in float32 and rounds
-    once, bit for bit what upcasting first gives (checked, -inf masks included), without two
-    conversion passes. Its float16 path rounds differently, so float16 is upcast.
+    """Takes bfloat16 as is on the CPUs where TensorFlow's kernel computes it in float32 and
+    rounds once, bit for bit what upcasting first gives (checked, -inf masks included), without
+    two conversion passes (`_bfloat16_softmax_rounds_once`). Its float16 path rounds
+    differently, so float16 is upcast.
 
     Its registered gradient, though, computes in bfloat16 (each product and the row sum
     rounded: 5% off the float32 gradient in a test): where a gradient may be taken, the
@@ -43,12 +44,33 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
     the float32 JVP, rounded, where the tangent has a large common part): where one may
     watch ``x`` (`watched`), bfloat16 is upcast."""
     tf = sys.modules["tensorflow"]
-    upcast = x.dtype == tf.bfloat16 and (not on_cpu(tf, x) or watched(x, forward=True))
+    upcast = x.dtype == tf.bfloat16 and (
+        not on_cpu(tf, x) or watched(x, forward=True) or not _bfloat16_softmax_rounds_once()
+    )
     if x.dtype == tf.float16 or upcast:
         x = tf.cast(x, tf.float32)
     elif x.dtype == tf.bfloat16 and _may_record(tf):
         return _bfloat16_softmax(axis)(x)
     return _native_softmax(tf, x, axis)
+
+
+@functools.cache
+def _bfloat16_softmax_rounds_once() -> bool:
+    """Whether this CPU's bfloat16 ``Softmax`` kernel gives the float32 softmax rounded once,
+    asked once per process on rows of logits from 0.01 to 30 in scale. It depends on the CPU:
+    it did on the machines of most of this project's measurements; on an AMD EPYC with AVX2
+    (no AVX-512) it rounds along the way, and 84% of the entries of a 256 x 1000 test were an
+    ulp or more off."""
+    import numpy as np
+
+    tf = sys.modules["tensorflow"]
+    scale = np.array([0.01, 1.0, 3.0, 30.0], np.float32)[:, None]
+    probe = np.sin(np.arange(4 * 1000, dtype=np.float32)).reshape(4, 1000) * scale
+    with tf.init_scope(), tf.device("/CPU:0"):
+        half = tf.constant(probe, tf.bfloat16)
+        kernel = tf.raw_ops.Softmax(logits=half)
+        wide = tf.raw_ops.Softmax(logits=tf.cast(half, tf.float32))
+        return bool(tf.reduce_all(kernel == tf.cast(wide, tf.bfloat16)))
 
 
 def _native_softmax(tf: Any, x: Any, axis: int) -> Any:

@@ -672,9 +672,11 @@ def test_half_precision_activations_round_once(backend, name):
 def test_bfloat16_softmax_computed_in_float32(backend):
     """PyTorch's and TensorFlow's softmax kernels take bfloat16 as is (no conversion passes)
     because on the CPU they compute in float32 and round once, as upcasting to float32 first
-    and rounding the result does: TensorFlow's bit for bit; PyTorch's float32 operations differ
-    a little from its float32 kernel's, and 2 entries of the 256,000 here round to the
-    neighbouring bfloat16 value (one ulp apart at most, and rare: 1 in 20,000 is allowed)."""
+    and rounding the result does: TensorFlow's bit for bit (on the CPUs where its kernel does,
+    checked once per process; on others, AVX2 ones, xloss upcasts); PyTorch's float32
+    operations differ a little from its float32 kernel's, and 2 entries of the 256,000 here
+    round to the neighbouring bfloat16 value (one ulp apart at most, and rare: 1 in 20,000 is
+    allowed)."""
     rng = np.random.default_rng(6)
     for x in (_masked(), (rng.standard_normal((256, 1000)) * 10.0).astype(np.float32)):
         half = backend.asarray(x, "bfloat16")
