@@ -398,6 +398,155 @@ def test_class_indices_by_the_sparse_kernels_on_large_inputs(backend):
                 assert_result(backend, out, expected.numpy(), dtype)
 
 
+def _binary_logits_inputs(rng, rows, cols):
+    """Logits with nan, +-1e4 and 0.0 entries, soft and hard targets, per-class ``pos_weight``
+    and per-row ``weight``."""
+    x = rng.normal(scale=4.0, size=(rows, cols)).astype(np.float32)
+    x[3, :2] = [1e4, -1e4]
+    x[4, :3] = [0.0, -0.0, np.nan]
+    x[5, :2] = [17.0, -17.0]  # where (1 - z) x cancels max(-x, 0)
+    z = rng.uniform(size=(rows, cols)).astype(np.float32)
+    z[::3] = np.round(z[::3])
+    q = rng.uniform(0.0, 3.0, size=cols).astype(np.float32)
+    w = rng.uniform(0.5, 2.0, size=(rows, 1)).astype(np.float32)
+    return x, z, q, w
+
+
+def test_binary_with_logits_by_blocks_on_large_inputs(backend):
+    """``binary_cross_entropy_with_logits`` on PyTorch computes large eager inputs by blocks of
+    rows from 8 MiB (2048 x 1100 float32), summing by rows where reduced: torch's numbers
+    (float64 torch on the same values, nan and inf where torch has them), and the generic
+    body's (``xloss.fast_paths(False)``): the same bits without reduction, on every backend
+    (eager JAX runs it compiled), with and without ``pos_weight`` (per class: a broadcast
+    view) and ``weight`` (per row), for every reduction."""
+    torch = _torch()
+    x, z, q, w = _binary_logits_inputs(np.random.default_rng(12), 2048, 1100)
+    finite = np.isfinite(x).all(-1)
+    for reduction in ("none", "mean", "sum"):
+        for extra in ({}, {"pos_weight": q}, {"pos_weight": q, "weight": w}, {"weight": q}):
+            rows = slice(None) if reduction == "none" else finite  # a nan row makes the sum nan
+            args = (x[rows], z[rows])
+            kwargs = {k: v[rows] if v is w else v for k, v in extra.items()}
+            kwargs["reduction"] = reduction
+            out = _run(tc.binary_cross_entropy_with_logits, backend.asarray, args, kwargs)
+            expected = _run(
+                torch.nn.functional.binary_cross_entropy_with_logits,
+                _float64_tensor,
+                args,
+                kwargs,
+            )
+            assert_result(backend, out, expected.numpy())
+            with xloss.fast_paths(False):
+                generic = _run(tc.binary_cross_entropy_with_logits, backend.asarray, args, kwargs)
+            if reduction == "none" and backend.name != "jax":  # XLA fuses its own way
+                np.testing.assert_array_equal(backend.to_numpy(out), backend.to_numpy(generic))
+            else:
+                assert_result(backend, out, backend.to_numpy(generic).astype(np.float64))
+
+
+def _sigmoid(x):
+    """float32 probabilities from logits, nan as 0.5 (no overflow at -1e4)."""
+    return np.exp(-np.logaddexp(0.0, -np.nan_to_num(x, nan=0.0))).astype(np.float32)
+
+
+def test_binary_of_probabilities_by_blocks_on_large_inputs(backend):
+    """``binary_cross_entropy`` likewise (on PyTorch by blocks of rows from 8 MiB): torch's
+    numbers, with probabilities of exactly 0 and 1 and below ``exp(-100)`` (the logs' clamp)
+    and soft and hard targets, and the generic body's bits without reduction."""
+    torch = _torch()
+    x, z, _, w = _binary_logits_inputs(np.random.default_rng(14), 2048, 1100)
+    p = _sigmoid(x)
+    p[6, :5] = [0.0, 1.0, 1e-45, 1e-30, np.float32(1.0) - np.float32(6e-8)]
+    for reduction in ("none", "mean", "sum"):
+        for extra in ({}, {"weight": w}):
+            kwargs = {**extra, "reduction": reduction}
+            out = _run(tc.binary_cross_entropy, backend.asarray, (p, z), kwargs)
+            expected = _run(
+                torch.nn.functional.binary_cross_entropy, _float64_tensor, (p, z), kwargs
+            )
+            assert_result(backend, out, expected.numpy())
+            with xloss.fast_paths(False):
+                generic = _run(tc.binary_cross_entropy, backend.asarray, (p, z), kwargs)
+            if reduction == "none" and backend.name != "jax":
+                np.testing.assert_array_equal(backend.to_numpy(out), backend.to_numpy(generic))
+            else:
+                assert_result(backend, out, backend.to_numpy(generic).astype(np.float64))
+
+
+@pytest.mark.backends("jax", "torch", "tensorflow")
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("size", [(8, 300), (2048, 1100)])
+def test_binary_of_probabilities_gradient_matches_torch(backend, reduction, size):
+    """The gradient with respect to the probabilities against torch's autograd of
+    ``F.binary_cross_entropy`` (on PyTorch, torch's own derivatives for large inputs), with
+    ``weight``, probabilities from 1e-6 to 1 - 1e-6."""
+    torch = _torch()
+    x, z, _, w = _binary_logits_inputs(np.random.default_rng(15), *size)
+    p = np.clip(_sigmoid(x), 1e-6, 1.0 - 1e-6)
+    got = grad_of(
+        backend, lambda a, t, v: tc.binary_cross_entropy(a, t, v, reduction=reduction), p, z, w
+    )
+    tensor = torch.from_numpy(p).requires_grad_(True)
+    oracle = torch.nn.functional.binary_cross_entropy(
+        tensor, torch.from_numpy(z), torch.from_numpy(w), reduction=reduction
+    )
+    oracle.sum().backward()
+    expected = tensor.grad.numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+
+
+@pytest.mark.backends("jax", "torch", "tensorflow")
+def test_binary_of_probabilities_gradient_at_0_and_1_whatever_the_size(backend):
+    """At probabilities of 0 and 1 (and below the logs' clamp) the derivative is the generic
+    body's, on small inputs and large ones alike: torch's own (its clamp of ``p (1 - p)`` at
+    1e-12, -1e12 at ``p = 0``) is taken only where no probability comes near them."""
+    x, z, _, _ = _binary_logits_inputs(np.random.default_rng(16), 2048, 1100)
+    p = _sigmoid(x)
+    p[6, :4] = [0.0, 1.0, 1e-45, 1e-13]
+    z[6, :4] = [1.0, 0.0, 1.0, 1.0]
+
+    def loss(a, t):
+        return tc.binary_cross_entropy(a, t, reduction="sum")
+
+    large = grad_of(backend, loss, p, z)[6:8]
+    small = grad_of(backend, loss, p[6:8], z[6:8])
+    np.testing.assert_allclose(large, small, rtol=1e-6)
+
+
+@pytest.mark.backends("jax", "torch", "tensorflow")
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("size", [(8, 300), (2048, 1100)])
+def test_binary_with_logits_gradient_matches_torch(backend, reduction, size):
+    """The gradient with respect to the logits (1e4 among them), by the backend's autodiff,
+    against torch's autograd of ``F.binary_cross_entropy_with_logits``, with ``pos_weight``
+    and ``weight``;
+    small inputs and large ones (computed by blocks on PyTorch where no derivative is taken)."""
+    torch = _torch()
+    x, z, q, w = _binary_logits_inputs(np.random.default_rng(13), *size)
+    x[4, 2] = 0.0
+    got = grad_of(
+        backend,
+        lambda a, t, v, p: tc.binary_cross_entropy_with_logits(
+            a, t, v, reduction=reduction, pos_weight=p
+        ),
+        x,
+        z,
+        w,
+        q,
+    )
+    tensor = torch.from_numpy(x).requires_grad_(True)
+    oracle = torch.nn.functional.binary_cross_entropy_with_logits(
+        tensor,
+        torch.from_numpy(z),
+        torch.from_numpy(w),
+        reduction=reduction,
+        pos_weight=torch.from_numpy(q),
+    )
+    oracle.sum().backward()
+    expected = tensor.grad.numpy()  # (1 - z) - (1 + (q - 1) z) sigmoid(-x) cancels: ulps of 1
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * np.abs(expected).max())
+
+
 GRADIENT_CASES = {
     "mean": {},
     "ignore-smoothing": {"ignore_index": -100, "label_smoothing": 0.1},

@@ -367,6 +367,26 @@ def log_clamped(xp: Any, p: Any, *, complement: bool = False) -> Any:
     return xp.where(edge, xp.full_like(p, -100.0), xp.clip(log, -100.0, None))
 
 
+def logistic(
+    ns: Namespace, z: Any, x: Any, pos_weight: Any = None, weight: Any = None, *, total: bool
+) -> Any:
+    """`logistic_xp` times ``weight`` (``None``: 1), summed to a scalar where ``total``: by the
+    backend's kernel where it has one (`xloss._fast`: on PyTorch, large eager inputs by blocks
+    of rows in reused buffers, the same operations; on eager JAX, one compiled program), else
+    the generic body, `logistic_loss_xp`. The arrays share ``x``'s dtype; ``pos_weight`` and
+    ``weight`` broadcast to ``x``'s shape, ``z`` has it."""
+    args = (z, pos_weight, weight, x)
+    return _fast.run(ns.backend.adapter, "logistic", logistic_loss_xp, ns.xp, *args, total=total)
+
+
+def logistic_loss_xp(xp: Any, z: Any, pos_weight: Any, weight: Any, x: Any, *, total: bool) -> Any:
+    """`logistic`'s generic body."""
+    loss = logistic_xp(xp, z, x, pos_weight)
+    if weight is not None:
+        loss = loss * weight
+    return xp.sum(loss) if total else loss
+
+
 def logistic_xp(xp: Any, z: Any, x: Any, pos_weight: Any = None) -> Any:
     """``(1 - z) x + (1 + (q - 1) z) softplus(-x)``: binary cross-entropy from logits with the
     positive term weighted by ``q`` (torch's and TensorFlow's ``pos_weight``), finite for every

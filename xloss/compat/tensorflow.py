@@ -225,4 +225,4 @@ def weighted_cross_entropy_with_logits(
             f"`pos_weight` of shape {c.shape(q)} does not broadcast to `logits`' shape "
             f"{c.shape(x)}."
         )
-    return to_caller_dtype(xp, c.logistic_xp(xp, z, x, q), dtype)
+    return to_caller_dtype(xp, c.logistic(ns, z, x, q, total=False), dtype)

@@ -460,16 +460,19 @@ def _elementwise_weight(ns: Namespace, value: Any, name: str, x: Any) -> Any:
     return w
 
 
-def _reduce(xp: Any, loss: Any, reduction: str) -> Any:
-    if reduction == "none":
-        return loss
-    total = xp.sum(loss)
-    return total if reduction == "sum" else c.divide(xp, total, c.count(xp, loss))
+def _mean(xp: Any, loss: Any, x: Any, reduction: str) -> Any:
+    """``loss`` (summed where ``reduction`` is not ``"none"``) divided by the number of
+    ``x``'s elements for ``"mean"``."""
+    return c.divide(xp, loss, c.count(xp, x)) if reduction == "mean" else loss
 
 
-def _check_probabilities(ns: Namespace, x: Any, name: str) -> None:
+def _check_probabilities(ns: Namespace, x: Any, name: str) -> tuple[float, float] | None:
+    """Raise unless ``x`` holds probabilities; their range, or ``None`` where it cannot be
+    read."""
     found = c.value_range(ns.backend.adapter, ns.xp, x)
-    if found is not None and not 0.0 <= found[0] <= found[1] <= 1.0:
+    if found is None:
+        return None
+    if not 0.0 <= found[0] <= found[1] <= 1.0:
         low, high = found
         received = "nan" if low != low else f"values from {low:.4g} to {high:.4g}"
         hint = " For logits use binary_cross_entropy_with_logits." if name == "input" else ""
@@ -477,6 +480,21 @@ def _check_probabilities(ns: Namespace, x: Any, name: str) -> None:
             f"`{name}` must hold probabilities in [0, 1] (torch raises 'all elements of {name} "
             f"should be between 0 and 1'); received {received}.{hint}"
         )
+    return found
+
+
+_INTERIOR = 2e-12
+"""Probabilities within this of 0 or 1 take the generic body's derivatives (see
+`binary_cross_entropy`)."""
+
+
+def clamped_binary_xp(xp: Any, t: Any, weight: Any, p: Any, *, total: bool) -> Any:
+    """``-w (t max(log p, -100) + (1 - t) max(log(1 - p), -100))``, summed where ``total``:
+    `binary_cross_entropy`'s generic body (``"clamped_binary"``, see `xloss._fast`)."""
+    loss = -(t * c.log_clamped(xp, p) + (1.0 - t) * c.log_clamped(xp, p, complement=True))
+    if weight is not None:
+        loss = loss * weight
+    return xp.sum(loss) if total else loss
 
 
 def binary_cross_entropy(
@@ -516,13 +534,19 @@ def binary_cross_entropy(
     p, dtype = c.floating(ns, input, "input")
     t = c.real(ns, target, "target", p.dtype)
     _same_shape(p, t)
-    _check_probabilities(ns, p, "input")
-    _check_probabilities(ns, t, "target")
+    found = _check_probabilities(ns, p, "input")
+    # A kernel may take torch's derivatives where they are the generic body's: targets in
+    # [0, 1], and p where neither the logs' clamp nor torch's of p (1 - p) at 1e-12 acts.
+    targets = _check_probabilities(ns, t, "target")
+    low, high = (0.0, 1.0) if found is None or targets is None else found
+    checked = low >= _INTERIOR and high <= 1.0 - _INTERIOR
     w = _elementwise_weight(ns, weight, "weight", p)
-    loss = -(t * c.log_clamped(xp, p) + (1.0 - t) * c.log_clamped(xp, p, complement=True))
-    if w is not None:
-        loss = loss * w
-    return to_caller_dtype(xp, _reduce(xp, loss, reduction), dtype)
+    total = reduction != "none"
+    adapter = ns.backend.adapter
+    loss = _fast.run(
+        adapter, "clamped_binary", clamped_binary_xp, xp, t, w, p, checked=checked, total=total
+    )
+    return to_caller_dtype(xp, _mean(xp, loss, p, reduction), dtype)
 
 
 def binary_cross_entropy_with_logits(
@@ -579,7 +603,5 @@ def binary_cross_entropy_with_logits(
     _same_shape(x, t)
     w = _elementwise_weight(ns, weight, "weight", x)
     q = _elementwise_weight(ns, pos_weight, "pos_weight", x)
-    loss = c.logistic_xp(xp, t, x, q)
-    if w is not None:
-        loss = loss * w
-    return to_caller_dtype(xp, _reduce(xp, loss, reduction), dtype)
+    loss = c.logistic(ns, t, x, q, w, total=reduction != "none")
+    return to_caller_dtype(xp, _mean(xp, loss, x, reduction), dtype)
