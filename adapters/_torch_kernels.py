@@ -652,11 +652,11 @@ def _elementwise_loss(
     time). ``None`` (the generic body) for small inputs, where values cannot be read (traced,
     accelerators, ``torch.func``), where the weights require a gradient or ``native`` is
     ``None``, and where the value holds an infinity (``inf - inf``)."""
+    if x.ndim == 0 or traced(torch) or x.numel() * _compute(torch, x).itemsize < BLOCKED_FROM:
+        return None  # small inputs, whose overhead matters, stop here (traced first: see _rows)
     arrays = [a for a in (*others, weight, x) if a is not None]
-    if x.ndim == 0:
-        return None
     if _differentiated(torch, *arrays):
-        if native is None or traced(torch):
+        if native is None:
             return None
         if any(a.device.type != "cpu" or functorch_wrapped(a) for a in arrays):
             return None

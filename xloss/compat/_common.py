@@ -321,14 +321,17 @@ def bad_label(
     return low if low < 0 else int(xp.max(xp.where(invalid, readable, zero)))
 
 
-def value_range(adapter: Any, xp: Any, x: Any) -> tuple[float, float] | None:
-    """``(min, max)`` of ``x``, ``nan`` if it holds one; ``None`` where values cannot be read."""
+def value_range(adapter: Any, x: Any) -> tuple[float, float] | None:
+    """``(min, max)`` of ``x``, ``nan`` if it holds one; ``None`` where values cannot be read.
+    Read through NumPy (`xloss._checks._host`, a view), whose ``min`` and ``max`` propagate
+    ``nan``: two passes, where the backend's ``isnan``, ``any``, ``min`` and ``max`` made four
+    and a mask (PyTorch, float32: 2048 x 8192 22 ms -> 9.8 ms, 8 x 10 14 us -> 5.6 us)."""
     readable = _checks.readable(adapter, x)
     if readable is None or 0 in shape(readable):
         return None
-    if bool(xp.any(xp.isnan(readable))):
-        return math.nan, math.nan
-    return float(xp.min(readable)), float(xp.max(readable))
+    host = _checks._host(readable)
+    low, high = float(host.min()), float(host.max())
+    return (math.nan, math.nan) if math.isnan(low) or math.isnan(high) else (low, high)
 
 
 # --- arithmetic -------------------------------------------------------------------------------

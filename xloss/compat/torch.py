@@ -469,7 +469,7 @@ def _mean(xp: Any, loss: Any, x: Any, reduction: str) -> Any:
 def _check_probabilities(ns: Namespace, x: Any, name: str) -> tuple[float, float] | None:
     """Raise unless ``x`` holds probabilities; their range, or ``None`` where it cannot be
     read."""
-    found = c.value_range(ns.backend.adapter, ns.xp, x)
+    found = c.value_range(ns.backend.adapter, x)
     if found is None:
         return None
     if not 0.0 <= found[0] <= found[1] <= 1.0:
