@@ -582,9 +582,9 @@ def _binary_probabilities_step(
 def _logistic(z: Any, pos_weight: Any, weight: Any, x: Any, *, total: bool, **_: Any) -> Any | None:
     """The compat profiles' elementwise binary loss from logits
     (`xloss.compat._common.logistic_loss_xp`) by `_elementwise_loss`: blocks of rows where
-    large and eager on the CPU (the whole-array body writes six fresh logits-sized temporaries:
-    2048 x 8192 float32, 3.3x ``F.binary_cross_entropy_with_logits``); where a derivative is
-    taken, that function's derivatives."""
+    large and eager on the CPU (the whole-array body writes about a dozen fresh logits-sized
+    arrays: 2048 x 8192 float32, 3.3x ``F.binary_cross_entropy_with_logits``); where a
+    derivative is taken, that function's derivatives."""
     torch = sys.modules["torch"]
     others = (z,) if pos_weight is None else (z, pos_weight)
     native = torch.nn.functional.binary_cross_entropy_with_logits

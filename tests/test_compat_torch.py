@@ -415,7 +415,7 @@ def _binary_logits_inputs(rng, rows, cols):
 def test_binary_with_logits_by_blocks_on_large_inputs(backend):
     """``binary_cross_entropy_with_logits`` on PyTorch computes large eager inputs by blocks of
     rows from 8 MiB (2048 x 1100 float32), summing by rows where reduced: torch's numbers
-    (float64 torch on the same values, nan and inf where torch has them), and the generic
+    (float64 torch on the same values, nan where torch has it), and the generic
     body's (``xloss.fast_paths(False)``): the same bits without reduction, on every backend
     (eager JAX runs it compiled), with and without ``pos_weight`` (per class: a broadcast
     view) and ``weight`` (per row), for every reduction."""
