@@ -18,7 +18,7 @@ import data as d
 import numpy as np
 import pytest
 from backends import need
-from checks import assert_result
+from checks import assert_result, grad_of
 
 import xloss
 import xloss.compat.optax as oc
@@ -167,6 +167,22 @@ SIGMOID = {
 def test_sigmoid_binary_cross_entropy_matches_optax(backend, case):
     args, kwargs = SIGMOID[case]
     _compare(backend, "sigmoid_binary_cross_entropy", case, args, kwargs)
+
+
+@pytest.mark.backends("jax", "torch", "tensorflow")
+@pytest.mark.parametrize("size", [(8, 3), (2048, 600)])
+def test_sigmoid_binary_cross_entropy_gradient_matches_optax(backend, size):
+    """The gradient with respect to the logits (1e4 among them), by the backend's autodiff
+    (eager JAX: through the compiled body), against ``jax.grad`` of optax's own function."""
+    jax = need("jax")
+    rng = np.random.default_rng(17)
+    x = rng.normal(scale=4.0, size=size).astype(np.float32)
+    x[0, :2] = [1e4, -1e4]
+    y = rng.uniform(size=size).astype(np.float32)
+    got = grad_of(backend, oc.sigmoid_binary_cross_entropy, x, y)
+    optax = _optax()
+    expected = jax.grad(lambda a: optax.sigmoid_binary_cross_entropy(a, y).sum())(x)
+    np.testing.assert_allclose(got, np.asarray(expected), rtol=1e-5, atol=1e-7)
 
 
 SMOOTH = {
