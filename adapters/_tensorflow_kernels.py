@@ -208,14 +208,14 @@ def _by_xla_or_none(
     return compiled(*arrays) if _worth_compiling(key, shapes) else None
 
 
-def _logistic(
-    z: Any, pos_weight: Any, weight: Any, x: Any, *, total: bool, generic: Any, xp: Any, **_: Any
-) -> Any | None:
-    """The compat profiles' elementwise binary loss from logits
-    (`xloss.compat._common.logistic_loss_xp`): large eager CPU calls compiled by XLA, one
-    fused pass where the eager body makes about a dozen. Summed eagerly, as the generic body
-    sums: XLA's CPU sum of 2M float32 losses was 2e-5 off (relative; the eager sum 5e-8)."""
-    loss = _by_xla_or_none(generic, xp, {"total": False}, z, pos_weight, weight, x)
+def _elementwise(*arrays: Any, generic: Any, xp: Any, total: bool = False, **_: Any) -> Any:
+    """The compat profiles' elementwise binary losses (``arrays[-1]`` the logits: see
+    `xloss.compat._common.logistic`, `xloss.compat.optax.sigmoid_binary_cross_entropy`,
+    `xloss.compat.tensorflow.sigmoid_cross_entropy_with_logits`): large eager CPU calls
+    compiled by XLA, one fused pass where the eager body makes up to a dozen, else ``None``.
+    ``total`` is summed eagerly, as the generic body sums: XLA's CPU sum of 2M float32 losses
+    was 2e-5 off (relative; the eager sum 5e-8)."""
+    loss = _by_xla_or_none(generic, xp, {}, *arrays)
     return xp.sum(loss) if loss is not None and total else loss
 
 
@@ -425,5 +425,7 @@ KERNELS: dict[str, Callable[..., Any]] = {
     "log_softmax": _log_softmax,
     "logsumexp": _logsumexp,
     "binary": _or_xla(_binary),
-    "logistic": _logistic,
+    "logistic": _elementwise,
+    "sigmoid_pair": _elementwise,
+    "sigmoid_cross_entropy": _elementwise,
 }

@@ -160,6 +160,10 @@ SIGMOID = {
     "extreme-1e4": ((EXTREME_BINARY, EXTREME_BINARY_TARGETS), {}),
     "labels-broadcast": ((d.BINARY_LOGITS, d.BINARY_SOFT[0]), {}),
     "integer-labels": ((d.BINARY_LOGITS_3D, d.BINARY_TARGETS_3D.astype(np.int32)), {}),
+    "large": (  # eager JAX and TensorFlow compile it from 65,536 entries
+        (RNG.normal(scale=4.0, size=(512, 256)).astype(np.float32), RNG.uniform(size=256)),
+        {},
+    ),
 }
 
 

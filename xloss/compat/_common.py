@@ -382,7 +382,9 @@ def logistic(
     return _fast.run(ns.backend.adapter, "logistic", logistic_loss_xp, ns.xp, *args, total=total)
 
 
-def logistic_loss_xp(xp: Any, z: Any, pos_weight: Any, weight: Any, x: Any, *, total: bool) -> Any:
+def logistic_loss_xp(
+    xp: Any, z: Any, pos_weight: Any, weight: Any, x: Any, *, total: bool = False
+) -> Any:
     """`logistic`'s generic body."""
     loss = logistic_xp(xp, z, x, pos_weight)
     if weight is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from xloss import _fast
 from xloss._activations import binary_logits_xp
 from xloss._losses import sparse_categorical_xp
 from xloss._validation import normalize_axis, to_caller_dtype
@@ -182,7 +183,9 @@ def sigmoid_cross_entropy_with_logits(
     _same_shape(z, x)
     # TensorFlow's form, max(x, 0) - x z + log1p(exp(-|x|)): its infinite logits' answers
     # (a -inf logit with a positive label is inf; torch's form gives nan there).
-    return to_caller_dtype(xp, binary_logits_xp(xp, z, x), dtype)
+    # (one compiled pass on large eager CPU inputs: see `xloss._fast`)
+    loss = _fast.run(ns.backend.adapter, "sigmoid_cross_entropy", binary_logits_xp, xp, z, x)
+    return to_caller_dtype(xp, loss, dtype)
 
 
 def weighted_cross_entropy_with_logits(
