@@ -12,9 +12,10 @@ against 10 us for ``Maximum`` and ``Minimum``, ``tf.nn.sparse_softmax_cross_entr
 the op's type attribute then takes (traced too; first, a Python float would make it float32):
 ``tf.constant`` costs 2 us an eager call, the conversion 0.2 us.
 
-Large eager inputs on the CPU of the categorical and binary losses take the generic body
-compiled by XLA (`XLA_FROM`): one fused pass where eager ops make one pass, and one fresh
-logits-sized array, each.
+Large eager inputs on the CPU of the categorical and binary losses, and of ``softmax`` and
+``log_softmax`` where half precision is upcast, take the generic body compiled by XLA
+(`XLA_FROM`): one fused pass where eager ops make one pass, and one fresh logits-sized array,
+each.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from xloss._losses import EPSILON
 from xloss._validation import to_compute
 
 
-def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
+def _softmax(x: Any, *, axis: int, generic: Any, xp: Any, **_: Any) -> Any:
     """Takes bfloat16 as is on the CPUs where TensorFlow's kernel computes it in float32 and
     rounds once, bit for bit what upcasting first gives (checked, -inf masks included), without
     two conversion passes (`_bfloat16_softmax_rounds_once`). Its float16 path rounds
@@ -48,8 +49,8 @@ def _softmax(x: Any, *, axis: int, **_: Any) -> Any:
         not on_cpu(tf, x) or watched(x, forward=True) or not _bfloat16_softmax_rounds_once()
     )
     if x.dtype == tf.float16 or upcast:
-        x = tf.cast(x, tf.float32)
-    elif x.dtype == tf.bfloat16 and _may_record(tf):
+        return _upcast(tf, x, axis, generic, xp, _native_softmax)
+    if x.dtype == tf.bfloat16 and _may_record(tf):
         return _bfloat16_softmax(axis)(x)
     return _native_softmax(tf, x, axis)
 
@@ -108,11 +109,41 @@ def _bfloat16_softmax(axis: int) -> Callable[[Any], Any]:
     return softmax
 
 
-def _log_softmax(x: Any, *, axis: int, **_: Any) -> Any:
+def _log_softmax(x: Any, *, axis: int, generic: Any, xp: Any, **_: Any) -> Any:
+    """Half precision upcast (`_upcast`): TensorFlow's bfloat16 ``LogSoftmax`` is not the
+    float32 result rounded (up to 0.06 apart)."""
     tf = sys.modules["tensorflow"]
+    if x.dtype in (tf.float16, tf.bfloat16):
+        return _upcast(tf, x, axis, generic, xp, _native_log_softmax)
+    return _native_log_softmax(tf, x, axis)
+
+
+def _native_log_softmax(tf: Any, x: Any, axis: int) -> Any:
     if axis == x.shape.rank - 1:  # what tf.nn.log_softmax calls for the last axis
         return tf.raw_ops.LogSoftmax(logits=x)
     return tf.nn.log_softmax(x, axis=axis)
+
+
+def _upcast(
+    tf: Any, x: Any, axis: int, generic: Any, xp: Any, native: Callable[[Any, Any, int], Any]
+) -> Any:
+    """A half-precision ``softmax``/``log_softmax`` computed in float32: on large eager CPU
+    inputs (`_by_xla`) the generic body compiled by XLA with both conversions, its result
+    rounded to ``x``'s dtype inside the program (one pass where the eager ``Cast``, kernel and
+    ``Cast`` make three, each into a fresh array); otherwise ``x`` converted and ``native``'s
+    float32 result, which the caller rounds."""
+    rounded = _by_xla_or_none(_rounded(generic), xp, {"axis": axis, "dtype": x.dtype}, x)
+    return rounded if rounded is not None else native(tf, to_compute(xp, x), axis)
+
+
+@functools.cache
+def _rounded(generic: Callable[..., Any]) -> Callable[..., Any]:
+    """``generic(xp, x, **options)`` rounded to ``dtype``."""
+
+    def body(xp: Any, x: Any, *, dtype: Any, **options: Any) -> Any:
+        return xp.astype(generic(xp, x, **options), dtype)
+
+    return body
 
 
 def _logsumexp(x: Any, *, axis: int, keepdims: bool, **_: Any) -> Any:
@@ -327,7 +358,7 @@ def _categorical(
     tf = sys.modules["tensorflow"]
     raw = tf.raw_ops
     if from_logits:
-        log_p = _log_softmax(to_compute(xp, p), axis=axis)
+        log_p = _native_log_softmax(tf, to_compute(xp, p), axis)
         kept = raw.LogicalOr(x=raw.NotEqual(x=y, y=0.0), y=raw.Greater(x=log_p, y=-math.inf))
         terms = raw.Mul(x=y, y=raw.SelectV2(condition=kept, t=log_p, e=0.0))
         return raw.Neg(x=raw.Sum(input=terms, axis=axis)), None

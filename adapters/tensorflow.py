@@ -14,7 +14,8 @@ from xloss.adapters import _kernel_table
 
 NAME = "tensorflow"
 HOST_VIEW = True  # np.asarray of a readable array is a view, no copy
-TAKES_HALF = ("softmax", "sparse", "categorical", "binary")  # see _tensorflow_kernels: they upcast
+# see _tensorflow_kernels: they upcast
+TAKES_HALF = ("softmax", "log_softmax", "sparse", "categorical", "binary")
 
 
 def owns(x: Any) -> bool:

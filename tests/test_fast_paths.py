@@ -673,17 +673,22 @@ def test_bfloat16_softmax_computed_in_float32(backend):
     """PyTorch's and TensorFlow's softmax kernels take bfloat16 as is (no conversion passes)
     because on the CPU they compute in float32 and round once, as upcasting to float32 first
     and rounding the result does: TensorFlow's bit for bit (on the CPUs where its kernel does,
-    checked once per process; on others, AVX2 ones, xloss upcasts); PyTorch's float32
-    operations differ a little from its float32 kernel's, and 2 entries of the 256,000 here
-    round to the neighbouring bfloat16 value (one ulp apart at most, and rare: 1 in 20,000 is
-    allowed)."""
+    checked once per process; on others, AVX2 ones, xloss upcasts, large eager inputs in one
+    program compiled by XLA, whose float32 operations differ a little from the eager float32
+    kernel's); PyTorch's float32 operations differ a little from its float32 kernel's, and 2
+    entries of the 256,000 here round to the neighbouring bfloat16 value (one ulp apart at
+    most, and rare: 1 in 20,000 is allowed)."""
+    exact = False
+    if backend.name == "tensorflow":
+        module = importlib.import_module("xloss.adapters._tensorflow_kernels")
+        exact = module._bfloat16_softmax_rounds_once()
     rng = np.random.default_rng(6)
     for x in (_masked(), (rng.standard_normal((256, 1000)) * 10.0).astype(np.float32)):
         half = backend.asarray(x, "bfloat16")
         as_is = backend.to_numpy(xloss.softmax(half)).astype(np.float32)
         upcast = backend.cast(xloss.softmax(backend.cast(half, "float32")), "bfloat16")
         upcast = backend.to_numpy(upcast).astype(np.float32)
-        if backend.name == "tensorflow":
+        if exact:
             np.testing.assert_array_equal(as_is, upcast)
             continue
         _assert_rounded_as_upcast(as_is, upcast)
@@ -1158,6 +1163,42 @@ def test_tensorflow_xla_bodies_agree(backend, case, monkeypatch):
     monkeypatch.setattr(module, "_worth_compiling", lambda key, shapes: ran.append(key) or True)
     XLA_CASES[case](backend)
     assert ran  # the compiled body ran
+
+
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_tensorflow_xla_half_activations_round_once(backend, name, dtype, monkeypatch):
+    """Half-precision ``softmax`` and ``log_softmax``, where upcast, run large eager CPU
+    inputs as the generic body compiled by XLA with both conversions: forced here on small
+    inputs, and on a large one as it comes. The float32 result rounded once: each entry that
+    of the upcast input's float32 ``softmax``/``log_softmax`` rounded, or a neighbour (XLA's
+    float32 operations differ a little from the eager kernels'; rare), nan where it is nan;
+    rows holding ``+inf`` or ``nan`` as the generic body's (the eager ``Softmax`` leaves 0 at
+    the finite entries of such a row on some CPUs)."""
+    module = importlib.import_module("xloss.adapters._tensorflow_kernels")
+    fn = ACTIVATIONS[name]
+    ran = []
+    worth = module._worth_compiling
+    monkeypatch.setattr(module, "_worth_compiling", lambda *a: ran.append(a[0]) or worth(*a))
+    large = _logits((300, 256))
+    large[0, :10] = -INF
+    for x in (large, _masked(), _logits((40, 300)) * 30.0):
+        for axis in (-1, 0):
+            half = backend.asarray(x, dtype)
+            got = fn(half, axis)
+            assert got.dtype == half.dtype
+            upcast = backend.cast(fn(backend.cast(half, "float32"), axis), dtype)
+            as_is, upcast = (backend.to_numpy(a).astype(np.float32) for a in (got, upcast))
+            _assert_rounded_as_upcast(as_is, upcast, one_in=5_000)
+        monkeypatch.setattr(module, "XLA_FROM", 0)
+    half = backend.asarray(_non_finite(), dtype)
+    with np.errstate(all="ignore"):
+        got, generic = (backend.to_numpy(r) for r in _both(lambda a: fn(a, -1), half))
+    assert_same(got, generic, tolerance(dtype))
+    upcast = name == "log_softmax" or dtype == "float16"
+    upcast = upcast or not module._bfloat16_softmax_rounds_once()
+    assert len(ran) == (7 if upcast else 0)  # 3 inputs x 2 axes, and the non-finite rows
 
 
 @pytest.mark.backends("tensorflow")
