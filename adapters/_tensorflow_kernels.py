@@ -151,8 +151,9 @@ def _logsumexp(x: Any, *, axis: int, keepdims: bool, **_: Any) -> Any:
 
 
 XLA_FROM = 1 << 16
-"""Eager CPU inputs of at least this many entries run the categorical and binary losses as
-the generic body compiled by XLA (``tf.function(jit_compile=True)``, once per shape and
+"""Eager CPU inputs of at least this many entries run the categorical and binary losses (and
+half-precision ``softmax``/``log_softmax`` where upcast: `_upcast`) as the generic body
+compiled by XLA (``tf.function(jit_compile=True)``, once per shape and
 dtype, as JAX's eager calls are): the conversion of half precision, the elementwise steps
 and the row reductions fuse into one pass. Measured against the eager ops, compiled / eager:
 2048 x 8192 categorical from probabilities 0.39x (bfloat16 0.34x), binary from probabilities
