@@ -694,12 +694,17 @@ def test_bfloat16_softmax_computed_in_float32(backend):
         _assert_rounded_as_upcast(as_is, upcast)
 
 
-def _assert_rounded_as_upcast(as_is, upcast, one_in=20_000):
-    """bfloat16 results (as float32 NumPy arrays) one ulp apart at most, in 1 in ``one_in``."""
+def _assert_rounded_as_upcast(as_is, upcast, one_in=20_000, dtype="bfloat16"):
+    """Half-precision results (as float32 NumPy arrays) one ulp of ``dtype`` apart at most, in
+    1 in ``one_in``."""
     nan = np.isnan(upcast)  # an all -inf row
     np.testing.assert_array_equal(np.isnan(as_is), nan)
     as_is[nan] = upcast[nan] = 0.0
-    apart = np.abs(as_is.view(np.int32) - upcast.view(np.int32)) >> 16  # bfloat16 ulps
+    if dtype == "float16":
+        bits = [a.astype(np.float16).view(np.int16).astype(np.int32) for a in (as_is, upcast)]
+        apart = np.abs(bits[0] - bits[1])
+    else:  # bfloat16 is float32's upper half
+        apart = np.abs(as_is.view(np.int32) - upcast.view(np.int32)) >> 16
     assert apart.max() <= 1 and np.count_nonzero(apart) <= as_is.size // one_in
 
 
@@ -1190,7 +1195,7 @@ def test_tensorflow_xla_half_activations_round_once(backend, name, dtype, monkey
             assert got.dtype == half.dtype
             upcast = backend.cast(fn(backend.cast(half, "float32"), axis), dtype)
             as_is, upcast = (backend.to_numpy(a).astype(np.float32) for a in (got, upcast))
-            _assert_rounded_as_upcast(as_is, upcast, one_in=5_000)
+            _assert_rounded_as_upcast(as_is, upcast, one_in=5_000, dtype=dtype)
         monkeypatch.setattr(module, "XLA_FROM", 0)
     half = backend.asarray(_non_finite(), dtype)
     with np.errstate(all="ignore"):
