@@ -12,10 +12,10 @@ against 10 us for ``Maximum`` and ``Minimum``, ``tf.nn.sparse_softmax_cross_entr
 the op's type attribute then takes (traced too; first, a Python float would make it float32):
 ``tf.constant`` costs 2 us an eager call, the conversion 0.2 us.
 
-Large eager inputs on the CPU of the categorical and binary losses, and of ``softmax`` and
-``log_softmax`` where half precision is upcast, take the generic body compiled by XLA
-(`XLA_FROM`): one fused program where eager ops make one pass, and one fresh logits-sized
-array, each.
+Large inputs on the CPU of the categorical and binary losses (eager, or traced where no
+tape may differentiate them), and of ``softmax`` and ``log_softmax`` where half precision is
+upcast (eager), take the generic body compiled by XLA (`XLA_FROM`): one fused program where
+eager ops make one pass, and one fresh logits-sized array, each.
 """
 
 from __future__ import annotations
@@ -131,8 +131,11 @@ def _upcast(
     inputs (`_by_xla`) the generic body compiled by XLA with both conversions, its result
     rounded to ``x``'s dtype inside the program (one program and one fresh array, where the
     eager ``Cast``, kernel and ``Cast`` back write three); otherwise ``x`` converted and
-    ``native``'s float32 result, which the caller rounds."""
-    rounded = _by_xla_or_none(_rounded(generic), xp, {"axis": axis, "dtype": x.dtype}, x)
+    ``native``'s float32 result, which the caller rounds. Traced calls keep the ops: compiled
+    inside the caller's graph, bfloat16 ``log_softmax`` on 2048 x 8192 measured 1.51x against
+    1.53x the native (no gain), and an activation may end up in a served model's graph."""
+    options = {"axis": axis, "dtype": x.dtype}
+    rounded = _by_xla_or_none(_rounded(generic), xp, options, x, traced=False)
     return rounded if rounded is not None else native(tf, to_compute(xp, x), axis)
 
 
@@ -151,15 +154,19 @@ def _logsumexp(x: Any, *, axis: int, keepdims: bool, **_: Any) -> Any:
 
 
 XLA_FROM = 1 << 16
-"""Eager CPU inputs of at least this many entries run the categorical and binary losses (and
-half-precision ``softmax``/``log_softmax`` where upcast: `_upcast`) as the generic body
-compiled by XLA (``tf.function(jit_compile=True)``, once per shape and dtype, as JAX's eager
-calls are): the conversion of half precision, the elementwise steps and the row reductions
-fuse into one pass. Measured against the eager ops, compiled / eager:
-2048 x 8192 categorical from probabilities 0.39x (bfloat16 0.34x), binary from probabilities
-0.24x (0.14x); 64 x 1024 the categorical loss from probabilities 0.93x, from logits 0.52x,
-the binary loss 0.60x; 32 x 256 1.55x, 0.97x and 0.96x. The losses agree to 4e-7 relative.
-A new shape costs a compilation (70 ms on 2048 x 8192; the first call of a body 400 ms)."""
+"""CPU inputs of at least this many entries run the categorical and binary losses (eager, or
+traced where no tape may differentiate them: `_by_xla`), and eager half-precision
+``softmax``/``log_softmax`` where upcast (`_upcast`), as the generic body compiled by XLA
+(``tf.function(jit_compile=True)``, once per shape and dtype, as JAX's eager calls are):
+the conversion of half precision, the elementwise steps and the row reductions fuse into one
+pass. Measured against the eager ops, compiled / eager: 2048 x 8192 categorical from
+probabilities 0.39x (bfloat16 0.34x), binary from probabilities 0.24x (0.14x); 64 x 1024 the
+categorical loss from probabilities 0.93x, from logits 0.52x, the binary loss 0.60x; 32 x 256
+1.55x, 0.97x and 0.96x. The losses agree to 4e-7 relative. A new shape costs a compilation
+(70 ms on 2048 x 8192; the first call of a body 400 ms). Traced, against the graph's ops
+(2048 x 8192 in ``tf.function``, the AVX2 machine): binary from probabilities 1.11x -> 0.34x
+the native (bfloat16 1.91x -> 0.65x), from logits 0.96x -> 0.39x (1.89x -> 1.02x),
+categorical from probabilities 0.95x -> 0.83x (1.72x -> 1.59x)."""
 
 XLA_SHAPES = 32
 """The most shapes compiled per body and options (XLA keeps each program, about 0.4 MiB): a
@@ -170,10 +177,19 @@ the same bits (compiling from a shape's second call gave its first call the eage
 rounding)."""
 
 
-def _by_xla(tf: Any, x: Any) -> bool:
-    """Whether `XLA_FROM` sends this call to the compiled generic body."""
+def _by_xla(tf: Any, arrays: tuple[Any, ...], traced: bool) -> bool:
+    """Whether `XLA_FROM` sends this call (``arrays[-1]`` the floating input, of a size known
+    when traced) to the compiled generic body: eager calls on the CPU, and with ``traced``
+    calls traced for the CPU where no tape or forward-mode accumulator may differentiate any
+    of ``arrays`` (`watched`): the compiled body is then a function call in the caller's
+    graph, which XLA compiles when the graph first runs."""
+    x = arrays[-1]
     size = x.shape.num_elements()
-    return size is not None and size >= XLA_FROM and tf.executing_eagerly() and on_cpu(tf, x)
+    if size is None or size < XLA_FROM or not on_cpu(tf, x):
+        return False
+    if tf.executing_eagerly():
+        return True
+    return traced and not any(watched(a) for a in arrays if a is not None)
 
 
 def _worth_compiling(key: tuple[Any, ...], compiled: set[Any]) -> bool:
@@ -204,8 +220,9 @@ def _compiled(
 
 
 def _or_xla(kernel: Callable[..., Any]) -> Callable[..., Any]:
-    """``kernel`` (a loss's, with targets and predictions), but large eager CPU calls
-    (`_by_xla`) run the generic body compiled by XLA."""
+    """``kernel`` (a loss's, with targets and predictions), but large CPU calls (`_by_xla`:
+    eager, or traced where no tape may differentiate them) run the generic body compiled by
+    XLA."""
 
     def run(
         targets: Any,
@@ -227,12 +244,16 @@ def _or_xla(kernel: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _by_xla_or_none(
-    generic: Callable[..., Any], xp: Any, options: dict[str, Any], *arrays: Any
+    generic: Callable[..., Any],
+    xp: Any,
+    options: dict[str, Any],
+    *arrays: Any,
+    traced: bool = True,
 ) -> Any | None:
     """``generic(xp, *arrays, **options)`` compiled by XLA (``arrays[-1]`` the floating
-    input; ``None`` entries pass as they are), or ``None`` where `_by_xla` or
-    `_worth_compiling` declines."""
-    if not _by_xla(sys.modules["tensorflow"], arrays[-1]):
+    input; ``None`` entries pass as they are), or ``None`` where `_by_xla` (told whether
+    ``traced`` calls may take it) or `_worth_compiling` declines."""
+    if not _by_xla(sys.modules["tensorflow"], arrays, traced):
         return None
     static = tuple(options.items())
     compiled, shapes = _compiled(generic, xp, static)
@@ -243,7 +264,7 @@ def _by_xla_or_none(
 def _elementwise(*arrays: Any, generic: Any, xp: Any, total: bool = False, **_: Any) -> Any:
     """The compat profiles' elementwise binary losses (``arrays[-1]`` the logits: see
     `xloss.compat._common.logistic`, `xloss.compat.optax.sigmoid_binary_cross_entropy`,
-    `xloss.compat.tensorflow.sigmoid_cross_entropy_with_logits`): large eager CPU calls
+    `xloss.compat.tensorflow.sigmoid_cross_entropy_with_logits`): large CPU calls (`_by_xla`)
     compiled by XLA, one fused pass where the eager body makes up to a dozen, else ``None``.
     ``total`` is summed eagerly, as the generic body sums: XLA's CPU sum of 2M float32 losses
     was 2e-5 off (relative; the eager sum 5e-8)."""

@@ -1263,22 +1263,95 @@ def test_tensorflow_xla_compiles_few_shapes_each_one_way(backend, monkeypatch):
     compiled.cache_clear()
 
 
-@pytest.mark.backends("tensorflow")
-def test_tensorflow_xla_bodies_stay_out_of_traced_calls(backend, monkeypatch):
-    """Inside the caller's ``tf.function`` the kernels stay ops of the caller's graph."""
-    module = importlib.import_module("xloss.adapters._tensorflow_kernels")
-    y, x = _on(backend, _SOFT7, _masked())
+TRACED_XLA_CASES = {
+    "categorical_logits": lambda y, z, x: xloss.categorical_crossentropy(y, x, from_logits=True),
+    "categorical_probs": lambda y, z, x: xloss.categorical_crossentropy(y, xloss.softmax(x)),
+    "binary_logits": lambda y, z, x: xloss.binary_crossentropy(z, x, from_logits=True),
+    "binary_probs": lambda y, z, x: xloss.binary_crossentropy(z, xloss.softmax(x)),
+    "compat_logistic": lambda y, z, x: xloss.compat.torch.binary_cross_entropy_with_logits(
+        x, z, reduction="none"
+    ),
+}
 
-    def fn(t, p):
-        return xloss.categorical_crossentropy(t, p, from_logits=True)
+
+def _traced_xla_case(backend, case, monkeypatch):
+    """The module (its `XLA_FROM` at 0), a list of the compiled bodies' calls, the case's loss
+    summed, its arrays, and its value and gradient by the generic body."""
+    tf = backend.module
+    module = importlib.import_module("xloss.adapters._tensorflow_kernels")
+    monkeypatch.setattr(module, "XLA_FROM", 0)
+    ran = []
+    compiled = module._compiled
+
+    def counted(*args):
+        function, shapes = compiled(*args)
+        return (lambda *arrays: ran.append(len(arrays)) or function(*arrays)), shapes
+
+    monkeypatch.setattr(module, "_compiled", counted)
+    x = _masked()
+    arrays = _on(backend, _SOFT7, _BITS7, x)
+
+    def loss(y, z, a):
+        return tf.reduce_sum(TRACED_XLA_CASES[case](y, z, a))
 
     with xloss.fast_paths(False):
-        expected = backend.to_numpy(fn(y, x))
-    monkeypatch.setattr(module, "XLA_FROM", 0)
-    monkeypatch.setattr(module, "_compiled", lambda *a: pytest.fail("compiled body in a trace"))
-    compiled = backend.compile(fn, _SOFT7, _masked())
-    with np.errstate(all="ignore"):
-        assert_same(backend.to_numpy(compiled(y, x)), expected)
+        want, grad = (r.numpy() for r in _value_and_grad(tf, loss, arrays))
+    ran.clear()
+    return ran, loss, arrays, want, grad
+
+
+def _value_and_grad(tf, loss, arrays):
+    """``loss(*arrays)`` and its gradient with respect to the last array, by a tape."""
+    with tf.GradientTape() as tape:
+        tape.watch(arrays[-1])
+        value = loss(*arrays)
+    return value, tape.gradient(value, arrays[-1])
+
+
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("case", sorted(TRACED_XLA_CASES))
+def test_tensorflow_xla_bodies_in_traced_calls(backend, case, monkeypatch):
+    """Traced for the CPU with shapes known, the losses' compiled body is a function call in
+    the caller's graph, which XLA compiles when the graph runs: forward, differentiated from
+    outside the caller's function (a tape, a forward-mode accumulator) and under
+    ``tf.vectorized_map``, the generic body's values and derivatives."""
+    tf = backend.module
+    ran, loss, arrays, want, grad = _traced_xla_case(backend, case, monkeypatch)
+    np.testing.assert_allclose(tf.function(loss)(*arrays).numpy(), want, rtol=TOL)
+    assert ran  # the compiled body ran
+    got, got_grad = (r.numpy() for r in _value_and_grad(tf, tf.function(loss), arrays))
+    np.testing.assert_allclose(got, want, rtol=TOL)
+    np.testing.assert_allclose(got_grad, grad, rtol=TOL, atol=TOL)
+    jvps = []
+    for function, on in ((loss, False), (tf.function(loss), True)):
+        with (
+            xloss.fast_paths(on),
+            tf.autodiff.ForwardAccumulator(arrays[-1], tf.ones_like(arrays[-1])) as accumulator,
+        ):
+            jvps.append(accumulator.jvp(function(*arrays)).numpy())
+    np.testing.assert_allclose(jvps[1], jvps[0], rtol=1e-4)  # nan where -inf logits give it
+    stacked = [tf.stack([a, a]) for a in arrays]
+    mapped = tf.vectorized_map(lambda a: loss(*a), stacked).numpy()
+    np.testing.assert_allclose(mapped, [want, want], rtol=TOL)
+
+
+@pytest.mark.backends("tensorflow")
+def test_tensorflow_xla_bodies_stay_out_of_differentiated_traces(backend, monkeypatch):
+    """Where a tape may differentiate the inputs while the caller's function is traced, and
+    where the shapes are unknown then, the kernels stay ops of the caller's graph."""
+    tf = backend.module
+    ran, loss, arrays, want, grad = _traced_xla_case(backend, "categorical_logits", monkeypatch)
+
+    @tf.function
+    def step(*arrays):
+        return _value_and_grad(tf, loss, arrays)
+
+    got, got_grad = (r.numpy() for r in step(*arrays))
+    np.testing.assert_allclose(got, want, rtol=TOL)
+    np.testing.assert_allclose(got_grad, grad, rtol=TOL, atol=TOL)
+    unknown = backend.compile(loss, _SOFT7, _BITS7, _masked())
+    np.testing.assert_allclose(unknown(*arrays).numpy(), want, rtol=TOL)
+    assert not ran
 
 
 # --- gradients of the sparse loss from logits in one pass --------------------------------
