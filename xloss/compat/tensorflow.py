@@ -183,7 +183,8 @@ def sigmoid_cross_entropy_with_logits(
     _same_shape(z, x)
     # TensorFlow's form, max(x, 0) - x z + log1p(exp(-|x|)): its infinite logits' answers
     # (a -inf logit with a positive label is inf; torch's form gives nan there).
-    # (one compiled pass on large eager CPU inputs: see `xloss._fast`)
+    # (one compiled pass on large CPU inputs, eager or traced where no tape watches: see
+    # `xloss._fast`)
     loss = _fast.run(ns.backend.adapter, "sigmoid_cross_entropy", binary_logits_xp, xp, z, x)
     return to_caller_dtype(xp, loss, dtype)
 
