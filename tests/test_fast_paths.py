@@ -11,6 +11,9 @@ from __future__ import annotations
 import functools
 import importlib
 import itertools
+import os
+import subprocess
+import sys
 import warnings
 
 import data as d
@@ -790,6 +793,53 @@ def test_two_level_sample_agrees(backend):
     kwargs = {"num_samples": 64, "temperature": 0.8, "top_k": 200}
     fast, generic = _both(lambda a: xloss.sample(a, 5, **kwargs), backend.asarray(x))
     np.testing.assert_array_equal(backend.to_numpy(fast), backend.to_numpy(generic))
+
+
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("fresh_pages", [True, False], ids=["fresh-pages", "pooled"])
+def test_tensorflow_block_totals_by_slices(backend, monkeypatch, fresh_pages):
+    """TensorFlow's two-level draw takes the blocks' totals by slices of rows where its
+    allocator gives each array fresh pages (`_fresh_pages`), else in one softmax: slices of 3
+    of 11 rows (the last of 2), with a +inf, a nan and an all -inf row among them (the generic
+    body's totals for those), give the generic body's draws, eagerly and traced."""
+    import tensorflow as tf
+
+    module = importlib.import_module("xloss.adapters._tensorflow_kernels")
+    monkeypatch.setattr(module, "TOTALS_BYTES", 3 * 2048 * 4)
+    monkeypatch.setattr(module, "_fresh_pages", lambda: fresh_pages)
+    softmaxes = []
+    softmax = tf.raw_ops.Softmax
+    monkeypatch.setattr(tf.raw_ops, "Softmax", lambda **k: softmaxes.append(1) or softmax(**k))
+    x = _logits((11, 2048))
+    x[1, 100], x[4, 7], x[7], x[9, :3] = INF, np.nan, -INF, [1e4, -1e4, 1e4]
+    drawable = [0, 1, 2, 3, 5, 6, 8, 9, 10]  # rows with a distribution
+
+    def draw(a):
+        return xloss.sample(a, 5, num_samples=16, temperature=0.9)
+
+    fast, generic = _both(draw, backend.asarray(x))
+    assert len(softmaxes) == (4 if fresh_pages else 1)
+    traced = tf.function(draw)(backend.asarray(x))
+    assert len(softmaxes) == (8 if fresh_pages else 2)
+    generic = backend.to_numpy(generic)[drawable]
+    np.testing.assert_array_equal(backend.to_numpy(fast)[drawable], generic)
+    np.testing.assert_array_equal(backend.to_numpy(traced)[drawable], generic)
+    assert (generic[1] == 100).all()  # the +inf logit takes all the probability
+
+
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("onednn", ["0", "1"])
+def test_tensorflow_fresh_pages_follows_onednn(backend, onednn):
+    """`_fresh_pages` reads TensorFlow's own answer: with oneDNN (and its pool allocator) on,
+    arrays reuse freed memory. Fails, rather than falling back, if that answer is gone."""
+    code = (
+        "import tensorflow; from xloss.adapters import _tensorflow_kernels as k; "
+        "print(k._fresh_pages())"
+    )
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn}
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(onednn == "0")
 
 
 @pytest.mark.backends("torch")
