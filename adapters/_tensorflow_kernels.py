@@ -310,7 +310,9 @@ def _sparse(
     xp: Any,
     **_: Any,
 ) -> tuple[Any, Any] | None:
-    """``lse(x - m) - (x - m)[label]`` with one batched ``tf.gather``, class axis last.
+    """From logits ``lse(x - m) - (x - m)[label]`` with one batched ``tf.gather``, from
+    probabilities `_sparse_probabilities`; class axis last. Labels not checked (traced) are
+    gathered where in range and give nan elsewhere, as in the generic body.
 
     Takes ``x`` in the caller's dtype and upcasts it after reading its shape, which the
     validation has made the tensor cache (a new tensor builds its ``TensorShape`` in Python,
@@ -318,22 +320,27 @@ def _sparse(
     tf = sys.modules["tensorflow"]
     shape = x.shape
     last = shape.rank - 1
-    if axis != last or (not from_logits and not checked):
+    if axis != last:
         return None
-    x = to_compute(xp, x)
     valid = None if ignore_class is None else tf.not_equal(labels, ignore_class)
+    small = False
+    if from_logits:
+        x = to_compute(xp, x)
+        size = shape.num_elements()
+        small = (size is not None and size <= SMALL) or watched(x)
+        if checked and valid is None and small:
+            return _native_sparse(tf, labels, x, last), None
+    if checked:  # in range, or ignored
+        index = labels if valid is None else tf.raw_ops.SelectV2(condition=valid, t=labels, e=0)
+    else:
+        num_classes = shape[-1]
+        if num_classes is None:  # unknown while tracing (a static size needs no slicing op)
+            num_classes = tf.shape(x, out_type=labels.dtype)[-1]
+        in_range = tf.logical_and(labels >= 0, labels < num_classes)
+        index = tf.where(in_range, labels, tf.zeros_like(labels))
     if not from_logits:
-        return _sparse_probabilities(tf, labels, x, last, valid)
-    size = shape.num_elements()
-    small = (size is not None and size <= SMALL) or watched(x)
-    if checked and valid is None and small:
-        return _native_sparse(tf, labels, x, last), None
-    num_classes = shape[-1]
-    if num_classes is None:  # unknown while tracing (a static size needs no slicing op)
-        num_classes = tf.shape(x, out_type=labels.dtype)[-1]
-    in_range = tf.logical_and(labels >= 0, labels < num_classes)
-    index = tf.where(in_range, labels, tf.zeros_like(labels))
-    if small:  # the native op raises on a label outside [0, C): it gets 0 there
+        loss = _sparse_probabilities(tf, index, x, last, xp)
+    elif small:  # the native op raises on a label outside [0, C): it gets 0 there
         loss = _native_sparse(tf, index, x, last)
     else:
         shifted = x - tf.reduce_max(x, axis=-1, keepdims=True)
@@ -355,15 +362,17 @@ def _native_sparse(tf: Any, labels: Any, x: Any, last: int) -> Any:
     return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, x)
 
 
-def _sparse_probabilities(tf: Any, labels: Any, p: Any, last: int, valid: Any) -> tuple[Any, Any]:
+def _sparse_probabilities(tf: Any, index: Any, p: Any, last: int, xp: Any) -> Any:
     """The picked probability over the row total (1 for an all-zero row), clipped, as Keras;
-    labels already checked."""
+    ``index`` the labels, in range. Half precision comes as is: converted whole, or where
+    `_by_row_slices` would slice it, the picked entries converted and the row totals summed
+    in float32 by slices (`_converted_sum`)."""
     raw = tf.raw_ops
-    if valid is not None:
-        labels = raw.SelectV2(condition=valid, t=labels, e=0)
-    picked = raw.GatherV2(params=p, indices=labels, axis=last, batch_dims=last)
-    loss = raw.Neg(x=raw.Log(x=_clip(tf, raw.RealDiv(x=picked, y=_row_total(tf, p, last)))))
-    return (loss, None) if valid is None else (tf.where(valid, loss, tf.zeros_like(loss)), valid)
+    if not _in_slices(tf, p, 4):
+        p = to_compute(xp, p)
+    picked = to_compute(xp, raw.GatherV2(params=p, indices=index, axis=last, batch_dims=last))
+    total = _row_total(tf, p, last, dtype=picked.dtype)
+    return raw.Neg(x=raw.Log(x=_clip(tf, raw.RealDiv(x=picked, y=total))))
 
 
 def _categorical(
@@ -390,11 +399,30 @@ def _categorical(
     return raw.Neg(x=raw.Sum(input=terms, axis=axis)), None
 
 
-def _row_total(tf: Any, p: Any, axis: int, keep_dims: bool = False) -> Any:
-    """The sum along ``axis``, 1 for an all-zero row (its probabilities then clip to 1e-7)."""
+def _row_total(
+    tf: Any, p: Any, axis: int, keep_dims: bool = False, dtype: Any | None = None
+) -> Any:
+    """The sum along ``axis``, 1 for an all-zero row (its probabilities then clip to 1e-7);
+    with ``dtype``, half-precision ``p`` summed in it along the last axis (`_converted_sum`)."""
     raw = tf.raw_ops
-    total = raw.Sum(input=p, axis=axis, keep_dims=keep_dims)
+    if dtype is None or p.dtype == dtype:
+        total = raw.Sum(input=p, axis=axis, keep_dims=keep_dims)
+    else:
+        total = _converted_sum(tf, p, dtype)
     return raw.SelectV2(condition=raw.NotEqual(x=total, y=0.0), t=total, e=1.0)
+
+
+def _converted_sum(tf: Any, p: Any, dtype: Any) -> Any:
+    """The sum of half-precision ``p`` along its last axis in ``dtype``, by slices of rows
+    where fresh memory costs (`_by_row_slices`: 2048 x 8192 bfloat16 on an AVX2 CPU, 37 ms
+    whole, 10 ms by slices of 8 MiB; the native bfloat16 sum takes 3 ms)."""
+    raw = tf.raw_ops
+
+    def total(part: Any) -> Any:
+        return raw.Sum(input=raw.Cast(x=part, DstT=dtype), axis=-1)
+
+    rows = raw.Reshape(tensor=p, shape=ints((-1, p.shape[-1])))
+    return raw.Reshape(tensor=_by_row_slices(tf, rows, total, dtype.size), shape=ints(p.shape[:-1]))
 
 
 def _clip(tf: Any, p: Any) -> Any:
@@ -456,38 +484,51 @@ def _gumbel_argmax(
     return raw.Reshape(tensor=drawn, shape=ints((n, *batch)))
 
 
-TOTALS_BYTES = 8 << 20
-"""Where TensorFlow's CPU allocator gives each large array fresh pages (`_fresh_pages`),
-`sample`'s two-level draw takes the blocks' totals by slices of rows of at most this many
-bytes (at least a row each; see `_block_totals`)."""
+SLICE_BYTES = 8 << 20
+"""Where TensorFlow's CPU allocator gives each array fresh pages (`_fresh_pages`), a row-wise
+reduction that writes a logits-sized temporary runs on slices of rows whose temporaries take
+at most this many bytes (at least a row each; see `_by_row_slices`)."""
+
+
+def _by_row_slices(tf: Any, x: Any, reduce: Callable[[Any], Any], width: int) -> Any:
+    """``reduce(x)`` for 2-D ``x`` and a ``reduce`` of its rows, whose temporaries take
+    ``width`` bytes an entry of ``x``: on slices of rows of `SLICE_BYTES`, concatenated, where
+    each array is fresh memory (`_fresh_pages`), whose pages fault when first written: the
+    allocator reuses the slices' temporaries (2048 x 8192 float32 on an AVX2 CPU: `sample`'s
+    blocks' totals took 54 ms whole and 16,385 page faults a call; 31 ms by slices of 8 MiB,
+    none). Where the allocator keeps freed buffers, the whole input in one op is faster (20 ms
+    against 35 ms)."""
+    if not _in_slices(tf, x, width):
+        return reduce(x)
+    rows, columns = x.shape
+    step = max(1, SLICE_BYTES // (columns * width))
+    sizes = [min(step, rows - start) for start in range(0, rows, step)]
+    # slices of the first axis share the input's memory
+    slices = tf.raw_ops.SplitV(value=x, size_splits=ints(sizes), axis=0, num_split=len(sizes))
+    return tf.raw_ops.ConcatV2(values=[reduce(part) for part in slices], axis=0)
+
+
+def _in_slices(tf: Any, x: Any, width: int) -> bool:
+    """Whether `_by_row_slices` computes on slices of ``x`` (with ``width`` bytes an entry)."""
+    size = x.shape.num_elements()
+    return size is not None and size * width > SLICE_BYTES and _fresh_pages() and on_cpu(tf, x)
 
 
 def _block_totals(tf: Any, x: Any, blocks: int) -> Any:
     """The totals of ``blocks`` equal blocks of each row of ``softmax(x)``: the totals of
     ``exp(x - max)`` but for a common factor per row, which no argmax sees, and rounding. One
     fused ``Softmax`` op where the generic body's subtraction, ``exp`` and sum make three
-    passes (2048 x 8192: 6 ms against 11 ms on an AVX-512 CPU).
-
-    The softmax writes a logits-sized array: where each is fresh memory (`_fresh_pages`), whose
-    pages fault when first written, it runs on slices of rows of at most `TOTALS_BYTES`, whose
-    memory the allocator reuses (2048 x 8192 float32 on an AVX2 CPU: the totals 54 ms whole,
-    16,385 page faults a call; 31 ms by slices of 8 MiB, none). Where the allocator keeps freed
-    buffers, the whole input in one op is faster (20 ms against 35 ms by slices of 8 MiB)."""
+    passes (2048 x 8192: 6 ms against 11 ms on an AVX-512 CPU), by slices where fresh memory
+    costs (`_by_row_slices`)."""
     raw = tf.raw_ops
-    rows, vocabulary = x.shape
-    step = rows
-    if _fresh_pages() and on_cpu(tf, x):
-        step = max(1, TOTALS_BYTES // (vocabulary * x.dtype.size))
-    sizes = [min(step, rows - start) for start in range(0, rows, step)]
-    if len(sizes) == 1:
-        slices = [x]
-    else:  # slices of the first axis share the input's memory
-        slices = raw.SplitV(value=x, size_splits=ints(sizes), axis=0, num_split=len(sizes))
-    totals = []
-    for part, size in zip(slices, sizes, strict=True):
-        probs = raw.Reshape(tensor=raw.Softmax(logits=part), shape=ints((size, blocks, -1)))
-        totals.append(raw.Sum(input=probs, axis=-1))
-    return totals[0] if len(totals) == 1 else raw.ConcatV2(values=totals, axis=0)
+
+    def totals(part: Any) -> Any:
+        probs = raw.Reshape(
+            tensor=raw.Softmax(logits=part), shape=ints((-1, blocks, x.shape[1] // blocks))
+        )
+        return raw.Sum(input=probs, axis=-1)
+
+    return _by_row_slices(tf, x, totals, x.dtype.size)
 
 
 @functools.cache

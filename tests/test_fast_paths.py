@@ -529,6 +529,36 @@ def test_sparse_from_probabilities_agrees(backend, ignore_class):
     assert_agree(backend, fn, *_on(backend, labels, p_nan))
 
 
+@pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("ignore_class", [None, 4])
+def test_tensorflow_half_row_totals_by_slices(backend, monkeypatch, dtype, ignore_class):
+    """TensorFlow's sparse loss from half-precision probabilities sums the rows in float32 by
+    slices of rows where its allocator gives each array fresh pages (`_fresh_pages`; slices
+    of 2 rows forced here), else whole: the generic body's losses either way, 2-D and 3-D,
+    eagerly and traced."""
+    import tensorflow as tf
+
+    module = importlib.import_module("xloss.adapters._tensorflow_kernels")
+    monkeypatch.setattr(module, "SLICE_BYTES", 2 * 5 * 4)
+    labels = np.array([0, 2, 1, 4, 3, 4])
+    p = _probabilities()
+    p[3, 0], p[4, 3] = np.nan, np.nan
+
+    def fn(y, q):
+        return xloss.sparse_categorical_crossentropy(y, q, ignore_class=ignore_class)
+
+    for fresh_pages in (True, False):
+        monkeypatch.setattr(module, "_fresh_pages", lambda: fresh_pages)  # noqa: B023
+        for y, q in [(labels, p), (labels.reshape(2, 3), p.reshape(2, 3, 5))]:
+            y, q = backend.asarray(y), backend.asarray(q, dtype)
+            assert_agree(backend, fn, y, q)
+            with np.errstate(all="ignore"):
+                traced = backend.to_numpy(tf.function(fn)(y, q))
+                with xloss.fast_paths(False):
+                    assert_same(traced, backend.to_numpy(fn(y, q)))
+
+
 def test_categorical_from_probabilities_agrees(backend):
     y = _soft_targets((6, 5), zero_at=(slice(0, 2), [0, 2]))
     p = _probabilities()
@@ -805,7 +835,7 @@ def test_tensorflow_block_totals_by_slices(backend, monkeypatch, fresh_pages):
     import tensorflow as tf
 
     module = importlib.import_module("xloss.adapters._tensorflow_kernels")
-    monkeypatch.setattr(module, "TOTALS_BYTES", 3 * 2048 * 4)
+    monkeypatch.setattr(module, "SLICE_BYTES", 3 * 2048 * 4)
     monkeypatch.setattr(module, "_fresh_pages", lambda: fresh_pages)
     softmaxes = []
     softmax = tf.raw_ops.Softmax
