@@ -15,7 +15,9 @@ the op's type attribute then takes (traced too; first, a Python float would make
 Large inputs on the CPU of the categorical and binary losses (eager, or traced where no
 tape may differentiate them), and of ``softmax`` and ``log_softmax`` where half precision is
 upcast (eager), take the generic body compiled by XLA (`XLA_FROM`): one fused program where
-eager ops make one pass, and one fresh logits-sized array, each.
+eager ops make one pass, and one fresh logits-sized array, each. Where the CPU allocator
+gives each array fresh pages, the row-wise reductions that write a logits-sized temporary run
+by slices of rows (`_by_row_slices`).
 """
 
 from __future__ import annotations
@@ -537,7 +539,8 @@ def _fresh_pages() -> bool:
     operating system. It keeps freed buffers where oneDNN is on (its pool allocator comes with
     it), which TensorFlow decides when loaded: on by default on CPUs with AVX512-VNNI,
     AVX512-BF16, AVX-VNNI or AMX, or as ``TF_ENABLE_ONEDNN_OPTS`` says. Read from TensorFlow's
-    own answer, a private function (``IsMklEnabled``); where it is missing, assumed not."""
+    own answer, a private function (``IsMklEnabled``); where that is missing, the allocator is
+    assumed to keep freed buffers (the whole-input ops: xloss's choice before it asked)."""
     try:
         from tensorflow.python.util import _pywrap_util_port
 

@@ -12,6 +12,7 @@ import functools
 import importlib
 import itertools
 import os
+import platform
 import subprocess
 import sys
 import warnings
@@ -862,6 +863,8 @@ def test_tensorflow_block_totals_by_slices(backend, monkeypatch, fresh_pages):
 def test_tensorflow_fresh_pages_follows_onednn(backend, onednn):
     """`_fresh_pages` reads TensorFlow's own answer: with oneDNN (and its pool allocator) on,
     arrays reuse freed memory. Fails, rather than falling back, if that answer is gone."""
+    if sys.platform != "linux" or platform.machine() != "x86_64":
+        pytest.skip("TensorFlow's oneDNN builds are Linux x86-64's")
     code = (
         "import tensorflow; from xloss.adapters import _tensorflow_kernels as k; "
         "print(k._fresh_pages())"
