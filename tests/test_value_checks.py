@@ -116,16 +116,20 @@ def test_switches_are_the_calling_threads(backend):
 
 
 @pytest.mark.backends("jax", "tensorflow", "torch")
-def test_traced_out_of_range_label_gives_nan(backend):
+@pytest.mark.parametrize("from_logits", [True, False], ids=["logits", "probabilities"])
+def test_traced_out_of_range_label_gives_nan(backend, from_logits):
     labels = d.LABELS.copy()
     labels[[1, 4]] = [d.C, -3]
+    x = d.LOGITS if from_logits else d.PROBS
     fn = backend.compile(
-        lambda y, x: xloss.sparse_categorical_crossentropy(y, x, from_logits=True), labels, d.LOGITS
+        lambda y, p: xloss.sparse_categorical_crossentropy(y, p, from_logits=from_logits),
+        labels,
+        x,
     )
-    values = backend.to_numpy(fn(backend.asarray(labels), backend.asarray(d.LOGITS)))
+    values = backend.to_numpy(fn(backend.asarray(labels), backend.asarray(x)))
     assert np.isnan(values[[1, 4]]).all()
     keep = np.setdiff1d(np.arange(d.N), [1, 4])
-    expected = ref.sparse_categorical(d.LABELS[keep], d.LOGITS[keep], from_logits=True)
+    expected = ref.sparse_categorical(d.LABELS[keep], x[keep], from_logits=from_logits)
     np.testing.assert_allclose(values[keep], expected, rtol=1e-5)
 
 
