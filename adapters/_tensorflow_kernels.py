@@ -368,9 +368,11 @@ def _sparse_probabilities(tf: Any, index: Any, p: Any, last: int, xp: Any) -> An
     """The picked probability over the row total (1 for an all-zero row), clipped, as Keras;
     ``index`` the labels, in range. Half precision comes as is: converted whole, or where
     `_by_row_slices` would slice it, the picked entries converted and the row totals summed
-    in float32 by slices (`_converted_sum`)."""
+    in float32 by slices (`_converted_sum`), unless a tape may differentiate ``p``: through
+    one conversion its gradient is rounded to half precision once, as the generic body's (the
+    two parts' gradients, rounded apart, differed by an ulp)."""
     raw = tf.raw_ops
-    if not _in_slices(tf, p, 4):
+    if watched(p) or not _in_slices(tf, p, 4):
         p = to_compute(xp, p)
     picked = to_compute(xp, raw.GatherV2(params=p, indices=index, axis=last, batch_dims=last))
     total = _row_total(tf, p, last, dtype=picked.dtype)

@@ -537,7 +537,7 @@ def test_tensorflow_half_row_totals_by_slices(backend, monkeypatch, dtype, ignor
     """TensorFlow's sparse loss from half-precision probabilities sums the rows in float32 by
     slices of rows where its allocator gives each array fresh pages (`_fresh_pages`; slices
     of 2 rows forced here), else whole: the generic body's losses either way, 2-D and 3-D,
-    eagerly and traced."""
+    eagerly and traced; under a tape (converted whole) its gradients too, bit for bit."""
     import tensorflow as tf
 
     module = importlib.import_module("xloss.adapters._tensorflow_kernels")
@@ -558,6 +558,13 @@ def test_tensorflow_half_row_totals_by_slices(backend, monkeypatch, dtype, ignor
                 traced = backend.to_numpy(tf.function(fn)(y, q))
                 with xloss.fast_paths(False):
                     assert_same(traced, backend.to_numpy(fn(y, q)))
+            gradients = []
+            for fast in (True, False):
+                with xloss.fast_paths(fast), tf.GradientTape() as tape:
+                    tape.watch(q)
+                    total = tf.reduce_sum(fn(y, q))
+                gradients.append(backend.to_numpy(tape.gradient(total, q)))
+            np.testing.assert_array_equal(*gradients)
 
 
 def test_categorical_from_probabilities_agrees(backend):
