@@ -531,6 +531,40 @@ def test_sparse_from_probabilities_agrees(backend, ignore_class):
 
 
 @pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_tensorflow_sparse_logits_by_slices(backend, monkeypatch, dtype):
+    """TensorFlow's large sparse loss from logits takes the maximum and the sum of exponentials
+    by slices of rows where its allocator gives each array fresh pages (slices of 2 rows and a
+    large path forced here): the generic body's losses, 2-D and 3-D, with masked, all -inf,
+    +-1e4 and nan rows, ignored and (traced) out-of-range labels, eagerly and traced."""
+    import tensorflow as tf
+
+    module = importlib.import_module("xloss.adapters._tensorflow_kernels")
+    monkeypatch.setattr(module, "SMALL", 0)
+    monkeypatch.setattr(module, "SLICE_BYTES", 2 * 7 * max(np.dtype(dtype).itemsize, 4))
+    monkeypatch.setattr(module, "_fresh_pages", lambda: True)
+    x = _masked()
+    x[4, 2] = np.nan
+    labels = np.array([0, 3, 2, 4, 6, 5])
+    for ignore_class in (None, 6):
+
+        def fn(y, p, ic=ignore_class):
+            return xloss.sparse_categorical_crossentropy(y, p, from_logits=True, ignore_class=ic)
+
+        for y, q in [(labels, x), (labels.reshape(2, 3), x.reshape(2, 3, 7))]:
+            y, q = backend.asarray(y), backend.asarray(q, dtype)
+            assert_agree(backend, fn, y, q, tol=tolerance(dtype))
+            wrong = tf.tensor_scatter_nd_update(y if y.shape.rank == 1 else tf.reshape(y, [-1]),
+                                                [[1]], tf.constant([9], y.dtype))  # fmt: skip
+            wrong = tf.reshape(wrong, y.shape)
+            with np.errstate(all="ignore"):
+                traced = backend.to_numpy(tf.function(fn)(wrong, q))
+                with xloss.fast_paths(False):
+                    generic = backend.to_numpy(tf.function(fn)(wrong, q))
+            assert_same(traced, generic, tolerance(dtype))
+
+
+@pytest.mark.backends("tensorflow")
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("ignore_class", [None, 4])
 def test_tensorflow_half_row_totals_by_slices(backend, monkeypatch, dtype, ignore_class):
