@@ -405,7 +405,7 @@ def _sparse_probabilities(tf: Any, index: Any, p: Any, last: int, xp: Any) -> An
     one conversion its gradient is rounded to half precision once, as the generic body's (the
     two parts' gradients, rounded apart, differed by an ulp)."""
     raw = tf.raw_ops
-    if watched(p) or not _in_slices(tf, p, 4):
+    if watched(p) or not _in_slices(tf, p, _width(p)):
         p = to_compute(xp, p)
     picked = to_compute(xp, raw.GatherV2(params=p, indices=index, axis=last, batch_dims=last))
     total = _row_total(tf, p, last, dtype=picked.dtype)
