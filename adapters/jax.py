@@ -90,6 +90,8 @@ def kernel(name: str, generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     fused = name == "categorical" and options["from_logits"] and not options["label_smoothing"]
     if fused and args[-1].size >= FUSED_TERMS_FROM:
         body = _categorical_from_logits
+    if name in CLIPS:
+        body = _clipping(body)
     run = _upcast_then_back if name in LIKE_INPUT else _upcast_then
     if name == "sparse":
         run = _as_given
@@ -245,6 +247,60 @@ def _differentiable_take_bits() -> Any:
         return take(x, index, axis), jnp.take_along_axis(dx, index, axis=axis)
 
     return take
+
+
+CLIPS = ("categorical", "binary", "categorical_focal", "binary_focal")
+"""The computations whose bodies clip logits-sized probabilities: with `_clip_kept_apart`."""
+
+
+@functools.cache
+def _clipping(body: Any) -> Any:
+    """``body`` with `_clip_kept_apart` for its clip: one object per body, so that the compiled
+    program it is a static argument of is found again."""
+    return functools.partial(body, clip=_clip_kept_apart)
+
+
+def _clip_kept_apart(xp: Any, p: Any) -> Any:
+    """`xloss._losses._clip_probabilities`, the same values and gradients, in a form that XLA's
+    CPU compiler fuses into the loss. The ``where``s compile to compares and selects, and a
+    maximum and minimum by constants to a ``clamp``: XLA's CPU fusions of the logs and the row
+    sum take neither, so the clipped probabilities were written out as a logits-sized array and
+    read back. Here the bounds pass an optimisation barrier: no longer constants to XLA, they
+    stay a maximum and a minimum, which those fusions take (XLA drops the barrier after its
+    simplification). 2048 x 8192 under ``jit``, against the native expressions (``jnp.clip``,
+    whose float32 clamp is written out too): the binary loss 0.98x -> 0.49-0.59x, bfloat16
+    2.23x -> 1.08-1.11x; the categorical loss 0.97x -> 0.42-0.50x. Differentiated as the
+    ``where``s are: the whole gradient at a bound (``jnp.clip`` gives half of it there) and
+    through ``nan``."""
+    return _differentiable_clip()(p)
+
+
+@functools.cache
+def _differentiable_clip() -> Any:
+    from xloss._losses import EPSILON
+
+    jax = sys.modules["jax"]
+    jnp = jax.numpy
+    high = 1.0 - EPSILON
+
+    @jax.custom_jvp
+    def clip(p: Any) -> Any:
+        low_bound, high_bound = jax.lax.optimization_barrier(
+            (jnp.asarray(EPSILON, p.dtype), jnp.asarray(high, p.dtype))
+        )
+        # Inside XLA's CPU fusions a maximum or minimum whose second operand is not nan drops
+        # a nan first operand (against XLA's own semantics and its unfused code): the nan is
+        # put back, 0 * sign(p) being 0 for every other p, infinities included (3 ms of the
+        # 22 ms bfloat16 binary loss above).
+        return jnp.minimum(jnp.maximum(p, low_bound), high_bound) + 0.0 * jnp.sign(p)
+
+    @clip.defjvp
+    def _(primals: Any, tangents: Any) -> Any:
+        (p,), (dp,) = primals, tangents
+        outside = (p < EPSILON) | (p > high)
+        return clip(p), jnp.where(outside, jnp.zeros_like(dp), dp)
+
+    return clip
 
 
 def _upcast_then(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:

@@ -118,6 +118,7 @@ def binary_focal_xp(
     gamma: float,
     from_logits: bool,
     label_smoothing: float,
+    clip: Any = None,
 ) -> tuple[Any, None]:
     if label_smoothing:
         y_true = smooth_binary(xp, y_true, y_pred, axis, label_smoothing)
@@ -127,7 +128,7 @@ def binary_focal_xp(
         bce = binary_logits_xp(xp, y_true, y_pred)
         p, not_p = xp.exp(log_sigmoid_xp(xp, y_pred)), xp.exp(log_sigmoid_xp(xp, -y_pred))
     else:
-        clipped = _clip_probabilities(xp, y_pred)
+        clipped = (clip or _clip_probabilities)(xp, y_pred)
         bce = -(y_true * xp.log(clipped) + (1.0 - y_true) * xp.log(1.0 - clipped))
         p, not_p = y_pred, 1.0 - y_pred
     # 1 - p_t, where p_t = z p + (1 - z)(1 - p) is the probability given to the target.
@@ -150,13 +151,14 @@ def categorical_focal_xp(
     gamma: float,
     from_logits: bool,
     label_smoothing: float,
+    clip: Any = None,
 ) -> tuple[Any, None]:
     if label_smoothing:
         y_true = smooth_categorical(xp, y_true, y_pred, axis, label_smoothing)
     # As Keras does, logits go through softmax and then the probability path: renormalised,
     # clipped to [1e-7, 1 - 1e-7], so each term is capped at alpha * -log(1e-7).
     p = softmax_xp(xp, y_pred, axis) if from_logits else y_pred
-    p = _clip_probabilities(xp, p / _row_total(xp, p, axis))
+    p = (clip or _clip_probabilities)(xp, p / _row_total(xp, p, axis))
     terms = -y_true * xp.log(p)
     factor = _focal_factor(xp, 1.0 - p, gamma)
     if factor is not None:

@@ -76,8 +76,17 @@ def _smooth_traced(xp: Any, y_true: Any, keep: Any, spread: Any) -> Any:
 
 
 def categorical_xp(
-    xp: Any, y_true: Any, y_pred: Any, *, axis: int, from_logits: bool, label_smoothing: float
+    xp: Any,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    axis: int,
+    from_logits: bool,
+    label_smoothing: float,
+    clip: Any = None,
 ) -> tuple[Any, None]:
+    """``clip(xp, p)``: a kernel's own `_clip_probabilities`, the same values and gradients
+    (JAX's: see `xloss.adapters.jax`); the same ``clip`` in the binary and focal bodies."""
     if label_smoothing:
         y_true = smooth_categorical(xp, y_true, y_pred, axis, label_smoothing)
     if from_logits:
@@ -89,7 +98,8 @@ def categorical_xp(
         kept = (y_true != 0) | (log_p > -math.inf)  # false for a zero target's -inf and nan
         terms = y_true * xp.where(kept, log_p, 0.0)
     else:
-        terms = y_true * xp.log(_clip_probabilities(xp, y_pred / _row_total(xp, y_pred, axis)))
+        p = (clip or _clip_probabilities)(xp, y_pred / _row_total(xp, y_pred, axis))
+        terms = y_true * xp.log(p)
     return -xp.sum(terms, axis=axis), None
 
 
@@ -144,14 +154,21 @@ def sparse_categorical_xp(
 
 
 def binary_xp(
-    xp: Any, y_true: Any, y_pred: Any, *, axis: int, from_logits: bool, label_smoothing: float
+    xp: Any,
+    y_true: Any,
+    y_pred: Any,
+    *,
+    axis: int,
+    from_logits: bool,
+    label_smoothing: float,
+    clip: Any = None,
 ) -> tuple[Any, None]:
     if label_smoothing:
         y_true = smooth_binary(xp, y_true, y_pred, axis, label_smoothing)
     if from_logits:
         elementwise = binary_logits_xp(xp, y_true, y_pred)
     else:
-        p = _clip_probabilities(xp, y_pred)
+        p = (clip or _clip_probabilities)(xp, y_pred)
         elementwise = -(y_true * xp.log(p) + (1.0 - y_true) * xp.log(1.0 - p))
     return xp.mean(elementwise, axis=axis), None
 
