@@ -17,7 +17,7 @@ from xloss._dispatch import device_of
 from xloss._loss_classes import Loss
 from xloss._losses import (
     _clip_probabilities,
-    _row_total,
+    _normalised,
     per_sample,
     smooth_binary,
     smooth_categorical,
@@ -152,13 +152,14 @@ def categorical_focal_xp(
     from_logits: bool,
     label_smoothing: float,
     clip: Any = None,
+    normalise: Any = None,
 ) -> tuple[Any, None]:
     if label_smoothing:
         y_true = smooth_categorical(xp, y_true, y_pred, axis, label_smoothing)
     # As Keras does, logits go through softmax and then the probability path: renormalised,
     # clipped to [1e-7, 1 - 1e-7], so each term is capped at alpha * -log(1e-7).
     p = softmax_xp(xp, y_pred, axis) if from_logits else y_pred
-    p = (clip or _clip_probabilities)(xp, p / _row_total(xp, p, axis))
+    p = (clip or _clip_probabilities)(xp, (normalise or _normalised)(xp, p, axis))
     terms = -y_true * xp.log(p)
     factor = _focal_factor(xp, 1.0 - p, gamma)
     if factor is not None:

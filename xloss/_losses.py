@@ -46,6 +46,12 @@ def _row_total(xp: Any, y_pred: Any, axis: int) -> Any:
     return xp.where(total == 0, xp.ones_like(total), total)
 
 
+def _normalised(xp: Any, y_pred: Any, axis: int) -> Any:
+    """``y_pred`` divided by its sum along the class axis (`_row_total`), as Keras renormalises
+    probabilities before it clips them."""
+    return y_pred / _row_total(xp, y_pred, axis)
+
+
 def _num_classes(xp: Any, y_pred: Any, axis: int) -> Any:
     n = y_pred.shape[axis]
     if n is None:  # unknown under tracing: count along the axis instead
@@ -84,9 +90,12 @@ def categorical_xp(
     from_logits: bool,
     label_smoothing: float,
     clip: Any = None,
+    normalise: Any = None,
 ) -> tuple[Any, None]:
     """``clip(xp, p)``: a kernel's own `_clip_probabilities`, the same values and gradients
-    (JAX's: see `xloss.adapters.jax`); the same ``clip`` in the binary and focal bodies."""
+    (JAX's: see `xloss.adapters.jax`), and ``normalise(xp, p, axis)`` its own `_normalised`;
+    the same ``clip`` in the binary and focal bodies, ``normalise`` in the categorical focal
+    body."""
     if label_smoothing:
         y_true = smooth_categorical(xp, y_true, y_pred, axis, label_smoothing)
     if from_logits:
@@ -98,7 +107,7 @@ def categorical_xp(
         kept = (y_true != 0) | (log_p > -math.inf)  # false for a zero target's -inf and nan
         terms = y_true * xp.where(kept, log_p, 0.0)
     else:
-        p = (clip or _clip_probabilities)(xp, y_pred / _row_total(xp, y_pred, axis))
+        p = (clip or _clip_probabilities)(xp, (normalise or _normalised)(xp, y_pred, axis))
         terms = y_true * xp.log(p)
     return -xp.sum(terms, axis=axis), None
 
