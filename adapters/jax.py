@@ -349,10 +349,9 @@ def _differentiable_normalised(axis: int) -> Any:
 def _targets_upcast_then(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
     """The body with half-precision targets upcast (as `_upcast_then`) and the probabilities
     as given: widened where the body divides them by their total (`_normalised_apart`)."""
-    from xloss._fast import upcast
+    from xloss._validation import to_compute
 
-    targets = upcast(xp, args[:1], targets=True)
-    return generic(xp, *targets, *args[1:], **options)
+    return generic(xp, to_compute(xp, args[0]), *args[1:], **options)
 
 
 def _upcast_then(generic: Any, xp: Any, *args: Any, **options: Any) -> Any:
