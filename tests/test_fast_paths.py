@@ -1488,7 +1488,7 @@ def _tensorflow_program(module, generic, options, *arrays):
     """The optimized HLO of the program `_compiled` makes of ``generic`` for ``arrays``: the
     lines of its entry computation that are not parameters."""
     xp = xloss._dispatch.resolve(x=arrays[-1]).xp
-    function, _ = module._compiled(generic, xp, options)
+    function, _ = module._compiled(generic, xp, options, True)
     hlo = function.experimental_get_compiler_ir(*arrays)(stage="optimized_hlo")
     entry = hlo.split("ENTRY", 1)[1]
     return [line.strip() for line in entry.splitlines()[1:] if "parameter(" not in line]
