@@ -176,9 +176,9 @@ eager kernel, xloss / native: 64 x 1024 1.27x -> 1.00x, 2048 x 8192 1.05x -> 1.0
 (bfloat16 1.27x -> 1.21x and 4.55x -> 0.88x)."""
 
 XLA_SHAPES = 32
-"""The most shapes compiled per body and options (XLA keeps each program, about 0.4 MiB): a
-stream of inputs of ever new lengths compiled at every call, 100 ms a call, and grew without
-bound (600 shapes: 220 MiB). Past this many, new shapes run the eager kernels (the same
+"""The most shapes compiled per body, options and ranks (XLA keeps each program, about 0.4
+MiB): a stream of inputs of ever new lengths compiled at every call, 100 ms a call, and grew
+without bound (600 shapes: 220 MiB). Past this many, new shapes run the eager kernels (the same
 numbers to rounding). A shape takes one path for all its calls, so that calls repeated give
 the same bits (compiling from a shape's second call gave its first call the eager kernels'
 rounding)."""
@@ -212,12 +212,17 @@ def _worth_compiling(key: tuple[Any, ...], compiled: set[Any]) -> bool:
 
 @functools.cache
 def _compiled(
-    generic: Callable[..., Any], xp: Any, options: tuple[tuple[str, Any], ...], apart: bool
+    generic: Callable[..., Any],
+    xp: Any,
+    options: tuple[tuple[str, Any], ...],
+    apart: bool,
+    ranks: tuple[int | None, ...],
 ) -> tuple[Any, set[Any]]:
     """``generic(xp, *arrays, **options)`` upcast and compiled by XLA, with ``apart`` its
-    reductions read apart (`_reductions_apart`), one function per body, static options and
-    ``apart`` (``reduce_retracing``: shapes are generalised after a few), with the set of
-    shapes it was run on (`_worth_compiling`)."""
+    reductions read apart (`_reductions_apart`), one function per body, static options,
+    ``apart`` and the arrays' ``ranks`` (``reduce_retracing`` generalises the shapes after a
+    few, and shapes of two ranks to an unknown rank, along which no gather can be placed),
+    with the set of shapes it was run on (`_worth_compiling`)."""
     tf = sys.modules["tensorflow"]
     static = dict(options)
     ns = _reductions_apart(xp) if apart else xp
@@ -328,7 +333,8 @@ def _by_xla_or_none(
         return None
     apart = apart_watched or not any(watched(a) for a in arrays if a is not None)
     static = tuple(options.items())
-    compiled, shapes = _compiled(generic, xp, static, apart)
+    ranks = tuple(None if a is None else a.shape.rank for a in arrays)
+    compiled, shapes = _compiled(generic, xp, static, apart, ranks)
     key = (generic, static, *(None if a is None else (tuple(a.shape), a.dtype) for a in arrays))
     return compiled(*arrays) if _worth_compiling(key, shapes) else None
 

@@ -525,6 +525,11 @@ def test_sparse_from_probabilities_agrees(backend, ignore_class):
 
     assert_agree(backend, fn, *_on(backend, labels, _probabilities()))
     assert_agree(backend, fn, *_on(backend, np.array(2), _probabilities()[3]))  # unbatched
+
+    def classes_first(y, p):
+        return xloss.sparse_categorical_crossentropy(y, p, ignore_class=ignore_class, axis=0)
+
+    assert_agree(backend, classes_first, *_on(backend, labels, _probabilities().T))
     p_nan = _probabilities()
     p_nan[3, 0] = np.nan  # not the label's entry: nan through the row total
     p_nan[4, 3] = np.nan  # the label's entry
@@ -1488,7 +1493,8 @@ def _tensorflow_program(module, generic, options, *arrays):
     """The optimized HLO of the program `_compiled` makes of ``generic`` for ``arrays``: the
     lines of its entry computation that are not parameters."""
     xp = xloss._dispatch.resolve(x=arrays[-1]).xp
-    function, _ = module._compiled(generic, xp, options, True)
+    ranks = tuple(a.shape.rank for a in arrays)
+    function, _ = module._compiled(generic, xp, options, True, ranks)
     hlo = function.experimental_get_compiler_ir(*arrays)(stage="optimized_hlo")
     entry = hlo.split("ENTRY", 1)[1]
     return [line.strip() for line in entry.splitlines()[1:] if "parameter(" not in line]
