@@ -393,8 +393,8 @@ def _sparse(
     inputs by slices where fresh memory costs: `_sparse_by_slices`), from probabilities
     the generic body compiled by XLA where `_by_xla` takes it (its row total of half precision
     is one reduction loop over the input, where the eager ops convert it first), else
-    `_sparse_probabilities`; class axis last. Labels not checked
-    (traced) are gathered where in range and give nan elsewhere, as in the generic body.
+    `_sparse_probabilities`; class axis last. Labels not checked (traced) are gathered where
+    in range and give nan elsewhere, as in the generic body.
 
     Takes ``x`` in the caller's dtype and upcasts it after reading its shape, which the
     validation has made the tensor cache (a new tensor builds its ``TensorShape`` in Python,
