@@ -246,47 +246,36 @@ class _Namespace:
 
 @functools.cache
 def _reductions_apart(xp: Any) -> Any:
-    """``xp`` whose reductions (``sum``, ``mean``, ``max``, ``min``) read their operand, in
-    the dtype they reduce in, through XLA's ``OptimizationBarrier`` (`_apart`), for the
-    bodies compiled by XLA. TensorFlow's XLA CPU compiler writes a row reduction that its
-    YNNPACK fusion does not take (its operand a conversion of half precision, or a select, as
-    the clip's) as a ``reduce-window`` of 32 entries over a written logits-sized operand, then
-    a reduction of the windows; a reduction whose operand comes through a barrier is left one
-    loop, its operand's operations fused into it (XLA removes the barriers after its
-    simplification passes). 2048 x 8192 on an AVX2 CPU: the float32 sum of bfloat16 41 ms ->
-    2.2 ms (TensorFlow's own bfloat16 sum: 1.9 ms); the compiled categorical loss from
-    probabilities 50.5 -> 13.4 ms (float32, the same bits) and 54.4 -> 12.0 ms (bfloat16), from
-    logits 56 -> 49 ms; the binary losses, ``softmax`` and ``log_softmax`` within 8%."""
+    """``xp`` whose reductions (``sum``, ``mean``, ``max``, ``min``) read their operand, in the
+    dtype they reduce in, through XLA's ``OptimizationBarrier`` (differentiated as the
+    identity), for the bodies compiled by XLA. TensorFlow's XLA CPU compiler writes a row
+    reduction that its YNNPACK fusion does not take (its operand a conversion of half precision,
+    or a select, as the clip's) as a ``reduce-window`` of 32 entries over a written logits-sized
+    operand, then a reduction of the windows; a reduction whose operand comes through a barrier
+    is left one loop, its operand's operations fused into it (XLA removes the barriers after its
+    simplification passes). 2048 x 8192 on an AVX2 CPU: the float32 sum of bfloat16 41 ms -> 2.2
+    ms (TensorFlow's own bfloat16 sum: 1.9 ms); the compiled categorical loss from probabilities
+    50.5 -> 13.4 ms (float32, the same bits) and 54.4 -> 12.0 ms (bfloat16), from logits 56 ->
+    49 ms; the binary losses, ``softmax`` and ``log_softmax`` within 8%."""
+
+    tf = sys.modules["tensorflow"]
+    from tensorflow.compiler.tf2xla.python import xla
+
+    @tf.custom_gradient  # the op has no registered gradient: the identity's, reverse and forward
+    def barrier(x: Any) -> Any:
+        return xla.optimization_barrier(x)[0], lambda upstream: upstream
 
     def apart(reduce: Callable[..., Any]) -> Callable[..., Any]:
         def run(x: Any, /, *, dtype: Any = None, **options: Any) -> Any:
             if dtype is not None:  # converted before the barrier, or it reads half precision
                 x = xp.astype(x, dtype)
-            return reduce(_apart(x), **options)
+            return reduce(barrier(x), **options)
 
         return run
 
     return _Namespace(
         xp, {name: apart(getattr(xp, name)) for name in ("sum", "mean", "max", "min")}
     )
-
-
-def _apart(x: Any) -> Any:
-    """``x`` through XLA's ``OptimizationBarrier``, differentiated as ``x`` (the op has no
-    registered gradient; `_barrier` gives it the identity's, in reverse and forward mode)."""
-    return _barrier()(x)
-
-
-@functools.cache
-def _barrier() -> Callable[[Any], Any]:
-    tf = sys.modules["tensorflow"]
-    from tensorflow.compiler.tf2xla.python import xla
-
-    @tf.custom_gradient
-    def barrier(x: Any) -> Any:
-        return xla.optimization_barrier(x)[0], lambda upstream: upstream
-
-    return barrier
 
 
 def _or_xla(kernel: Callable[..., Any]) -> Callable[..., Any]:
