@@ -906,6 +906,62 @@ def test_tensorflow_block_totals_by_slices(backend, monkeypatch, fresh_pages):
 
 
 @pytest.mark.backends("tensorflow")
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_tensorflow_half_activations_by_slices(backend, monkeypatch, dtype, name):
+    """TensorFlow's half-precision ``softmax``/``log_softmax``, where upcast (forced for
+    bfloat16 ``softmax``) and its allocator gives each array fresh pages, convert, compute and
+    round slices of rows apart (slices of 4 of 30 rows forced here, the last of 2): the
+    float32 kernel's result rounded, bit for bit, and the generic body's, 2-D and 3-D, with
+    masked, all -inf, +-1e4 and nan rows; eager (a graph traced once per shape), past
+    `XLA_SHAPES` shapes (the eager slices) and traced; along another axis not sliced; under a
+    tape, the generic body's gradient."""
+    import tensorflow as tf
+
+    module = importlib.import_module("xloss.adapters._tensorflow_kernels")
+    monkeypatch.setattr(module, "SLICE_BYTES", 4 * 7 * 4)
+    monkeypatch.setattr(module, "_fresh_pages", lambda: True)
+    # bfloat16 softmax upcast, as on the CPUs whose kernel rounds along the way
+    monkeypatch.setattr(module, "_bfloat16_softmax_rounds_once", lambda: False)
+    kernel = "Softmax" if name == "softmax" else "LogSoftmax"
+    calls = []
+    original = getattr(tf.raw_ops, kernel)
+    monkeypatch.setattr(tf.raw_ops, kernel, lambda **k: calls.append(1) or original(**k))
+    fn = getattr(xloss, name)
+    x = np.concatenate([_masked()] * 5)
+    x[5, 2] = np.nan
+    half = backend.asarray(x, dtype)
+    wide = original(logits=backend.cast(half, "float32"))
+    upcast = backend.to_numpy(backend.cast(wide, dtype))
+    for shape in [(30, 7), (5, 6, 7)]:
+        shaped = tf.reshape(half, shape)
+        calls.clear()
+        for run in (fn, fn, tf.function(fn)):
+            got = run(shaped)
+            assert got.dtype == half.dtype
+            np.testing.assert_array_equal(backend.to_numpy(got).reshape(upcast.shape), upcast)
+        assert len(calls) == 16  # 8 slices each: the eager calls' graph, the caller's graph
+        assert_agree(backend, fn, shaped, tol=tolerance(dtype))
+    monkeypatch.setattr(module, "XLA_SHAPES", 0)
+    calls.clear()
+    got = backend.to_numpy(fn(tf.reshape(half, (3, 10, 7))))
+    np.testing.assert_array_equal(got.reshape(upcast.shape), upcast)
+    assert len(calls) == 8
+    calls.clear()
+    assert_agree(backend, lambda a: fn(a, axis=0), half, tol=tolerance(dtype))
+    assert not calls
+    weights = np.arange(7.0, dtype=np.float32)
+    gradients = []
+    for fast in (True, False):
+        with xloss.fast_paths(fast), tf.GradientTape() as tape:
+            tape.watch(half)
+            out = tf.cast(fn(half), tf.float32)
+            total = tf.reduce_sum(tf.where(tf.math.is_finite(out), out, 0.0) * weights)
+        gradients.append(backend.to_numpy(tape.gradient(total, half)).astype(np.float32))
+    assert_same(*gradients, tolerance(dtype))
+
+
+@pytest.mark.backends("tensorflow")
 @pytest.mark.parametrize("onednn", ["0", "1"])
 def test_tensorflow_fresh_pages_follows_onednn(backend, onednn):
     """`_fresh_pages` reads TensorFlow's own answer: with oneDNN (and its pool allocator) on,
