@@ -375,7 +375,9 @@ def _categorical(
 ) -> tuple[Any, None] | None:
     """Large eager CPU inputs by blocks of rows: from logits ``F.cross_entropy``'s
     ``log_softmax``, multiplied and summed; from probabilities the generic body's formula (the
-    whole-array body writes several logits-sized temporaries). Otherwise from logits
+    whole-array body writes several logits-sized temporaries); half-precision targets, which
+    the validation leaves so there (``HALF_TARGETS_FROM``), converted block by block with the
+    logits (`_converting_targets`), and whole first on the other paths. Otherwise from logits
     ``F.cross_entropy`` with probability targets where values can be read, its rows that are
     nan recomputed, and `_categorical_logits` where they cannot (accelerators, ``torch.func``)
     or the targets need gradients; from probabilities `_categorical_probabilities`. Under
@@ -398,12 +400,12 @@ def _categorical(
     if rows is not None and targets is not None:
         step = _categorical_logits_step if from_logits else _categorical_probabilities_step
         loss = _per_sample(torch, rows, compute)
-        loss = _each_block(torch, step, compute, rows, targets, out=loss)
+        loss = _converting_targets(torch, step, compute, rows, targets, loss)
         loss = loss.neg_().reshape(_without(x.shape, axis))
         if not from_logits:
             return loss, None
     else:
-        x = x.to(compute)  # a no-op for float32 and float64
+        x, y = x.to(compute), y.to(compute)  # no-ops for float32 and float64
         if not from_logits:
             return _categorical_probabilities(torch, y, x, axis), None
         if not readable or y.requires_grad:
@@ -412,6 +414,22 @@ def _categorical(
         targets = _classes_on_dim_1(y, axis)[0]
         loss = restore(torch.nn.functional.cross_entropy(logits, targets, reduction="none"))
     return _generic_where(torch.isnan(loss), loss, generic, xp, y, x, axis), None
+
+
+def _converting_targets(
+    torch: Any, step: Callable[..., Any], compute: Any, rows: Any, targets: Any, out: Any
+) -> Any:
+    """``step(block, scratch, targets, out)`` by `_each_block`, the targets' blocks in
+    ``compute`` too: half-precision targets (left so by ``HALF_TARGETS_FROM``) are converted
+    block by block into a reused buffer, as the logits are (the float32 products are those of
+    targets converted whole)."""
+    if targets.dtype == compute:
+        return _each_block(torch, step, compute, rows, targets, out=out)
+
+    def converting(block: Any, scratch: Any, spare: Any, targets: Any, out: Any) -> None:
+        step(block, scratch, spare.copy_(targets), out)
+
+    return _each_block(torch, converting, compute, rows, targets, out=out, scratch=2)
 
 
 def _categorical_logits(torch: Any, y: Any, x: Any, axis: int) -> Any:
@@ -460,7 +478,8 @@ def _generic_where(
     if not bool(bad.any()):
         return loss
     torch = sys.modules["torch"]
-    x = x.to(_compute(torch, x))  # a no-op for float32 and float64
+    compute = _compute(torch, x)
+    x, y = x.to(compute), y.to(compute)  # no-ops for float32 and float64
     exact, _ = generic(xp, y, x, axis=axis, from_logits=True, label_smoothing=0.0)
     return torch.where(bad, exact, loss)
 

@@ -143,10 +143,11 @@ def test_half_precision_targets_are_computed_in_float32(backend_and_dtype, call,
     """Soft targets in the predictions' dtype: the loss is that of their values, computed in
     float32 (as the float64 reference of the rounded inputs, to float32's tolerance), however
     the backend fuses their conversion (JAX converts large half-precision targets inside
-    ``jit``: forced here for any size)."""
+    ``jit``, PyTorch's kernels themselves: forced here for any size)."""
     backend, dtype = backend_and_dtype
-    if backend.name == "jax":
-        monkeypatch.setattr(importlib.import_module("xloss.adapters.jax"), "HALF_TARGETS_FROM", 0)
+    if backend.name in ("jax", "torch"):
+        adapter = importlib.import_module(f"xloss.adapters.{backend.name}")
+        monkeypatch.setattr(adapter, "HALF_TARGETS_FROM", 0)
     ours, oracle, targets, predictions = SOFT_TARGET_CALLS[call]
     with backend.x64() if dtype == "float64" else contextlib.nullcontext():
         out = ours(backend.asarray(targets, dtype), backend.asarray(predictions, dtype))

@@ -678,11 +678,13 @@ def test_half_precision_agrees(backend):
             _half_precision_agrees(backend, dtype)
 
 
-@pytest.mark.backends("jax")
-def test_half_precision_targets_inside_jit_agree(backend, monkeypatch):
-    """JAX converts large half-precision targets inside its compiled body (forced here for
-    small ones): the same answers as the generic body's, which gets them converted."""
-    monkeypatch.setattr(importlib.import_module("xloss.adapters.jax"), "HALF_TARGETS_FROM", 0)
+@pytest.mark.backends("jax", "torch")
+def test_half_precision_targets_in_kernels_agree(backend, monkeypatch):
+    """JAX converts large half-precision targets inside its compiled body, PyTorch's kernels
+    themselves (by blocks where large: see `test_row_blocks_bit_for_bit`), forced here for
+    small ones: the same answers as the generic body's, which gets them converted."""
+    adapter = importlib.import_module(f"xloss.adapters.{backend.name}")
+    monkeypatch.setattr(adapter, "HALF_TARGETS_FROM", 0)
     for dtype in ("float16", "bfloat16"):
         _half_precision_agrees(backend, dtype)
 
@@ -1009,9 +1011,11 @@ def test_binary_compiled_kernel_agrees(backend):
 
 def _force_row_blocks(monkeypatch, rows, classes):
     """PyTorch's large eager CPU kernels work by blocks of rows (`_each_block`): forced on
-    test-sized inputs, ``rows`` rows a block; returns the list the blocks' calls go to."""
+    test-sized inputs, ``rows`` rows a block, with half-precision targets left to them to
+    convert (``HALF_TARGETS_FROM``); returns the list the blocks' calls go to."""
     module = importlib.import_module("xloss.adapters._torch_kernels")
     monkeypatch.setattr(module, "BLOCKED_FROM", 0)
+    monkeypatch.setattr(importlib.import_module("xloss.adapters.torch"), "HALF_TARGETS_FROM", 0)
     monkeypatch.setattr(module, "BLOCK_BYTES", rows * classes * 4)
     monkeypatch.setattr(module, "SUM_BLOCK_BYTES", rows * classes * 4)
     calls = []

@@ -347,7 +347,8 @@ def loss_inputs(
     is False (then the body computing the loss upcasts it, fused: see `_fast.run`), and so are
     large half-precision targets where the adapter's kernels upcast them too
     (``HALF_TARGETS_FROM``, a number of entries: JAX's, under ``jit``, where an eager
-    conversion would be a dispatch and a written copy).
+    conversion would be a dispatch and a written copy; PyTorch's, block by block in cache,
+    where it would be a written copy).
     """
     ns = resolve(y_pred=y_pred, y_true=y_true, sample_weight=sample_weight)
     xp = ns.xp
