@@ -417,19 +417,26 @@ def _categorical(
 
 
 def _converting_targets(
-    torch: Any, step: Callable[..., Any], compute: Any, rows: Any, targets: Any, out: Any
+    torch: Any,
+    step: Callable[..., Any],
+    compute: Any,
+    rows: Any,
+    targets: Any,
+    out: Any,
+    scratch: int = 1,
 ) -> Any:
-    """``step(block, scratch, targets, out)`` by `_each_block`, the targets' blocks in
+    """``step(block, *scratch, targets, out)`` by `_each_block`, the targets' blocks in
     ``compute`` too: half-precision targets (left so by ``HALF_TARGETS_FROM``) are converted
-    block by block into a reused buffer, as the logits are (the float32 products are those of
-    targets converted whole)."""
+    block by block into a reused buffer, as the predictions are (the float32 operations are
+    those of targets converted whole, so are their results)."""
     if targets.dtype == compute:
-        return _each_block(torch, step, compute, rows, targets, out=out)
+        return _each_block(torch, step, compute, rows, targets, out=out, scratch=scratch)
 
-    def converting(block: Any, scratch: Any, spare: Any, targets: Any, out: Any) -> None:
-        step(block, scratch, spare.copy_(targets), out)
+    def converting(block: Any, *buffers: Any) -> None:
+        *spare, converted, targets, out = buffers
+        step(block, *spare, converted.copy_(targets), out)
 
-    return _each_block(torch, converting, compute, rows, targets, out=out, scratch=2)
+    return _each_block(torch, converting, compute, rows, targets, out=out, scratch=scratch + 1)
 
 
 def _categorical_logits(torch: Any, y: Any, x: Any, axis: int) -> Any:
@@ -504,17 +511,20 @@ def _binary(
     inductor to fuse (and without the recomputation, which reads values: there the sum
     ``native - native.detach()`` would turn an infinite row's ``inf`` into ``nan``). From
     probabilities, the generic body's formula with one ``lerp`` (by blocks of rows, or whole);
-    under ``torch.compile`` the generic body."""
+    under ``torch.compile`` the generic body. Half precision, predictions and targets, is
+    converted block by block with the blocks (`_converting_targets`), else whole first."""
     if label_smoothing:
         return None
     torch = sys.modules["torch"]
     moved, last = _classes_last_in_memory(x, axis)
     if moved is not x:
         x, z, axis = moved, z.movedim(axis, -1), last
+    compute = _compute(torch, x)
     if from_logits:
         if not readable:
-            return _binary_logits(torch, z, x).mean(axis), None
+            return _binary_logits(torch, z.to(compute), x.to(compute)).mean(axis), None
         if _differentiated(torch, x, z):
+            x, z = x.to(compute), z.to(compute)  # no-ops for float32 and float64
             loss = _with_fused_derivatives(torch, z, x, axis)
             # A row that is not finite: the generic body, whole. Its rows selected into this
             # loss would take this one's derivatives times 0 too: -inf * 0, nan, at an
@@ -526,22 +536,24 @@ def _binary(
         return None
     rows, targets = _rows(torch, x, axis), _rows(torch, z, axis)
     if rows is None or targets is None:
-        return _binary_probabilities(torch, z, x, axis), None
-    loss = _per_sample(torch, rows, x.dtype)
-    loss = _each_block(
-        torch, _binary_probabilities_step, x.dtype, rows, targets, out=loss, scratch=2
-    )
+        return _binary_probabilities(torch, z.to(compute), x.to(compute), axis), None
+    loss = _per_sample(torch, rows, compute)
+    step = _binary_probabilities_step
+    loss = _converting_targets(torch, step, compute, rows, targets, loss, scratch=2)
     return loss.neg_().reshape(_without(x.shape, axis)), None
 
 
 def _binary_logits_mean(torch: Any, z: Any, x: Any, axis: int) -> Any:
     """`_binary_logits` averaged along ``axis``: by blocks of rows, in place, where large and
-    eager on the CPU without autograd, else whole."""
+    eager on the CPU without autograd (half precision converted block by block), else whole
+    (converted first)."""
+    compute = _compute(torch, x)
     rows, targets = _rows(torch, x, axis), _rows(torch, z, axis)
     if rows is None or targets is None:
-        return _binary_logits(torch, z, x).mean(axis)
-    loss = _per_sample(torch, rows, x.dtype)
-    loss = _each_block(torch, _binary_logits_step, x.dtype, rows, targets, out=loss, scratch=2)
+        return _binary_logits(torch, z.to(compute), x.to(compute)).mean(axis)
+    loss = _per_sample(torch, rows, compute)
+    step = _binary_logits_step
+    loss = _converting_targets(torch, step, compute, rows, targets, loss, scratch=2)
     return loss.reshape(_without(x.shape, axis))
 
 

@@ -11,13 +11,14 @@ from xloss.adapters import _kernel_table
 NAME = "torch"
 HOST_VIEW = True  # np.asarray of a readable array is a view, no copy
 # see _torch_kernels: they upcast where they must
-TAKES_HALF = ("softmax", "log_softmax", "sparse", "categorical")
+TAKES_HALF = ("softmax", "log_softmax", "sparse", "categorical", "binary")
 HALF_TARGETS_FROM = 1 << 21
 """Dense half-precision targets of at least this many entries reach the kernels as given:
-from this size (``_torch_kernels.BLOCKED_FROM`` in float32) the categorical loss's eager CPU
-kernel converts them block by block, in cache, with the logits (its other paths convert them
-whole, first, as the validation did). Converted whole, 2048 x 8192 bfloat16 targets were a
-written float32 copy of 64 MiB, half the call (24 of 50 ms)."""
+from this size (``_torch_kernels.BLOCKED_FROM`` in float32) the categorical and binary losses'
+eager CPU kernels convert them block by block, in cache, with the predictions (their other
+paths convert them whole, first, as the validation did). Converted whole, 2048 x 8192
+bfloat16 targets were a written float32 copy of 64 MiB, half the categorical loss's call (24
+of 50 ms)."""
 
 
 def owns(x: Any) -> bool:
