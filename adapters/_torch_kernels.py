@@ -377,7 +377,7 @@ def _categorical(
     ``log_softmax``, multiplied and summed; from probabilities the generic body's formula (the
     whole-array body writes several logits-sized temporaries); half-precision targets, which
     the validation leaves so there (``HALF_TARGETS_FROM``), converted block by block with the
-    logits (`_converting_targets`), and whole first on the other paths. Otherwise from logits
+    predictions (`_converting_targets`), and whole first on the other paths. Otherwise from logits
     ``F.cross_entropy`` with probability targets where values can be read, its rows that are
     nan recomputed, and `_categorical_logits` where they cannot (accelerators, ``torch.func``)
     or the targets need gradients; from probabilities `_categorical_probabilities`. Under
