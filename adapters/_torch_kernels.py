@@ -286,8 +286,9 @@ def _each_block(
     its dimension 1, the classes: rows ``(r, C)`` where ``Q = 1``, else slabs ``(s, C, Q)``, or
     ``(1, C, w)`` where one slab is too large (``w`` a multiple of `COLUMNS`). ``step`` gets the
     block in ``compute`` (a view, or converted into a reused buffer), reused ``scratch``
-    buffers of its shape, and the same entries of the 3-D ``others`` and ``out`` (``(P, C, Q)``
-    or ``(P, 1, Q)``), which it fills. Returns ``out``."""
+    buffers of its shape, and the same entries of the 3-D ``others`` (those of another
+    floating dtype, half-precision targets, converted alike) and ``out`` (``(P, C, Q)`` or
+    ``(P, 1, Q)``), which it fills. Returns ``out``."""
     n, c, q = x.shape
     size = max(1, (block_bytes or BLOCK_BYTES) // compute.itemsize)  # entries a block
     result = out
@@ -305,14 +306,21 @@ def _each_block(
                   for i in range(n) for j in range(0, q, width)]  # fmt: skip
     largest = x[blocks[0]].numel() if blocks else 0
     buffers = [torch.empty(largest, dtype=compute) for _ in range(scratch)]
-    converted = None if x.dtype == compute else torch.empty(largest, dtype=compute)
+    arrays = (x, *others)
+    converted = [
+        torch.empty(largest, dtype=compute)
+        if a.dtype.is_floating_point and a.dtype != compute
+        else None
+        for a in arrays
+    ]
     for index in blocks:
-        block = x[index]
-        shape = block.shape
-        if converted is not None:
-            block = converted[: block.numel()].view(shape).copy_(block)
-        spare = (b[: block.numel()].view(shape) for b in buffers)
-        step(block, *spare, *(a[index] for a in others), out[index])
+        parts = [a[index] for a in arrays]
+        for i, into in enumerate(converted):
+            if into is not None:
+                parts[i] = into[: parts[i].numel()].view(parts[i].shape).copy_(parts[i])
+        block, *parts = parts
+        spare = (b[: block.numel()].view(block.shape) for b in buffers)
+        step(block, *spare, *parts, out[index])
     return result
 
 
@@ -377,7 +385,7 @@ def _categorical(
     ``log_softmax``, multiplied and summed; from probabilities the generic body's formula (the
     whole-array body writes several logits-sized temporaries); half-precision targets, which
     the validation leaves so there (``HALF_TARGETS_FROM``), converted block by block with the
-    predictions (`_converting_targets`), and whole first on the other paths. Otherwise from logits
+    predictions (`_each_block`), and whole first on the other paths. Otherwise from logits
     ``F.cross_entropy`` with probability targets where values can be read, its rows that are
     nan recomputed, and `_categorical_logits` where they cannot (accelerators, ``torch.func``)
     or the targets need gradients; from probabilities `_categorical_probabilities`. Under
@@ -400,7 +408,7 @@ def _categorical(
     if rows is not None and targets is not None:
         step = _categorical_logits_step if from_logits else _categorical_probabilities_step
         loss = _per_sample(torch, rows, compute)
-        loss = _converting_targets(torch, step, compute, rows, targets, loss)
+        loss = _each_block(torch, step, compute, rows, targets, out=loss)
         loss = loss.neg_().reshape(_without(x.shape, axis))
         if not from_logits:
             return loss, None
@@ -414,29 +422,6 @@ def _categorical(
         targets = _classes_on_dim_1(y, axis)[0]
         loss = restore(torch.nn.functional.cross_entropy(logits, targets, reduction="none"))
     return _generic_where(torch.isnan(loss), loss, generic, xp, y, x, axis), None
-
-
-def _converting_targets(
-    torch: Any,
-    step: Callable[..., Any],
-    compute: Any,
-    rows: Any,
-    targets: Any,
-    out: Any,
-    scratch: int = 1,
-) -> Any:
-    """``step(block, *scratch, targets, out)`` by `_each_block`, the targets' blocks in
-    ``compute`` too: half-precision targets (left so by ``HALF_TARGETS_FROM``) are converted
-    block by block into a reused buffer, as the predictions are (the float32 operations are
-    those of targets converted whole, so are their results)."""
-    if targets.dtype == compute:
-        return _each_block(torch, step, compute, rows, targets, out=out, scratch=scratch)
-
-    def converting(block: Any, *buffers: Any) -> None:
-        *spare, converted, targets, out = buffers
-        step(block, *spare, converted.copy_(targets), out)
-
-    return _each_block(torch, converting, compute, rows, targets, out=out, scratch=scratch + 1)
 
 
 def _categorical_logits(torch: Any, y: Any, x: Any, axis: int) -> Any:
@@ -512,7 +497,7 @@ def _binary(
     ``native - native.detach()`` would turn an infinite row's ``inf`` into ``nan``). From
     probabilities, the generic body's formula with one ``lerp`` (by blocks of rows, or whole);
     under ``torch.compile`` the generic body. Half precision, predictions and targets, is
-    converted block by block with the blocks (`_converting_targets`), else whole first."""
+    converted block by block with the blocks (`_each_block`), else whole first."""
     if label_smoothing:
         return None
     torch = sys.modules["torch"]
@@ -538,8 +523,9 @@ def _binary(
     if rows is None or targets is None:
         return _binary_probabilities(torch, z.to(compute), x.to(compute), axis), None
     loss = _per_sample(torch, rows, compute)
-    step = _binary_probabilities_step
-    loss = _converting_targets(torch, step, compute, rows, targets, loss, scratch=2)
+    loss = _each_block(
+        torch, _binary_probabilities_step, compute, rows, targets, out=loss, scratch=2
+    )
     return loss.neg_().reshape(_without(x.shape, axis)), None
 
 
@@ -552,8 +538,7 @@ def _binary_logits_mean(torch: Any, z: Any, x: Any, axis: int) -> Any:
     if rows is None or targets is None:
         return _binary_logits(torch, z.to(compute), x.to(compute)).mean(axis)
     loss = _per_sample(torch, rows, compute)
-    step = _binary_logits_step
-    loss = _converting_targets(torch, step, compute, rows, targets, loss, scratch=2)
+    loss = _each_block(torch, _binary_logits_step, compute, rows, targets, out=loss, scratch=2)
     return loss.reshape(_without(x.shape, axis))
 
 
